@@ -1,0 +1,607 @@
+"""The broker core: shared state and the routing of application messages.
+
+Theory of operation
+-------------------
+One :class:`Broker` holds everything that outlives a network connection:
+
+* ``sessions``: client id -> :class:`Session` (subscriptions, in-flight and
+  queued messages, the QoS 2 identifiers not yet released);
+* ``subscriptions``: a :class:`SubscriptionTree` over every session's filters,
+  so routing a PUBLISH visits only the filters that match its topic;
+* ``retained``: the last retained message per topic;
+* timers: delayed wills, session expiry, the periodic ``$SYS`` update.
+
+Each transport gets a :class:`BrokerConnection` from :meth:`connection_made`.
+A PUBLISH received on one connection is routed here and written into other
+connections' outboxes; :meth:`pending_connections` tells the driver which
+connections now have bytes to send. The broker never reads a clock: every
+call takes ``now``, and :meth:`next_deadline` says when it next needs one.
+
+Delivery rules kept here: effective QoS = min(published, granted)
+[MQTT-3.8.4-8]; one copy per client even with overlapping subscriptions,
+at the highest granted QoS, with every matching Subscription Identifier
+[MQTT-3.3.4-2][MQTT-3.3.4-3]; No Local [MQTT-3.8.3-3]; Retain As Published
+[MQTT-3.3.1-12][MQTT-3.3.1-13]; one member of each shared group (§4.8.2);
+bounded queues whose overflow is counted and reported.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, replace
+
+from .broker_connection import BrokerConnection
+from .admission import handle_connect
+from .codec import encode, publish_packet_id_offset
+from .enums import ProtocolVersion, QoS, ReasonCode
+from .events import ActionDenied, Event, MessageDropped
+from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
+from .packets import Connect, Publish, PubRel, Subscribe, Unsubscribe, UnsubAck, Will
+from .properties import NO_PROPERTIES, Properties
+from .retained import RetainedStore
+from .session import (
+    SESSION_NEVER_EXPIRES,
+    InflightMessage,
+    OutboundState,
+    QueuedMessage,
+    Session,
+    SubscriptionRecord,
+)
+from .stats import BrokerStats, DropReason
+from .tables import BrokerState
+from .timers import message_expiry, remaining_expiry_s
+from .subscribing import handle_subscribe
+from .topics import SubscriptionTree
+
+__all__ = ["Broker", "BrokerConfig"]
+
+_V5 = ProtocolVersion.V5
+_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerConfig:
+    """Limits and capabilities; the defaults are safe for a laptop.
+
+    Attributes:
+        max_inflight: QoS 1/2 messages in flight to one client (further
+            capped by the client's Receive Maximum).
+        receive_maximum: QoS 2 messages a client may have unreleased with us.
+        max_queued_messages: per session; overflow is dropped, counted and
+            reported, never silent.
+        max_packet_size: the largest packet we accept (bytes, whole packet).
+        connect_timeout_s: time a new connection has to send CONNECT.
+        server_keep_alive_s: if set, imposed on every MQTT 5 client.
+        max_session_expiry_s: cap on Session Expiry Interval (3.1.1
+            persistent sessions get this too; ``None`` means never expire).
+        sys_interval_s: period of ``$SYS`` updates; 0 turns them off.
+    """
+
+    max_inflight: int = 20
+    receive_maximum: int = 100
+    max_queued_messages: int = 1000
+    max_packet_size: int = 1024 * 1024
+    connect_timeout_s: float = 10.0
+    maximum_qos: QoS = QoS.EXACTLY_ONCE
+    retain_available: bool = True
+    wildcard_subscriptions: bool = True
+    subscription_identifiers: bool = True
+    shared_subscriptions: bool = True
+    topic_alias_maximum: int = 10
+    server_keep_alive_s: int | None = None
+    max_session_expiry_s: int | None = None
+    sys_interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_inflight <= 65535:
+            raise ValueError("max_inflight must be in 1..65535")
+        if not 1 <= self.receive_maximum <= 65535:
+            raise ValueError("receive_maximum must be in 1..65535")
+        if not 0 <= self.max_queued_messages <= 60000:
+            # Queued QoS 1/2 messages hold packet identifiers (65535 in all).
+            raise ValueError("max_queued_messages must be in 0..60000")
+        if self.max_packet_size < 64:
+            raise ValueError("max_packet_size must be at least 64 bytes")
+
+
+class Broker:
+    """The shared state of one broker; see the module docstring."""
+
+    def __init__(
+        self,
+        config: BrokerConfig | None = None,
+        *,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        store: SessionStore | None = None,
+        now: float = 0.0,
+        trace: bool = False,
+    ) -> None:
+        self.config = config or BrokerConfig()
+        self.authenticator: Authenticator = authenticator or AllowAll()
+        self.authorizer: Authorizer = authorizer or AllowAll()
+        self.store = store
+        self.trace = trace
+        self.trace_log: list[Event] = []
+        self.sessions: dict[str, Session] = {}
+        self.connections: dict[str, BrokerConnection] = {}
+        self.subscriptions: SubscriptionTree[str, SubscriptionRecord] = SubscriptionTree()
+        self.retained = RetainedStore()
+        self.stats = BrokerStats(started_at=now)
+        self._next_conn_id = 1
+        self._pending: dict[int, BrokerConnection] = {}
+        self._timers: list[tuple[float, int, str, str, float]] = []
+        self._timer_seq = 0
+        self._pending_wills: dict[str, tuple[Will, float]] = {}
+        self._shared_next: dict[tuple[str, str], int] = {}
+        self._changes = StoreChanges()
+        self._dirty: dict[str, Session] = {}
+        self._assigned = 0
+        if store is not None:
+            self._restore(store)
+        if self.config.sys_interval_s > 0:
+            self._schedule(now + self.config.sys_interval_s, "sys", "", 0.0)
+
+    # -- driver surface -----------------------------------------------------
+
+    def connection_made(self, *, now: float) -> BrokerConnection:
+        """A transport opened: here is the object that speaks MQTT on it."""
+        conn = BrokerConnection(self, self._next_conn_id, now=now)
+        self._next_conn_id += 1
+        return conn
+
+    def pending_connections(self) -> list[BrokerConnection]:
+        """Connections with bytes to send (or closed and waiting to be torn down)."""
+        pending = list(self._pending.values())
+        self._pending.clear()
+        return pending
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must next run (wills, expiry, ``$SYS``)."""
+        return self._timers[0][0] if self._timers else None
+
+    def handle_timeout(self, *, now: float) -> list[Event]:
+        events: list[Event] = []
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, key, stamp = heapq.heappop(self._timers)
+            if kind == "will":
+                pending = self._pending_wills.get(key)
+                if pending is not None and pending[1] == stamp:
+                    del self._pending_wills[key]
+                    self._publish_will(key, pending[0], now, events)
+            elif kind == "expiry":
+                session = self.sessions.get(key)
+                if (
+                    session is not None
+                    and session.disconnected_at == stamp
+                    and key not in self.connections
+                ):
+                    self._end_session(session, now, events)
+            elif kind == "sys":
+                self.publish_sys(now=now)
+                self._schedule(now + self.config.sys_interval_s, "sys", "", 0.0)
+        return events
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes = b"",
+        *,
+        qos: QoS | int = QoS.AT_MOST_ONCE,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+        now: float,
+    ) -> ReasonCode:
+        """Publish a message from the broker itself (``$SYS``, admin tools)."""
+        packet = Publish(
+            topic=topic, payload=payload, qos=QoS(qos), retain=retain,
+            packet_id=None if qos == 0 else 1, properties=properties,
+        )
+        events: list[Event] = []
+        return self._accept_message(packet, None, now, events)
+
+    def publish_sys(self, *, now: float) -> None:
+        """Publish the ``$SYS`` statistics tree as retained messages."""
+        tree = self.stats.tree(
+            now=now, sessions=len(self.sessions), subscriptions=len(self.subscriptions),
+            retained=len(self.retained), version=_VERSION,
+        )
+        for topic, value in tree.items():
+            self.publish(topic, value.encode(), retain=True, now=now)
+
+    def flush_store(self) -> None:
+        """Write pending session and retained changes to the store, if any."""
+        if self.store is None:
+            self._dirty.clear()
+            return
+        if self._dirty:
+            self._changes.sessions.extend(self._dirty.values())
+            self._dirty.clear()
+        if self._changes:
+            changes, self._changes = self._changes, StoreChanges()
+            self.store.apply(changes)
+
+    # -- called by BrokerConnection ----------------------------------------------
+
+    def mark_pending(self, conn: BrokerConnection) -> None:
+        self._pending[conn.id] = conn
+
+    def mark_dirty(self, session: Session) -> None:
+        if self.store is not None and session.expiry_interval_s != 0:
+            self._dirty[session.client_id] = session
+
+    def track_outbound(
+        self, session: Session, publish: Publish, state: OutboundState, expires_at: float | None
+    ) -> None:
+        assert publish.packet_id is not None
+        session.outbound[publish.packet_id] = InflightMessage(
+            publish=publish, state=state, expires_at=expires_at
+        )
+
+    def message_dropped(
+        self, session: Session, publish: Publish, reason: str, events: list[Event] | None = None
+    ) -> None:
+        self.stats.dropped[reason] += 1
+        if events is not None:
+            events.append(
+                MessageDropped(
+                    client_id=session.client_id, topic=publish.topic, qos=publish.qos,
+                    reason=reason,
+                )
+            )
+
+    def accept_connect(
+        self, conn: BrokerConnection, packet: Connect, now: float, events: list[Event]
+    ) -> None:
+        """Handle CONNECT: authenticate, bind a session, answer CONNACK."""
+        handle_connect(self, conn, packet, now, events)
+
+    def assign_client_id(self) -> str:
+        self._assigned += 1
+        return f"mqttsim-{self._assigned:06d}"
+
+    def bind_session(
+        self, conn: BrokerConnection, packet: Connect, expiry_s: int, now: float,
+        events: list[Event],
+    ) -> bool:
+        """Take over or create the session of ``conn.client_id``; True if resumed."""
+        client_id = conn.client_id
+        assert client_id is not None
+        old = self.connections.get(client_id)
+        if old is not None and old is not conn:
+            # Session take-over [MQTT-3.1.4-3]: the old connection closes.
+            events.extend(old.close(ReasonCode.SESSION_TAKEN_OVER, "session taken over", now=now))
+        session = self.sessions.get(client_id)
+        pending_will = self._pending_wills.pop(client_id, None)
+        if packet.clean_start and session is not None:
+            if pending_will is not None:
+                # The old session ends here, so its delayed will goes now [MQTT-3.1.3-9].
+                self._publish_will(client_id, pending_will[0], now, events)
+            self._end_session(session, now, events)
+            session = None
+        resumed = session is not None
+        if session is None:
+            session = Session(client_id=client_id)
+            self.sessions[client_id] = session
+        session.expiry_interval_s = expiry_s
+        session.disconnected_at = None
+        conn.session = session
+        self.connections[client_id] = conn
+        self.stats.client_connected()
+        self.mark_dirty(session)
+        if expiry_s == 0 and self.store is not None:
+            self._changes.deleted_sessions.append(client_id)
+        return resumed
+
+    def resend_inflight(self, conn: BrokerConnection, now: float) -> None:
+        """On resume, resend unacknowledged messages in order, PUBLISH with
+        DUP=1 and PUBREL as they were [MQTT-4.4.0-1][MQTT-4.6.0-1]."""
+        session = conn.session
+        assert session is not None
+        for pid, inflight in session.outbound.items():
+            if inflight.state is OutboundState.AWAITING_PUBCOMP:
+                conn.send(PubRel(packet_id=pid))
+                continue
+            inflight.publish = replace(inflight.publish, dup=True)
+            # Once sent, a message is delivered even if it expires meanwhile:
+            # the exchange must complete (§4.3.3), so no expiry check.
+            publish = conn.for_wire(inflight.publish, None, now) or inflight.publish
+            conn.send(publish)
+        conn.drain_queue(now)
+
+    def connection_closed(self, conn: BrokerConnection, now: float, *, publish_will: bool) -> bool:
+        """A connection ended; returns True if its will was published now."""
+        client_id = conn.client_id
+        assert client_id is not None
+        if self.connections.get(client_id) is not conn:
+            return False  # already taken over
+        del self.connections[client_id]
+        self.stats.clients_connected -= 1
+        session = conn.session
+        assert session is not None
+        session.disconnected_at = now
+        will_sent = False
+        events: list[Event] = []
+        will = conn.will if publish_will else None
+        conn.will = None
+        if will is not None:
+            delay = will.properties.will_delay_interval or 0
+            if session.expiry_interval_s != SESSION_NEVER_EXPIRES:
+                # The will goes when the session ends, if that is sooner [MQTT-3.1.3-9].
+                delay = min(delay, session.expiry_interval_s)
+            if delay <= 0:
+                self._publish_will(client_id, will, now, events)
+                will_sent = True
+            else:
+                self._pending_wills[client_id] = (will, now)
+                self._schedule(now + delay, "will", client_id, now)
+        if session.expiry_interval_s == 0:
+            self._end_session(session, now, events)
+        else:
+            self.mark_dirty(session)
+            expires = session.expires_at()
+            if expires is not None:
+                self._schedule(expires, "expiry", client_id, now)
+        return will_sent
+
+    def publish_from_client(
+        self, conn: BrokerConnection, packet: Publish, now: float, events: list[Event]
+    ) -> ReasonCode:
+        """Authorise and accept a client's PUBLISH; the reason for its ack."""
+        assert conn.client_id is not None
+        if not self.authorizer.may_publish(conn.client_id, conn.username, packet.topic):
+            self.stats.denied += 1
+            events.append(ActionDenied(client_id=conn.client_id, action="publish",
+                                       topic=packet.topic, reason_code=ReasonCode.NOT_AUTHORIZED))
+            return ReasonCode.NOT_AUTHORIZED
+        return self._accept_message(packet, conn.client_id, now, events)
+
+    # -- subscriptions ---------------------------------------------------------------
+
+    def subscribe(
+        self, conn: BrokerConnection, packet: Subscribe, now: float, events: list[Event]
+    ) -> None:
+        handle_subscribe(self, conn, packet, now, events)
+
+    def unsubscribe(self, conn: BrokerConnection, packet: Unsubscribe, events: list[Event]) -> None:
+        session = conn.session
+        assert session is not None
+        codes: list[ReasonCode] = []
+        for topic_filter in packet.topic_filters:
+            if session.subscriptions.pop(topic_filter, None) is not None:
+                self.subscriptions.remove(topic_filter, session.client_id)
+                codes.append(ReasonCode.SUCCESS)
+            else:
+                codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
+        self.mark_dirty(session)
+        conn.send(UnsubAck(
+            packet_id=packet.packet_id,
+            reason_codes=tuple(codes) if conn.version is _V5 else (),
+        ))
+
+    def deliver_retained(
+        self, conn: BrokerConnection, record: SubscriptionRecord, now: float
+    ) -> None:
+        """Send the retained messages a new subscription matches (§3.3.1.3)."""
+        session = conn.session
+        assert session is not None and conn.client_id is not None
+        sub = record.subscription
+        for message in self.retained.match(sub.topic_filter):
+            if message.expires_at is not None and message.expires_at <= now:
+                continue
+            if not self.authorizer.may_receive(conn.client_id, conn.username,
+                                               message.publish.topic):
+                continue
+            # Retained messages sent on subscribe keep RETAIN=1 [MQTT-3.3.1-8].
+            ids = (record.identifier,) if record.identifier is not None else ()
+            self._deliver(session, conn, message.publish, min(message.publish.qos, sub.qos),
+                          True, ids, message.expires_at, now, None, {})
+
+    # -- routing -------------------------------------------------------------------
+
+    def _accept_message(
+        self, packet: Publish, origin: str | None, now: float, events: list[Event]
+    ) -> ReasonCode:
+        expires_at = message_expiry(now, packet.properties.message_expiry_interval)
+        if packet.retain:
+            self._retain(packet, expires_at)
+        return self._route(packet, origin, expires_at, now, events)
+
+    def _retain(self, packet: Publish, expires_at: float | None) -> None:
+        topic = packet.topic
+        if not packet.payload:
+            # An empty retained message clears the topic [MQTT-3.3.1-6][MQTT-3.3.1-7].
+            if self.retained.clear(topic) and self.store is not None:
+                self._changes.retained[topic] = None
+            return
+        message = QueuedMessage(publish=packet, expires_at=expires_at)
+        self.retained.set(message)
+        if self.store is not None:
+            self._changes.retained[topic] = message
+
+    def _route(
+        self, packet: Publish, origin: str | None, expires_at: float | None, now: float,
+        events: list[Event],
+    ) -> ReasonCode:
+        match = self.subscriptions.match(packet.topic)
+        # client id -> [granted qos, retain as published, subscription identifiers]
+        targets: dict[str, tuple[int, bool, tuple[int, ...]]] = {}
+        for _filter, client_id, record in match.normal:
+            sub = record.subscription
+            if sub.no_local and client_id == origin:
+                continue  # No Local [MQTT-3.8.3-3]
+            self._merge_target(targets, client_id, record)
+        for group_key, members in match.shared.items():
+            client_id, record = self._pick_shared(group_key, members)
+            self._merge_target(targets, client_id, record)
+        if not targets:
+            return ReasonCode.NO_MATCHING_SUBSCRIBERS
+        accepted = 0
+        forms: dict[tuple[object, ...], tuple[Publish, bytes, int]] = {}
+        for client_id, (granted, rap, ids) in targets.items():
+            session = self.sessions[client_id]
+            conn = self.connections.get(client_id)
+            username = conn.username if conn is not None else None
+            if not self.authorizer.may_receive(client_id, username, packet.topic):
+                self.message_dropped(session, packet, DropReason.NOT_AUTHORIZED)
+                continue
+            qos = min(packet.qos, granted)
+            retain = packet.retain and rap  # RETAIN=0 unless Retain As Published [MQTT-3.3.1-12]
+            if self._deliver(session, conn, packet, qos, retain, ids, expires_at, now,
+                             events, forms):
+                accepted += 1
+        return ReasonCode.SUCCESS if accepted else ReasonCode.QUOTA_EXCEEDED
+
+    @staticmethod
+    def _merge_target(
+        targets: dict[str, tuple[int, bool, tuple[int, ...]]], client_id: str,
+        record: SubscriptionRecord,
+    ) -> None:
+        sub = record.subscription
+        ids = (record.identifier,) if record.identifier is not None else ()
+        previous = targets.get(client_id)
+        if previous is None:
+            targets[client_id] = (sub.qos, sub.retain_as_published, ids)
+        else:
+            # Overlapping subscriptions: one copy, highest QoS, all identifiers.
+            targets[client_id] = (
+                max(previous[0], sub.qos), previous[1] or sub.retain_as_published,
+                previous[2] + ids,
+            )
+
+    def _pick_shared(
+        self, group_key: tuple[str, str], members: list[tuple[str, SubscriptionRecord]]
+    ) -> tuple[str, SubscriptionRecord]:
+        """Round-robin over a shared group, preferring connected members."""
+        start = self._shared_next.get(group_key, 0)
+        count = len(members)
+        for step in range(count):
+            index = (start + step) % count
+            if members[index][0] in self.connections:
+                self._shared_next[group_key] = index + 1
+                return members[index]
+        self._shared_next[group_key] = start + 1
+        return members[start % count]
+
+    def _deliver(
+        self,
+        session: Session,
+        conn: BrokerConnection | None,
+        packet: Publish,
+        qos: int,
+        retain: bool,
+        ids: tuple[int, ...],
+        expires_at: float | None,
+        now: float,
+        events: list[Event] | None,
+        forms: dict[tuple[object, ...], tuple[Publish, bytes, int]],
+    ) -> bool:
+        """Send or queue one message for one session; False if it was dropped."""
+        online = conn is not None and conn.state is BrokerState.CONNECTED
+        if qos == 0 and not online:
+            # QoS 0 is not kept for absent clients (MQTT 5 §3.1.2.4 allows either).
+            self.message_dropped(session, packet, DropReason.QOS0_OFFLINE)
+            return False
+        version = conn.version if conn is not None and online else None
+        key = (version, qos, retain, ids)
+        form = forms.get(key)
+        if form is None:
+            form = self._make_form(packet, version, QoS(qos), retain, ids, expires_at, now)
+            forms[key] = form
+        publish, encoded, pid_offset = form
+        if conn is not None and online:
+            if conn.client_max_packet_size is not None and len(encoded) > conn.client_max_packet_size:
+                # Never send more than the client accepts [MQTT-3.1.2-25].
+                self.message_dropped(session, packet, DropReason.PACKET_TOO_LARGE, events)
+                return False
+            if qos == 0:
+                self.stats.publish_sent += 1
+                conn.send_bytes(encoded, publish)
+                return True
+            if len(session.outbound) < conn.send_window and not session.queued:
+                pid = session.packet_ids.allocate()
+                data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2:]
+                publish = replace(publish, packet_id=pid)
+                state = (OutboundState.AWAITING_PUBACK if qos == 1
+                         else OutboundState.AWAITING_PUBREC)
+                self.track_outbound(session, publish, state, expires_at)
+                self.mark_dirty(session)
+                self.stats.publish_sent += 1
+                conn.send_bytes(data, publish)
+                return True
+        if len(session.queued) >= self.config.max_queued_messages:
+            self.message_dropped(session, packet, DropReason.QUEUE_FULL, events)
+            return False
+        pid = session.packet_ids.allocate()
+        session.queued.append(
+            QueuedMessage(publish=replace(publish, packet_id=pid), expires_at=expires_at)
+        )
+        self.mark_dirty(session)
+        return True
+
+    @staticmethod
+    def _make_form(
+        packet: Publish, version: ProtocolVersion | None, qos: QoS, retain: bool,
+        ids: tuple[int, ...], expires_at: float | None, now: float,
+    ) -> tuple[Publish, bytes, int]:
+        """The PUBLISH as one kind of subscriber receives it, encoded once
+        and shared by every subscriber of that kind (patching only the id)."""
+        if version is None or version is _V5:
+            props = packet.properties
+            if props.topic_alias is not None or ids or props.message_expiry_interval is not None:
+                props = replace(
+                    props, topic_alias=None, subscription_identifiers=ids,
+                    message_expiry_interval=remaining_expiry_s(expires_at, now),
+                )
+        else:
+            props = NO_PROPERTIES
+        publish = Publish(
+            topic=packet.topic, payload=packet.payload, qos=qos, retain=retain,
+            packet_id=None if qos == 0 else 1, properties=props,
+        )
+        if version is None:
+            return publish, b"", 0
+        encoded = encode(publish, version)
+        return publish, encoded, publish_packet_id_offset(encoded) if qos else 0
+
+    # -- wills and session ends ------------------------------------------------------
+
+    def _publish_will(self, client_id: str, will: Will, now: float, events: list[Event]) -> None:
+        props = replace(will.properties, will_delay_interval=None)
+        packet = Publish(
+            topic=will.topic, payload=will.payload, qos=will.qos, retain=will.retain,
+            packet_id=None if will.qos == 0 else 1, properties=props,
+        )
+        username = None
+        if not self.authorizer.may_publish(client_id, username, will.topic):
+            return
+        self._accept_message(packet, client_id, now, events)
+
+    def _end_session(self, session: Session, now: float, events: list[Event]) -> None:
+        client_id = session.client_id
+        for topic_filter in list(session.subscriptions):
+            self.subscriptions.remove(topic_filter, client_id)
+        lost = len(session.queued) + len(session.outbound)
+        if lost:
+            self.stats.dropped[DropReason.SESSION_EXPIRED] += lost
+        self.sessions.pop(client_id, None)
+        self._dirty.pop(client_id, None)
+        if self.store is not None:
+            self._changes.deleted_sessions.append(client_id)
+
+    def _schedule(self, when: float, kind: str, key: str, stamp: float) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (when, self._timer_seq, kind, key, stamp))
+
+    def _restore(self, store: SessionStore) -> None:
+        state = store.load()
+        for session in state.sessions:
+            self.sessions[session.client_id] = session
+            for topic_filter, record in session.subscriptions.items():
+                self.subscriptions.add(topic_filter, session.client_id, record)
+            # Restored sessions are disconnected; their expiry clock restarts.
+            if session.disconnected_at is None:
+                session.disconnected_at = self.stats.started_at
+        for message in state.retained:
+            self.retained.set(message)
+

@@ -1,0 +1,796 @@
+"""The client end of an MQTT connection, as a sans-IO state machine.
+
+Theory of operation
+-------------------
+A :class:`ClientConnection` holds one client's view of the protocol: the
+state (``NEW``, ``CONNECTING``, ``CONNECTED``, ``CLOSED``; see
+:mod:`.tables`), the :class:`~.session.Session` that outlives network
+connections, and the keep-alive clock. It never touches a socket or a
+clock of its own. Its caller moves the bytes and says what time it is::
+
+    conn.connect(now=t)                        # commands queue packets
+    wire = conn.data_to_send(now=t)            # ... which leave here
+    events = conn.receive_data(chunk, now=t)   # any slice of bytes
+    events += conn.handle_timeout(now=conn.next_deadline())
+
+Who moves the state: ``connect()`` (NEW/CLOSED -> CONNECTING); the packets
+the server sends, looked up in ``CLIENT_TRANSITIONS`` (a packet not in the
+table for the current state is a Protocol Error); ``disconnect()``,
+``connection_lost()`` and the keep-alive timer (-> CLOSED). A CLOSED
+connection ignores bytes and may connect again; the session carries over
+unless Clean Start is asked for.
+
+The sending half of the QoS flows (the Receive Maximum window, the queue,
+resending on resume, Topic Aliases towards the server) lives in
+:class:`~.client_flows.OutboundFlow`; the receiving half (QoS 2
+de-duplication, the server's Topic Aliases) is here.
+
+Invariants:
+
+* A QoS 1/2 message has its packet identifier from the moment
+  ``publish()`` returns it until its exchange ends, and is then either in
+  ``session.queued`` (not yet sent) or ``session.outbound`` (in flight).
+* Mistakes of the caller raise :class:`LocalProtocolError` before anything
+  is queued. Mistakes of the server never raise out of ``receive_data``:
+  they become ``ProtocolViolation`` + ``Disconnected``, after a DISCONNECT
+  carrying the reason code is queued on MQTT 5 (§4.13).
+
+Normative statement IDs are those of MQTT 5.0 unless marked "3.1.1".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from .client_flows import ClientStats, InboundFlow, OutboundFlow, ServerLimits
+from .codec import StreamDecoder, encode
+from .enums import REASON_CODES_BY_PACKET, PacketType, ProtocolVersion, QoS, ReasonCode
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .events import (
+    AuthReceived,
+    Connected,
+    ConnectionRefused,
+    Disconnected,
+    Event,
+    PacketReceived,
+    PacketSent,
+    PongReceived,
+    ProtocolViolation,
+    Subscribed,
+    Unsubscribed,
+)
+from .packets import (
+    Auth,
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PingResp,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    Subscribe,
+    Subscription,
+    UnsubAck,
+    Unsubscribe,
+    Will,
+)
+from .properties import NO_PROPERTIES, Properties
+from .session import QueuedMessage, Session
+from .tables import CLIENT_COMMANDS, CLIENT_TRANSITIONS, ClientState
+from .timers import message_expiry
+from .topics import parse_shared, validate_topic_filter, validate_topic_name
+
+__all__ = ["ClientConnection", "ClientStats", "ServerLimits"]
+
+_S = ClientState
+_DISCONNECT_CODES = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
+_CLIENT_AUTH_CODES = frozenset({ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE})
+
+
+def _qos(value: QoS | int) -> QoS:
+    try:
+        return QoS(value)
+    except ValueError:
+        raise LocalProtocolError(f"QoS {value!r} is not 0, 1 or 2 [MQTT-3.3.1-4]") from None
+
+
+class ClientConnection:
+    """One MQTT client connection: commands in, bytes out; bytes in, events out.
+
+    Args:
+        client_id: "" asks an MQTT 5 server to assign one (3.1.1 allows it
+            only with Clean Start [MQTT-3.1.3-7 3.1.1]).
+        version: the protocol spoken for the whole life of this object.
+        keep_alive_s: seconds; 0 turns keep-alive off.
+        clean_start: the default for ``connect()``.
+        session_expiry_interval_s: MQTT 5: how long the server keeps the
+            session after the connection ends.
+        username, password, will: as in CONNECT (§3.1.3).
+        receive_maximum: how many unreleased QoS 2 messages we accept from
+            the server (QoS 1 is acknowledged at once, so never piles up).
+        maximum_packet_size: the largest packet we accept; a bigger one
+            closes the connection with 0x95.
+        topic_alias_maximum: how many Topic Aliases the server may use
+            towards us (0: none).
+        use_topic_aliases: use Topic Aliases on our PUBLISHes when the
+            server allows them.
+        connect_properties: further CONNECT properties; the keyword
+            arguments above override the fields they name.
+        session: a saved session to resume; a new empty one if ``None``.
+        trace: append PacketSent/PacketReceived events to ``trace_log``.
+
+    Raises:
+        LocalProtocolError: an option out of range, or MQTT 5 properties on
+            an MQTT 3.1.1 connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "",
+        version: ProtocolVersion = ProtocolVersion.V5,
+        keep_alive_s: int = 60,
+        clean_start: bool = True,
+        session_expiry_interval_s: int = 0,
+        username: str | None = None,
+        password: bytes | None = None,
+        will: Will | None = None,
+        receive_maximum: int = 65535,
+        maximum_packet_size: int | None = None,
+        topic_alias_maximum: int = 0,
+        use_topic_aliases: bool = False,
+        connect_properties: Properties = NO_PROPERTIES,
+        session: Session | None = None,
+        trace: bool = False,
+    ) -> None:
+        self._version = version
+        self._v5 = version is ProtocolVersion.V5
+        given = connect_properties
+        max_size = given.maximum_packet_size if maximum_packet_size is None else maximum_packet_size
+        props = replace(
+            given,
+            session_expiry_interval=session_expiry_interval_s or given.session_expiry_interval,
+            receive_maximum=given.receive_maximum if receive_maximum == 65535 else receive_maximum,
+            maximum_packet_size=max_size,
+            topic_alias_maximum=topic_alias_maximum or given.topic_alias_maximum,
+        )
+        if props and not self._v5:
+            raise LocalProtocolError(f"MQTT {version.label} CONNECT carries no properties: {props}")
+        # What we announce is what we enforce, whichever way it was given.
+        self._receive_maximum = 65535 if props.receive_maximum is None else props.receive_maximum
+        self._maximum_packet_size = props.maximum_packet_size
+        self._topic_alias_maximum = props.topic_alias_maximum or 0
+        self._session_expiry_s = props.session_expiry_interval or 0
+        if not 1 <= self._receive_maximum <= 0xFFFF:
+            raise LocalProtocolError("Receive Maximum must be 1..65535 (§3.1.2.11.3)")
+        if self._maximum_packet_size is not None and self._maximum_packet_size <= 0:
+            raise LocalProtocolError("Maximum Packet Size must be positive (§3.1.2.11.4)")
+        if not 0 <= self._topic_alias_maximum <= 0xFFFF:
+            raise LocalProtocolError("Topic Alias Maximum must be 0..65535 (§3.1.2.11.5)")
+        self._connect_props = props
+        self._configured_keep_alive = keep_alive_s
+        self._keep_alive = keep_alive_s
+        self._clean_start = clean_start
+        self._asked_clean_start = clean_start
+        self._credentials = (username, password)
+        self._will = will
+        self._client_id = client_id or (session.client_id if session is not None else "")
+        self._session = session if session is not None else Session(client_id=self._client_id)
+        self._session.expiry_interval_s = self._session_expiry_s
+        self._trace = trace
+        self.trace_log: list[Event] = []
+        """PacketSent/PacketReceived events (``trace=True``); drivers drain it."""
+        self.stats = ClientStats()
+        """Counters of packets, bytes, resends, drops."""
+        self._out = OutboundFlow(
+            session=self._session,
+            version=version,
+            use_topic_aliases=use_topic_aliases,
+            stats=self.stats,
+        )
+        self._in = InboundFlow(
+            out=self._out,
+            receive_maximum=self._receive_maximum if self._v5 else None,
+            topic_alias_maximum=self._topic_alias_maximum,
+        )
+        self._state = _S.NEW
+        self._decoder: StreamDecoder | None = None
+        self._pending_subscribe: dict[int, int] = {}  # packet id -> number of filters
+        self._pending_unsubscribe: dict[int, int] = {}
+        self._last_sent = 0.0
+        self._connect_sent_at: float | None = None
+        self._ping_pending = False
+        self._ping_sent_at: float | None = None
+
+    # -- read-only views -----------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        """Where the connection stands (see :mod:`.tables`)."""
+        return self._state
+
+    @property
+    def is_connected(self) -> bool:
+        """True from an accepting CONNACK to the end of the connection."""
+        return self._state is _S.CONNECTED
+
+    @property
+    def session(self) -> Session:
+        """The session state: plain data a store can save."""
+        return self._session
+
+    @property
+    def client_id(self) -> str:
+        """Our Client Identifier, updated by an Assigned Client Identifier."""
+        return self._client_id
+
+    @property
+    def version(self) -> ProtocolVersion:
+        """The protocol version this connection speaks."""
+        return self._version
+
+    @property
+    def keep_alive_s(self) -> int:
+        """The Keep Alive in force: ours, or the Server Keep Alive [MQTT-3.2.2-21]."""
+        return self._keep_alive
+
+    @property
+    def server_limits(self) -> ServerLimits:
+        """The limits of the current (or last) CONNACK; the defaults before one."""
+        return self._out.limits
+
+    # -- commands ------------------------------------------------------------------
+
+    def connect(self, *, now: float, clean_start: bool | None = None) -> None:
+        """Open a new network connection: queue CONNECT with all our options.
+
+        The session carries over from the last connection unless Clean
+        Start is asked for, which discards the in-flight exchanges of both
+        directions [MQTT-3.1.2-4]; messages published and never sent stay
+        queued (see :meth:`OutboundFlow.discard_exchanges`).
+
+        Args:
+            now: the current time.
+            clean_start: overrides the constructor's default for this connect.
+
+        Raises:
+            LocalProtocolError: not NEW or CLOSED; or an empty client id
+                without Clean Start on MQTT 3.1.1 [MQTT-3.1.3-7 3.1.1].
+        """
+        self._require("connect")
+        clean = self._clean_start if clean_start is None else clean_start
+        if not clean and not self._client_id and not self._v5:
+            raise LocalProtocolError(
+                "MQTT 3.1.1 needs a client id to resume a session [MQTT-3.1.3-7 3.1.1]"
+            )
+        if clean:
+            self._out.discard_exchanges()
+        self._asked_clean_start = clean
+        self._session.client_id = self._client_id
+        self._session.disconnected_at = None
+        self._out.new_connection()
+        self._decoder = StreamDecoder(version=self._version)
+        if self._maximum_packet_size is not None:
+            self._decoder.max_packet_size = self._maximum_packet_size
+        self._keep_alive = self._configured_keep_alive
+        self._last_sent = now
+        username, password = self._credentials
+        self._out.queue(
+            Connect(
+                version=self._version,
+                client_id=self._client_id,
+                clean_start=clean,
+                keep_alive_s=self._configured_keep_alive,
+                username=username,
+                password=password,
+                will=self._will,
+                properties=self._connect_props,
+            )
+        )
+        self._state = _S.CONNECTING
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes = b"",
+        *,
+        qos: QoS | int = 0,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+        now: float,
+    ) -> int | None:
+        """Publish an application message.
+
+        QoS 0 leaves at once when CONNECTED, waits for CONNACK when NEW or
+        CONNECTING, and is dropped (counted in ``stats``) when CLOSED. QoS 1
+        and 2 get a packet identifier now; they are sent at once if the
+        server's Receive Maximum window has room and nothing waits ahead of
+        them, and otherwise wait in ``session.queued`` to leave in order.
+
+        Returns:
+            The packet identifier the message carries (QoS 1/2), or ``None``.
+
+        Raises:
+            TopicNameInvalid: ``topic`` is not a valid topic name [MQTT-3.3.2-2].
+            LocalProtocolError: QoS above the server's Maximum QoS
+                [MQTT-3.2.2-11]; RETAIN where it is not available
+                [MQTT-3.2.2-14]; over the server's Maximum Packet Size
+                [MQTT-3.2.2-15]; properties a client may not send.
+        """
+        self._require("publish")
+        qos = _qos(qos)
+        validate_topic_name(topic)
+        self._check_properties(properties, "PUBLISH")
+        if properties.topic_alias is not None:
+            raise LocalProtocolError(
+                "Topic Aliases are managed by the connection: pass use_topic_aliases=True"
+            )
+        if properties.subscription_identifiers:
+            raise LocalProtocolError(
+                "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]"
+            )
+        connected = self._state is _S.CONNECTED
+        if connected and (refusal := self._out.refusal(qos, retain)) is not None:
+            raise refusal
+        expires_at = message_expiry(now, properties.message_expiry_interval)
+        pid = None if qos == QoS.AT_MOST_ONCE else self._session.packet_ids.allocate()
+        message = Publish(
+            topic=topic,
+            payload=payload,
+            qos=qos,
+            retain=retain,
+            packet_id=pid,
+            properties=properties,
+        )
+        if pid is None and self._state is _S.CLOSED:
+            self.stats.dropped_qos0_while_disconnected += 1
+        elif pid is None and not connected:
+            self._session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
+        else:
+            self._out.submit(message, expires_at, connected=connected)
+        return pid
+
+    def subscribe(
+        self,
+        subscriptions: str | Subscription | Sequence[Subscription | tuple[str, int]],
+        *,
+        qos: QoS | int = 0,
+        properties: Properties = NO_PROPERTIES,
+        now: float,
+    ) -> int:
+        """Queue a SUBSCRIBE; a ``Subscribed`` event reports the SUBACK.
+
+        Args:
+            subscriptions: a filter (subscribed at ``qos``), a Subscription,
+                or a sequence of Subscriptions and ``(filter, qos)`` pairs.
+
+        Returns:
+            The SUBSCRIBE's packet identifier.
+
+        Raises:
+            TopicFilterInvalid: a filter breaks §4.7, or uses a wildcard or
+                a shared subscription the server said it does not support.
+            LocalProtocolError: not CONNECTED; No Local on a shared
+                subscription [MQTT-3.8.3-4]; MQTT 5 options on 3.1.1.
+        """
+        self._require("subscribe")
+        if isinstance(subscriptions, str):
+            items = [Subscription(topic_filter=subscriptions, qos=_qos(qos))]
+        elif isinstance(subscriptions, Subscription):
+            items = [subscriptions]
+        else:
+            items = [
+                s
+                if isinstance(s, Subscription)
+                else Subscription(topic_filter=s[0], qos=_qos(s[1]))
+                for s in subscriptions
+            ]
+        limits = self._out.limits
+        for sub in items:
+            validate_topic_filter(
+                sub.topic_filter,
+                shared_allowed=limits.shared_subscription_available,
+                wildcards_allowed=limits.wildcard_subscription_available,
+            )
+            if sub.no_local and parse_shared(sub.topic_filter)[0] is not None:
+                raise LocalProtocolError(
+                    f"No Local on shared subscription {sub.topic_filter!r} [MQTT-3.8.3-4]"
+                )
+            if not self._v5 and (sub.no_local or sub.retain_as_published or sub.retain_handling):
+                raise LocalProtocolError(
+                    "No Local, Retain As Published and Retain Handling are MQTT 5 only"
+                )
+        self._check_properties(properties, "SUBSCRIBE")
+        if properties.subscription_identifiers and not limits.subscription_identifier_available:
+            raise LocalProtocolError(
+                "the server does not support Subscription Identifiers (§3.2.2.3.12)"
+            )
+        pid = self._allocate_and_queue(
+            lambda pid: Subscribe(packet_id=pid, subscriptions=tuple(items), properties=properties)
+        )
+        self._pending_subscribe[pid] = len(items)
+        return pid
+
+    def unsubscribe(
+        self,
+        topic_filters: str | Sequence[str],
+        *,
+        properties: Properties = NO_PROPERTIES,
+        now: float,
+    ) -> int:
+        """Queue an UNSUBSCRIBE; an ``Unsubscribed`` event reports the UNSUBACK.
+
+        Returns:
+            The UNSUBSCRIBE's packet identifier.
+
+        Raises:
+            TopicFilterInvalid: a filter breaks §4.7.
+            LocalProtocolError: not CONNECTED, or no filter [MQTT-3.10.3-2].
+        """
+        self._require("unsubscribe")
+        filters = (topic_filters,) if isinstance(topic_filters, str) else tuple(topic_filters)
+        for topic_filter in filters:
+            validate_topic_filter(topic_filter)
+        self._check_properties(properties, "UNSUBSCRIBE")
+        pid = self._allocate_and_queue(
+            lambda pid: Unsubscribe(packet_id=pid, topic_filters=filters, properties=properties)
+        )
+        self._pending_unsubscribe[pid] = len(filters)
+        return pid
+
+    def ping(self, *, now: float) -> None:
+        """Queue a PINGREQ now, whatever the keep-alive timer says."""
+        self._require("ping")
+        self._out.queue(PingReq())
+        self._ping_pending = True
+
+    def disconnect(
+        self,
+        reason_code: ReasonCode = ReasonCode.NORMAL_DISCONNECTION,
+        *,
+        properties: Properties = NO_PROPERTIES,
+        now: float,
+    ) -> None:
+        """Queue DISCONNECT and close.
+
+        The state is CLOSED at once, so no command can slip in behind the
+        DISCONNECT; the packet stays in the outbox, and the driver closes the
+        transport once ``data_to_send`` has drained it. No ``Disconnected``
+        event follows: the caller knows. Reason 0x04 (Disconnect with Will
+        Message) asks the server to publish the will.
+
+        Raises:
+            LocalProtocolError: not CONNECTING/CONNECTED; a reason code a
+                DISCONNECT cannot carry; a reason or properties on 3.1.1; a
+                non-zero Session Expiry Interval after connecting with 0
+                [MQTT-3.14.2-2].
+        """
+        self._require("disconnect")
+        if not self._v5 and (reason_code != ReasonCode.NORMAL_DISCONNECTION or properties):
+            raise LocalProtocolError("MQTT 3.1.1 DISCONNECT has no reason code or properties")
+        if reason_code not in _DISCONNECT_CODES:
+            raise LocalProtocolError(f"DISCONNECT cannot carry {reason_code.name} (§3.14.2.1)")
+        expiry = properties.session_expiry_interval
+        if expiry is not None:
+            if expiry and not self._session_expiry_s:
+                raise LocalProtocolError(
+                    "a session that ends with its connection cannot be extended by DISCONNECT"
+                    " [MQTT-3.14.2-2]"
+                )
+            self._session.expiry_interval_s = expiry
+        self._out.queue(Disconnect(reason_code=reason_code, properties=properties))
+        self._close(now)
+
+    def auth(self, reason_code: ReasonCode, *, properties: Properties, now: float) -> None:
+        """Queue AUTH (MQTT 5 enhanced authentication, §4.12).
+
+        Raises:
+            LocalProtocolError: wrong state; MQTT 3.1.1; a reason code other
+                than 0x18 (Continue) or 0x19 (Re-authenticate) (§3.15.2.1).
+        """
+        self._require("auth")
+        if not self._v5:
+            raise LocalProtocolError("AUTH exists only in MQTT 5 (§3.15)")
+        if reason_code not in _CLIENT_AUTH_CODES:
+            raise LocalProtocolError(f"a client's AUTH cannot carry {reason_code.name} (§3.15.2.1)")
+        self._out.queue(Auth(reason_code=reason_code, properties=properties))
+
+    # -- the driver's side -----------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, now: float) -> list[Event]:
+        """Feed bytes from the server (any slice); return what they caused.
+
+        A server that breaks the rules gets ``[..., ProtocolViolation,
+        Disconnected]`` and, on MQTT 5, a DISCONNECT with the reason code:
+        this method never raises for the peer's mistakes. Bytes arriving
+        after the connection closed are ignored.
+        """
+        closed = self._state is _S.CLOSED  # (a flag: _handle() moves the state below)
+        if closed:
+            return []
+        self.stats.bytes_received += len(data)
+        events: list[Event] = []
+        try:
+            if self._decoder is None:
+                raise RemoteProtocolError("bytes arrived before connect() [MQTT-3.1.0-1]")
+            for packet in self._decoder.feed(data):
+                if self._state is _S.CLOSED:
+                    break  # e.g. bytes behind a DISCONNECT
+                self.stats.packets_received += 1
+                if self._trace:
+                    size = len(encode(packet, self._version))  # the decoder gives no sizes
+                    self.trace_log.append(PacketReceived(packet=packet, size=size, now=now))
+                self._handle(packet, now, events)
+        except ProtocolError as exc:  # codec errors and table or guard violations alike
+            events += self._fail(exc, now)
+        return events
+
+    def data_to_send(self, *, now: float) -> bytes:
+        """Drain the bytes to write. ``now`` is when they leave: keep-alive
+        counts from the last packet *sent* [MQTT-3.1.2-20]."""
+        outbox = self._out.outbox
+        if not outbox:
+            return b""
+        packets = outbox[:]
+        outbox.clear()
+        for packet, data in packets:
+            match packet:
+                case PingReq():
+                    self.stats.pings_sent += 1
+                    if self._ping_sent_at is None:
+                        self._ping_sent_at = now
+                case Connect():
+                    self._connect_sent_at = now
+                case _:
+                    pass
+            if self._trace:
+                self.trace_log.append(PacketSent(packet=packet, size=len(data), now=now))
+            self.stats.bytes_sent += len(data)
+        self.stats.packets_sent += len(packets)
+        self._last_sent = now
+        return b"".join(data for _, data in packets)
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must next be called, or ``None``.
+
+        CONNECTING: Keep Alive after CONNECT left (waiting for CONNACK).
+        CONNECTED: Keep Alive after the last packet sent, when a PINGREQ is
+        due [MQTT-3.1.2-20]; with a PINGREQ out, Keep Alive after it left.
+        """
+        keep_alive = self._keep_alive
+        if keep_alive <= 0:
+            return None
+        if self._state is _S.CONNECTING:
+            sent = self._connect_sent_at
+            return None if sent is None else sent + keep_alive
+        if self._state is not _S.CONNECTED:
+            return None
+        if self._ping_sent_at is not None:
+            return self._ping_sent_at + keep_alive
+        if self._ping_pending:
+            return None  # the PINGREQ leaves with the next data_to_send
+        return self._last_sent + keep_alive
+
+    def handle_timeout(self, *, now: float) -> list[Event]:
+        """Act on the keep-alive clock: send PINGREQ, or give up on a silent server.
+
+        The server is declared dead when its answer (CONNACK to CONNECT,
+        PINGRESP to PINGREQ) has not come within Keep Alive of our request
+        leaving. We time the answer to our own request instead of applying
+        the broker's rule of 1.5x Keep Alive since the last packet received
+        [MQTT-3.1.2-24]: a client that publishes QoS 0 all the time never
+        pings and hears nothing back, and that rule would cut it off on a
+        healthy link. The price: a dead server is noticed between 1x and 2x
+        Keep Alive after our last packet. No DISCONNECT goes to a dead peer.
+        """
+        deadline = self.next_deadline()
+        if deadline is None or now < deadline:
+            return []
+        if self._state is _S.CONNECTING:
+            return self._expire(now, "no CONNACK within Keep Alive of CONNECT")
+        if self._ping_sent_at is not None:
+            return self._expire(now, "no PINGRESP within Keep Alive of PINGREQ")
+        self._out.queue(PingReq())  # [MQTT-3.1.2-20]
+        self._ping_pending = True
+        return []
+
+    def connection_lost(self, *, now: float) -> list[Event]:
+        """The transport closed under us: ``Disconnected(by_peer=True)``, unless
+        the connection was already closed (or never opened)."""
+        if self._state in (_S.NEW, _S.CLOSED):
+            return []
+        self._out.outbox.clear()
+        self._close(now)
+        detail = "the network connection closed without DISCONNECT"
+        return [Disconnected(reason_code=ReasonCode.UNSPECIFIED_ERROR, by_peer=True, detail=detail)]
+
+    # -- incoming packets ---------------------------------------------------------------
+
+    def _handle(self, packet: Packet, now: float, events: list[Event]) -> None:
+        """Check ``packet`` against the transition table, then act on it."""
+        next_state = CLIENT_TRANSITIONS.get((self._state, packet.packet_type))
+        if next_state is None:
+            raise RemoteProtocolError(self._unexpected(packet.packet_type))
+        self._state = next_state
+        match packet:
+            case ConnAck():
+                self._on_connack(packet, now, events)
+            case Publish():
+                self._in.on_publish(packet, events)
+            case PubAck():
+                self._out.on_puback(packet, now, events)
+            case PubRec():
+                self._out.on_pubrec(packet, now, events)
+            case PubRel():
+                self._in.on_pubrel(packet)
+            case PubComp():
+                self._out.on_pubcomp(packet, now, events)
+            case SubAck(packet_id=pid, reason_codes=codes):
+                if self._take_pending(self._pending_subscribe, pid, len(codes), "SUBACK"):
+                    props = packet.properties
+                    events.append(Subscribed(packet_id=pid, reason_codes=codes, properties=props))
+            case UnsubAck(packet_id=pid, reason_codes=codes):
+                count = len(codes) if self._v5 else None  # 3.1.1 UNSUBACK has no codes
+                if self._take_pending(self._pending_unsubscribe, pid, count, "UNSUBACK"):
+                    props = packet.properties
+                    events.append(Unsubscribed(packet_id=pid, reason_codes=codes, properties=props))
+            case PingResp():
+                self._ping_pending = False
+                self._ping_sent_at = None
+                events.append(PongReceived())
+            case Auth():
+                props = packet.properties
+                events.append(AuthReceived(reason_code=packet.reason_code, properties=props))
+            case Disconnect():
+                self._out.outbox.clear()  # the server is gone: nothing more to say
+                self._close(now)
+                detail = f"the server sent DISCONNECT {packet.reason_code.name}"
+                events.append(
+                    Disconnected(
+                        reason_code=packet.reason_code,
+                        by_peer=True,
+                        detail=detail,
+                        properties=packet.properties,
+                    )
+                )
+            case _:  # unreachable while the table admits only the packets above
+                raise RemoteProtocolError(self._unexpected(packet.packet_type))
+
+    def _on_connack(self, packet: ConnAck, now: float, events: list[Event]) -> None:
+        props = packet.properties
+        if packet.reason_code.is_error:
+            # The server closes the connection after a refusal (§3.2.2.2).
+            events.append(ConnectionRefused(reason_code=packet.reason_code, properties=props))
+            self._out.outbox.clear()
+            self._close(now)
+            detail = f"CONNACK refused the connection: {packet.reason_code.name}"
+            events.append(
+                Disconnected(
+                    reason_code=packet.reason_code, by_peer=True, detail=detail, properties=props
+                )
+            )
+            return
+        if packet.session_present and self._asked_clean_start:
+            raise RemoteProtocolError(
+                "CONNACK has Session Present 1 but we connected with Clean Start, so we hold"
+                " no session state to resume [MQTT-3.2.2-4] [MQTT-3.2.2-2]"
+            )
+        if self._v5:
+            self._out.limits = ServerLimits.from_connack(props)
+        if props.assigned_client_identifier is not None:
+            self._client_id = props.assigned_client_identifier
+            self._session.client_id = self._client_id
+        if props.server_keep_alive is not None:
+            self._keep_alive = props.server_keep_alive  # [MQTT-3.2.2-21]
+        events.append(
+            Connected(
+                session_present=packet.session_present,
+                client_id=self._client_id,
+                properties=props,
+            )
+        )
+        if packet.session_present:
+            self._out.resume(events)
+        else:
+            self._out.restart(events)
+        self._out.drain(now, events)
+
+    def _take_pending(
+        self, pending: dict[int, int], pid: int, count: int | None, kind: str
+    ) -> bool:
+        """Match a SUBACK/UNSUBACK to its request; a stray one is counted."""
+        expected = pending.pop(pid, None)
+        if expected is None:
+            self.stats.unexpected_acks += 1
+            return False
+        self._session.packet_ids.release(pid)
+        if count is not None and count != expected:
+            raise RemoteProtocolError(
+                f"{kind} has {count} reason codes for {expected} topic filters"
+                " [MQTT-3.9.3-1] [MQTT-3.11.3-1]"
+            )
+        return True
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _require(self, command: str) -> None:
+        allowed = CLIENT_COMMANDS[command]
+        if self._state not in allowed:
+            names = ", ".join(s.name for s in ClientState if s in allowed)
+            raise LocalProtocolError(
+                f"cannot {command}() while the client is {self._state.name}; {command}() is"
+                f" allowed only in {names}"
+            )
+
+    def _unexpected(self, packet_type: PacketType) -> str:
+        allowed = ", ".join(t.name for (s, t) in CLIENT_TRANSITIONS if s is self._state)
+        if self._state is _S.CONNECTING:
+            rule = "the server sends CONNACK before anything but AUTH [MQTT-3.2.0-1]"
+        elif packet_type is PacketType.CONNACK:
+            rule = "a server sends one CONNACK per connection [MQTT-3.2.0-2]"
+        else:
+            rule = "a server never sends it (§2.1.2)"
+        return (
+            f"received {packet_type.name} while {self._state.name}, where a client accepts"
+            f" only {allowed}: {rule}"
+        )
+
+    def _check_properties(self, properties: Properties, kind: str) -> None:
+        if properties and not self._v5:
+            raise LocalProtocolError(f"MQTT {self._version.label} {kind} carries no properties")
+
+    def _allocate_and_queue(self, build: Callable[[int], Packet]) -> int:
+        pid = self._session.packet_ids.allocate()
+        try:
+            self._out.queue(build(pid))
+        except ProtocolError:
+            self._session.packet_ids.release(pid)
+            raise
+        return pid
+
+    def _fail(self, error: ProtocolError, now: float) -> list[Event]:
+        """Close because the server broke a rule (§4.13)."""
+        if self._v5 and self._decoder is not None:
+            code = error.reason_code
+            disconnect = Disconnect(
+                reason_code=code if code in _DISCONNECT_CODES else ReasonCode.PROTOCOL_ERROR
+            )
+            # Not checked against Maximum Packet Size: a bare DISCONNECT is tiny.
+            self._out.outbox.append((disconnect, encode(disconnect, self._version)))
+        self._close(now)
+        return [
+            ProtocolViolation(reason_code=error.reason_code, detail=error.detail),
+            Disconnected(reason_code=error.reason_code, by_peer=False, detail=error.detail),
+        ]
+
+    def _expire(self, now: float, detail: str) -> list[Event]:
+        self._out.outbox.clear()
+        self._close(now)
+        code = ReasonCode.KEEP_ALIVE_TIMEOUT
+        return [Disconnected(reason_code=code, by_peer=False, detail=detail)]
+
+    def _close(self, now: float) -> None:
+        """Enter CLOSED: what lives per network connection goes, the session stays.
+
+        SUBSCRIBE and UNSUBSCRIBE requests still unanswered are abandoned
+        (the specification resends only PUBLISH and PUBREL); drivers fail
+        their waiters on ``Disconnected``.
+        """
+        self._state = _S.CLOSED
+        self._decoder = None
+        self._session.disconnected_at = now
+        for pid in (*self._pending_subscribe, *self._pending_unsubscribe):
+            self._session.packet_ids.release(pid)
+        self._pending_subscribe.clear()
+        self._pending_unsubscribe.clear()
+        self._in.end_connection()
+        self._out.end_connection()
+        self._connect_sent_at = None
+        self._ping_pending = False
+        self._ping_sent_at = None

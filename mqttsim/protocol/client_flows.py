@@ -1,0 +1,554 @@
+"""The client's QoS flows, both ways: bookkeeping from PUBLISH to the last ack.
+
+Theory of operation
+-------------------
+:class:`OutboundFlow` is the half of :class:`~.client.ClientConnection` that
+sends. It holds the outbox (packets encoded and waiting for
+``data_to_send``), the limits the server announced in CONNACK, and our Topic
+Alias mapping. The messages themselves live in the :class:`~.session.Session`,
+so they survive the network connection:
+
+* ``session.queued``: published, not yet sent, oldest first. A message waits
+  here while we are not connected or the server's Receive Maximum window is
+  full, and keeps the packet identifier ``publish()`` returned.
+* ``session.outbound``: sent, awaiting PUBACK, PUBREC or PUBCOMP, in the
+  order first sent. Its size is the number of QoS 1/2 PUBLISHes the server
+  has not finished with, which Receive Maximum bounds [MQTT-3.3.4-7].
+
+A message moves queued -> outbound when a slot is free, and leaves outbound
+on PUBACK, on PUBCOMP, or on a PUBREC with a failure code (which ends the
+exchange [MQTT-4.3.3-4]). Every freed slot lets the queue move on. When a
+connection resumes a session the outbound messages are sent again in order;
+when the server has lost the session they start over as new messages.
+Nothing is given up without a ``PublishDropped`` event.
+
+:class:`InboundFlow` receives: it answers each PUBLISH (PUBACK, PUBREC),
+delivers a QoS 2 message once however often it is repeated before its
+PUBREL (the identifiers held in ``session.inbound_qos2``), holds the server
+to our Receive Maximum, and resolves the server's Topic Aliases.
+
+Normative statement IDs are those of MQTT 5.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .codec import encode
+from .enums import ProtocolVersion, QoS, ReasonCode
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, TopicNameInvalid
+from .events import (
+    Event,
+    MessageReceived,
+    PublishAcked,
+    PublishCompleted,
+    PublishDropped,
+    PublishReceived,
+)
+from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel
+from .properties import Properties
+from .session import InflightMessage, OutboundState, QueuedMessage, Session
+from .timers import remaining_expiry_s
+from .topics import validate_topic_name
+
+__all__ = ["ClientStats", "ServerLimits", "OutboundFlow", "InboundFlow"]
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters a driver, a lesson or a benchmark can read at any time."""
+
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    packets_received: int = 0
+    bytes_received: int = 0
+    pings_sent: int = 0
+    #: PUBLISH packets sent again with DUP=1 on session resume.
+    publishes_resent: int = 0
+    #: QoS 2 PUBLISH repeats answered with PUBREC but not delivered again.
+    duplicates_received: int = 0
+    #: Acknowledgements for packet identifiers we were not waiting on.
+    unexpected_acks: int = 0
+    #: QoS 0 messages published while CLOSED (field clients drop them too).
+    dropped_qos0_while_disconnected: int = 0
+    #: Queued or in-flight messages given up, each reported by PublishDropped.
+    publishes_dropped: int = 0
+    #: In-flight exchanges discarded by connecting with Clean Start.
+    inflight_discarded_on_clean_start: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerLimits:
+    """What the server's CONNACK allows this connection (§3.2.2.3).
+
+    The defaults are the specification's values for an absent property;
+    MQTT 3.1.1 servers announce nothing, so the defaults always hold there.
+    """
+
+    receive_maximum: int = 65535
+    maximum_packet_size: int | None = None
+    topic_alias_maximum: int = 0
+    maximum_qos: QoS = QoS.EXACTLY_ONCE
+    retain_available: bool = True
+    wildcard_subscription_available: bool = True
+    subscription_identifier_available: bool = True
+    shared_subscription_available: bool = True
+
+    @classmethod
+    def from_connack(cls, props: Properties) -> ServerLimits:
+        """Read the limits from CONNACK properties.
+
+        Raises:
+            RemoteProtocolError: a Receive Maximum or Maximum Packet Size of 0,
+                or a Maximum QoS other than 0 or 1 (§3.2.2.3.3-6).
+        """
+        if props.receive_maximum == 0 or props.maximum_packet_size == 0:
+            raise RemoteProtocolError(
+                "CONNACK has a Receive Maximum or Maximum Packet Size of 0 (§3.2.2.3.3, §3.2.2.3.6)"
+            )
+        if props.maximum_qos not in (None, 0, 1):
+            raise RemoteProtocolError(f"CONNACK has Maximum QoS {props.maximum_qos} (§3.2.2.3.4)")
+
+        def available(flag: int | None) -> bool:
+            return flag is None or flag != 0
+
+        return cls(
+            receive_maximum=props.receive_maximum or 65535,
+            maximum_packet_size=props.maximum_packet_size,
+            topic_alias_maximum=props.topic_alias_maximum or 0,
+            maximum_qos=QoS(2 if props.maximum_qos is None else props.maximum_qos),
+            retain_available=available(props.retain_available),
+            wildcard_subscription_available=available(props.wildcard_subscription_available),
+            subscription_identifier_available=available(props.subscription_identifier_available),
+            shared_subscription_available=available(props.shared_subscription_available),
+        )
+
+
+class OutboundFlow:
+    """Our publications in flight, the outbox and the server's limits.
+
+    Args:
+        session: where queued and in-flight messages live.
+        version: the protocol version packets are encoded for.
+        use_topic_aliases: replace repeated topics with Topic Aliases when
+            the server allows them.
+        stats: the connection's counters.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: Session,
+        version: ProtocolVersion,
+        use_topic_aliases: bool,
+        stats: ClientStats,
+    ) -> None:
+        self.session = session
+        self.version = version
+        self.stats = stats
+        self.limits = ServerLimits()
+        #: Packets with their encoding, waiting for ``data_to_send``.
+        self.outbox: list[tuple[Packet, bytes]] = []
+        self._v5 = version is ProtocolVersion.V5
+        self._use_topic_aliases = use_topic_aliases
+        self._aliases: dict[str, int] = {}
+
+    # -- connection life ---------------------------------------------------------
+
+    def new_connection(self) -> None:
+        """A new network connection: no limits known, nothing to send, no aliases."""
+        self.limits = ServerLimits()
+        self.outbox.clear()
+        self._aliases.clear()
+
+    def end_connection(self) -> None:
+        """Topic Alias mappings die with the connection [MQTT-3.3.2-7]."""
+        self._aliases.clear()
+
+    def discard_exchanges(self) -> None:
+        """Clean Start: forget the in-flight exchanges of both directions
+        [MQTT-3.1.2-4]. Messages never sent stay queued: they belong to the
+        application, not to an exchange the server could know about."""
+        session = self.session
+        self.stats.inflight_discarded_on_clean_start += len(session.outbound)
+        for pid in session.outbound:
+            session.packet_ids.release(pid)
+        session.outbound.clear()
+        session.inbound_qos2.clear()
+
+    def resume(self, events: list[Event]) -> None:
+        """Session Present 1: resend unfinished exchanges in their original
+        order [MQTT-4.4.0-1] [MQTT-4.6.0-1], the PUBLISH with DUP=1
+        [MQTT-3.3.1-1], or the PUBREL where PUBREC already came. The window
+        does not hold these back: they are in flight already."""
+        outbound = self.session.outbound
+        for pid, message in list(outbound.items()):
+            if message.state is OutboundState.AWAITING_PUBCOMP:
+                self.queue(PubRel(packet_id=pid))
+                continue
+            try:
+                self.send_publish(replace(message.publish, dup=True))
+            except LocalProtocolError as exc:  # the new Maximum Packet Size is smaller
+                del outbound[pid]
+                self._drop(message.publish, exc.detail, events)
+                continue
+            self.stats.publishes_resent += 1
+
+    def restart(self, events: list[Event]) -> None:
+        """Session Present 0 after we asked to resume: the server has no
+        session, so we discard the exchange state [MQTT-3.2.2-5] without
+        losing messages.
+
+        A QoS 2 message past PUBREC was delivered (the server took it over),
+        so it is reported completed. The other unfinished messages go back to
+        the head of the queue, in order, as new messages (DUP=0) under the
+        same packet identifiers, which the server's new session has never
+        seen; the caller's identifiers stay valid for matching the acks.
+        """
+        session = self.session
+        session.inbound_qos2.clear()
+        restart = []
+        for pid, message in session.outbound.items():
+            if message.state is OutboundState.AWAITING_PUBCOMP:
+                session.packet_ids.release(pid)
+                events.append(PublishCompleted(packet_id=pid))
+            else:
+                fresh = replace(message.publish, dup=False)
+                restart.append(QueuedMessage(publish=fresh, expires_at=message.expires_at))
+        session.outbound.clear()
+        session.queued.extendleft(reversed(restart))
+
+    # -- sending -----------------------------------------------------------------
+
+    def queue(self, packet: Packet) -> None:
+        """Encode ``packet`` into the outbox (checked against Maximum Packet Size)."""
+        self.outbox.append((packet, self.encode_checked(packet)))
+
+    def encode_checked(self, packet: Packet) -> bytes:
+        """Encode ``packet``; refuse it if the server could not take it.
+
+        Raises:
+            LocalProtocolError: over the server's Maximum Packet Size
+                [MQTT-3.2.2-15] (reason code 0x95).
+        """
+        data = encode(packet, self.version)
+        limit = self.limits.maximum_packet_size
+        if limit is not None and len(data) > limit:
+            raise LocalProtocolError(
+                f"{packet.packet_type.name} of {len(data)} bytes is over the server's Maximum"
+                f" Packet Size of {limit} [MQTT-3.2.2-15]",
+                ReasonCode.PACKET_TOO_LARGE,
+            )
+        return data
+
+    def refusal(self, qos: QoS, retain: bool) -> LocalProtocolError | None:
+        """Why the server's CONNACK forbids this publication, if it does."""
+        if qos > self.limits.maximum_qos:
+            return LocalProtocolError(
+                f"QoS {int(qos)} is above the server's Maximum QoS"
+                f" {int(self.limits.maximum_qos)} [MQTT-3.2.2-11]",
+                ReasonCode.QOS_NOT_SUPPORTED,
+            )
+        if retain and not self.limits.retain_available:
+            return LocalProtocolError(
+                "the server does not support retained messages [MQTT-3.2.2-14]",
+                ReasonCode.RETAIN_NOT_SUPPORTED,
+            )
+        return None
+
+    def window_open(self) -> bool:
+        """Room for one more QoS 1/2 PUBLISH in the server's window [MQTT-3.3.4-7]."""
+        return len(self.session.outbound) < self.limits.receive_maximum
+
+    def submit(self, message: Publish, expires_at: float | None, *, connected: bool) -> None:
+        """Send a new message now, or queue it behind those already waiting.
+
+        QoS 0 is only submitted while connected, and never waits for the
+        window: a sender with no quota left may still send QoS 0 (§4.9).
+
+        Raises:
+            LocalProtocolError: the server's Maximum Packet Size is known and
+                the message is over it. A QoS 1/2 message's identifier is
+                released first.
+        """
+        pid = message.packet_id
+        if pid is None:
+            self.send_publish(message)
+            return
+        session = self.session
+        try:
+            if connected and not session.queued and self.window_open():
+                self.send_publish(message)
+                session.outbound[pid] = InflightMessage(
+                    publish=message, state=_awaiting(message.qos), expires_at=expires_at
+                )
+            else:
+                if connected:  # the size limit is known: refuse now, not later
+                    self.encode_checked(message)
+                session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
+        except ProtocolError:
+            session.packet_ids.release(pid)
+            raise
+
+    def send_publish(self, message: Publish) -> None:
+        """Put ``message`` in the outbox, with a Topic Alias where allowed.
+
+        The first PUBLISH on a topic carries the topic and a new alias, later
+        ones an empty topic and the alias; the alias never exceeds the
+        server's Topic Alias Maximum [MQTT-3.3.2-9] and is never 0
+        [MQTT-3.3.2-8]. The session keeps the full topic, so a resend on
+        the next connection does not depend on this one's aliases.
+        """
+        wire = message
+        new_alias = None
+        if self._use_topic_aliases and self.limits.topic_alias_maximum:
+            alias = self._aliases.get(message.topic)
+            if alias is not None:
+                wire = replace(message, topic="", properties=_with_alias(message, alias))
+            elif len(self._aliases) < self.limits.topic_alias_maximum:
+                new_alias = len(self._aliases) + 1
+                wire = replace(message, properties=_with_alias(message, new_alias))
+        data = self.encode_checked(wire)
+        if new_alias is not None:
+            self._aliases[message.topic] = new_alias
+        self.outbox.append((wire, data))
+
+    def drain(self, now: float, events: list[Event]) -> None:
+        """Send queued messages, oldest first, while the window has room.
+
+        Called only while connected. QoS 0 messages queued before CONNACK
+        leave in their place in line. A message the server's limits forbid,
+        or whose Message Expiry Interval ran out while it waited, is dropped
+        with an event; one that waited leaves with the interval it has left
+        (§3.3.2.3.3).
+        """
+        queue = self.session.queued
+        while queue:
+            item = queue[0]
+            message = item.publish
+            if message.qos and not self.window_open():
+                break  # [MQTT-4.9.0-2]
+            queue.popleft()
+            problem = self.refusal(message.qos, message.retain)
+            reason = None if problem is None else problem.detail
+            if item.expires_at is not None and item.expires_at <= now:
+                reason = "its Message Expiry Interval ran out while it was queued (§3.3.2.3.3)"
+            if reason is None:
+                message = _with_remaining_expiry(message, item.expires_at, now)
+                try:
+                    self.send_publish(message)
+                except LocalProtocolError as exc:
+                    reason = exc.detail
+            if reason is not None:
+                self._drop(message, reason, events)
+            elif message.packet_id is not None:
+                self.session.outbound[message.packet_id] = InflightMessage(
+                    publish=message, state=_awaiting(message.qos), expires_at=item.expires_at
+                )
+
+    # -- acknowledgements --------------------------------------------------------------
+
+    def on_puback(self, packet: PubAck, now: float, events: list[Event]) -> None:
+        """PUBACK ends a QoS 1 exchange, whatever its reason code (§4.3.2)."""
+        if self._holds(packet.packet_id, OutboundState.AWAITING_PUBACK):
+            self._finish(packet.packet_id)
+            events.append(
+                PublishAcked(
+                    packet_id=packet.packet_id,
+                    reason_code=packet.reason_code,
+                    properties=packet.properties,
+                )
+            )
+            self.drain(now, events)
+
+    def on_pubrec(self, packet: PubRec, now: float, events: list[Event]) -> None:
+        """PUBREC: answer PUBREL [MQTT-4.3.3-4], unless it refused the message."""
+        pid = packet.packet_id
+        message = self.session.outbound.get(pid)
+        if message is None or message.state is OutboundState.AWAITING_PUBACK:
+            # Let the server finish an exchange we do not hold (§4.3.3).
+            self.stats.unexpected_acks += 1
+            not_found = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if self._v5 else ReasonCode.SUCCESS
+            self.queue(PubRel(packet_id=pid, reason_code=not_found))
+            return
+        if message.state is OutboundState.AWAITING_PUBCOMP:
+            self.queue(PubRel(packet_id=pid))  # a repeated PUBREC: PUBREL again
+            return
+        events.append(
+            PublishReceived(
+                packet_id=pid, reason_code=packet.reason_code, properties=packet.properties
+            )
+        )
+        if packet.reason_code.is_error:
+            # The exchange ends without PUBREL [MQTT-4.3.3-4], and its slot in
+            # the server's window is free again (§4.9).
+            self._finish(pid)
+            self.drain(now, events)
+            return
+        message.state = OutboundState.AWAITING_PUBCOMP
+        self.queue(PubRel(packet_id=pid))
+
+    def on_pubcomp(self, packet: PubComp, now: float, events: list[Event]) -> None:
+        """PUBCOMP ends a QoS 2 exchange; the identifier is free again."""
+        if self._holds(packet.packet_id, OutboundState.AWAITING_PUBCOMP):
+            self._finish(packet.packet_id)
+            events.append(
+                PublishCompleted(
+                    packet_id=packet.packet_id,
+                    reason_code=packet.reason_code,
+                    properties=packet.properties,
+                )
+            )
+            self.drain(now, events)
+
+    def _holds(self, pid: int, state: OutboundState) -> bool:
+        # Stray acknowledgements are counted, never fatal: a server that lost
+        # track is better answered by patience than by a closed connection.
+        message = self.session.outbound.get(pid)
+        if message is not None and message.state is state:
+            return True
+        self.stats.unexpected_acks += 1
+        return False
+
+    def _finish(self, pid: int) -> None:
+        del self.session.outbound[pid]
+        self.session.packet_ids.release(pid)
+
+    def _drop(self, message: Publish, reason: str, events: list[Event]) -> None:
+        if message.packet_id is not None:
+            self.session.packet_ids.release(message.packet_id)
+        self.stats.publishes_dropped += 1
+        events.append(
+            PublishDropped(packet_id=message.packet_id, topic=message.topic, reason=reason)
+        )
+
+
+class InboundFlow:
+    """The server's publications to us, and the acknowledgements we owe.
+
+    Args:
+        out: where acknowledgements are queued; its session holds the QoS 2
+            identifiers not yet released.
+        receive_maximum: the unreleased QoS 2 messages we accept, or
+            ``None`` for no limit (MQTT 3.1.1 has no Receive Maximum).
+        topic_alias_maximum: the highest Topic Alias the server may use.
+    """
+
+    def __init__(
+        self, *, out: OutboundFlow, receive_maximum: int | None, topic_alias_maximum: int
+    ) -> None:
+        self._out = out
+        self._receive_maximum = receive_maximum
+        self._alias_maximum = topic_alias_maximum
+        self._aliases: dict[int, str] = {}
+
+    def end_connection(self) -> None:
+        """The server's Topic Aliases die with the connection [MQTT-3.3.2-7]."""
+        self._aliases.clear()
+
+    def on_publish(self, packet: Publish, events: list[Event]) -> None:
+        """Deliver ``packet`` (once, for QoS 2) and queue its acknowledgement.
+
+        QoS 1 is acknowledged at once, so only unreleased QoS 2 messages
+        count against our Receive Maximum.
+
+        Raises:
+            RemoteProtocolError: see :meth:`resolve_alias`; more unreleased
+                QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9] (0x93).
+        """
+        message = self.resolve_alias(packet)
+        pid = packet.packet_id
+        if pid is None:  # QoS 0
+            events.append(MessageReceived(publish=message))
+        elif packet.qos == QoS.AT_LEAST_ONCE:
+            events.append(MessageReceived(publish=message))
+            self._out.queue(PubAck(packet_id=pid))  # [MQTT-4.3.2-4]
+        else:
+            inbound = self._out.session.inbound_qos2
+            if pid in inbound:
+                # A repeat before PUBREL: PUBREC again, no second delivery [MQTT-4.3.3-10].
+                self._out.stats.duplicates_received += 1
+            else:
+                limit = self._receive_maximum
+                if limit is not None and len(inbound) >= limit:
+                    raise RemoteProtocolError(
+                        f"the server sent more than our Receive Maximum of {limit} unreleased"
+                        " QoS 2 messages [MQTT-3.3.4-9]",
+                        ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
+                    )
+                inbound.add(pid)
+                events.append(MessageReceived(publish=message))
+            self._out.queue(PubRec(packet_id=pid))  # [MQTT-4.3.3-8]
+
+    def on_pubrel(self, packet: PubRel) -> None:
+        """Answer PUBCOMP and forget the identifier [MQTT-4.3.3-11]: a PUBLISH
+        reusing it is a new message [MQTT-4.3.3-12]. An identifier we do not
+        hold is answered 0x92 on MQTT 5 (§3.7.2.1), plainly on 3.1.1."""
+        pid = packet.packet_id
+        inbound = self._out.session.inbound_qos2
+        if pid in inbound:
+            inbound.discard(pid)
+            self._out.queue(PubComp(packet_id=pid))
+        elif self._receive_maximum is not None:  # MQTT 5
+            code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+            self._out.queue(PubComp(packet_id=pid, reason_code=code))
+        else:
+            self._out.queue(PubComp(packet_id=pid))
+
+    def resolve_alias(self, packet: Publish) -> Publish:
+        """Return ``packet`` with its full topic name and no Topic Alias.
+
+        Raises:
+            RemoteProtocolError: an invalid topic name (0x90); an alias of 0
+                or over our Topic Alias Maximum (0x94) [MQTT-3.3.2-8]
+                [MQTT-3.3.2-10]; an empty topic with no alias, or with an
+                alias not mapped on this connection (0x82) (§3.3.2.3.4).
+        """
+        alias = packet.properties.topic_alias
+        topic = packet.topic
+        if topic:
+            try:
+                validate_topic_name(topic)
+            except TopicNameInvalid as exc:
+                raise RemoteProtocolError(exc.detail, ReasonCode.TOPIC_NAME_INVALID) from None
+        if alias is None:
+            if not topic:
+                raise RemoteProtocolError(
+                    "PUBLISH has an empty topic name and no Topic Alias (§3.3.2.1)"
+                )
+            return packet
+        if alias == 0 or alias > self._alias_maximum:
+            raise RemoteProtocolError(
+                f"Topic Alias {alias} is outside 1..{self._alias_maximum}, our Topic Alias"
+                " Maximum [MQTT-3.3.2-8] [MQTT-3.3.2-10]",
+                ReasonCode.TOPIC_ALIAS_INVALID,
+            )
+        if topic:
+            self._aliases[alias] = topic
+        elif (known := self._aliases.get(alias)) is not None:
+            topic = known
+        else:
+            raise RemoteProtocolError(
+                f"PUBLISH has an empty topic and Topic Alias {alias}, which has no mapping"
+                " on this connection (§3.3.2.3.4)"
+            )
+        props = replace(packet.properties, topic_alias=None)
+        return replace(packet, topic=topic, properties=props)
+
+
+def _awaiting(qos: QoS) -> OutboundState:
+    if qos == QoS.AT_LEAST_ONCE:
+        return OutboundState.AWAITING_PUBACK
+    return OutboundState.AWAITING_PUBREC
+
+
+def _with_alias(message: Publish, alias: int) -> Properties:
+    return replace(message.properties, topic_alias=alias)
+
+
+def _with_remaining_expiry(message: Publish, expires_at: float | None, now: float) -> Publish:
+    remaining = remaining_expiry_s(expires_at, now)
+    if remaining is None or remaining == message.properties.message_expiry_interval:
+        return message
+    props = replace(message.properties, message_expiry_interval=remaining)
+    return replace(message, properties=props)

@@ -1,0 +1,307 @@
+"""One frozen dataclass per MQTT control packet (§3 of both specifications).
+
+A packet is a plain value: it knows its fields, not the protocol version it
+will be written in (only CONNECT carries one) and not how to encode itself;
+that is :mod:`mqttsim.protocol.codec`'s job. Fields that exist only in MQTT 5
+(properties, reason codes on acknowledgements) are simply left at their
+defaults for 3.1.1 and the codec leaves them off the wire.
+
+``__post_init__`` checks the structural rules that hold whatever the version
+(a packet identifier is 1..65535 [MQTT-2.2.1-3], a QoS 0 PUBLISH has none
+[MQTT-2.2.1-2], a SUBSCRIBE has at least one filter [MQTT-3.8.3-3]) and
+raises :class:`LocalProtocolError` when a caller builds a packet that could
+never be sent. The codec reports the same mistakes in received bytes as
+:class:`MalformedPacket` or :class:`RemoteProtocolError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .enums import PacketType, ProtocolVersion, QoS, ReasonCode, RetainHandling
+from .errors import LocalProtocolError
+from .properties import NO_PROPERTIES, Properties
+
+__all__ = [
+    "Packet",
+    "Will",
+    "Connect",
+    "ConnAck",
+    "Publish",
+    "PubAck",
+    "PubRec",
+    "PubRel",
+    "PubComp",
+    "Subscription",
+    "Subscribe",
+    "SubAck",
+    "Unsubscribe",
+    "UnsubAck",
+    "PingReq",
+    "PingResp",
+    "Disconnect",
+    "Auth",
+    "PACKET_CLASSES",
+]
+
+MAX_PACKET_ID = 0xFFFF
+
+
+def _check_packet_id(kind: str, packet_id: int) -> None:
+    if not 1 <= packet_id <= MAX_PACKET_ID:
+        raise LocalProtocolError(
+            f"{kind} packet identifier {packet_id} is outside 1..65535 [MQTT-2.2.1-3]"
+        )
+
+
+class Packet:
+    """Base of all control packets; ``packet_type`` names the wire type."""
+
+    __slots__ = ()
+    packet_type: ClassVar[PacketType]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Will:
+    """The Will Message carried in CONNECT (§3.1.2.5, §3.1.3.2-3)."""
+
+    topic: str
+    payload: bytes = b""
+    qos: QoS = QoS.AT_MOST_ONCE
+    retain: bool = False
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connect(Packet):
+    """CONNECT: the first packet from client to server (§3.1).
+
+    Attributes:
+        version: Protocol Level; 3 (3.1), 4 (3.1.1) or 5.
+        client_id: may be empty, asking the server to assign one.
+        clean_start: "Clean Session" in 3.1.1, "Clean Start" in 5.
+        keep_alive_s: seconds; 0 turns keep-alive off.
+    """
+
+    packet_type: ClassVar[PacketType] = PacketType.CONNECT
+    version: ProtocolVersion = ProtocolVersion.V5
+    client_id: str = ""
+    clean_start: bool = True
+    keep_alive_s: int = 60
+    username: str | None = None
+    password: bytes | None = None
+    will: Will | None = None
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.keep_alive_s <= 0xFFFF:
+            raise LocalProtocolError(f"CONNECT keep alive {self.keep_alive_s} is outside 0..65535")
+        if (
+            self.version is not ProtocolVersion.V5
+            and self.password is not None
+            and self.username is None
+        ):
+            raise LocalProtocolError(
+                "CONNECT has a password without a user name, which MQTT 3.1.1 forbids"
+                " [MQTT-3.1.2-22]"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnAck(Packet):
+    """CONNACK (§3.2). In 3.1.1 the reason code maps onto a return code."""
+
+    packet_type: ClassVar[PacketType] = PacketType.CONNACK
+    session_present: bool = False
+    reason_code: ReasonCode = ReasonCode.SUCCESS
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        if self.session_present and self.reason_code.is_error:
+            raise LocalProtocolError(
+                "CONNACK refusing a connection must not set Session Present [MQTT-3.2.2-6]"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publish(Packet):
+    """PUBLISH (§3.3). ``packet_id`` is ``None`` exactly when ``qos`` is 0."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBLISH
+    topic: str
+    payload: bytes = b""
+    qos: QoS = QoS.AT_MOST_ONCE
+    retain: bool = False
+    dup: bool = False
+    packet_id: int | None = None
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        if self.qos == 0:
+            if self.packet_id is not None:
+                raise LocalProtocolError(
+                    "a QoS 0 PUBLISH must not have a packet identifier [MQTT-2.2.1-2]"
+                )
+            if self.dup:
+                raise LocalProtocolError("a QoS 0 PUBLISH must have DUP=0 [MQTT-3.3.1-2]")
+        elif self.packet_id is None:
+            raise LocalProtocolError(
+                f"a QoS {int(self.qos)} PUBLISH needs a packet identifier [MQTT-2.2.1-3]"
+            )
+        else:
+            _check_packet_id("PUBLISH", self.packet_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PacketIdReason(Packet):
+    """The shape shared by PUBACK, PUBREC, PUBREL and PUBCOMP."""
+
+    packet_id: int
+    reason_code: ReasonCode = ReasonCode.SUCCESS
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        _check_packet_id(self.packet_type.name, self.packet_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PubAck(_PacketIdReason):
+    """PUBACK: QoS 1 acknowledgement (§3.4)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBACK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PubRec(_PacketIdReason):
+    """PUBREC: QoS 2 delivery, part 1 (§3.5)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBREC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PubRel(_PacketIdReason):
+    """PUBREL: QoS 2 delivery, part 2 (§3.6)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBREL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PubComp(_PacketIdReason):
+    """PUBCOMP: QoS 2 delivery, part 3 (§3.7)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscription:
+    """One topic filter with its Subscription Options (§3.8.3.1).
+
+    ``no_local``, ``retain_as_published`` and ``retain_handling`` are MQTT 5
+    only; in 3.1.1 only ``qos`` goes on the wire.
+    """
+
+    topic_filter: str
+    qos: QoS = QoS.AT_MOST_ONCE
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: RetainHandling = RetainHandling.SEND_ON_SUBSCRIBE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscribe(Packet):
+    """SUBSCRIBE (§3.8)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.SUBSCRIBE
+    packet_id: int
+    subscriptions: tuple[Subscription, ...]
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        _check_packet_id("SUBSCRIBE", self.packet_id)
+        if not self.subscriptions:
+            raise LocalProtocolError("SUBSCRIBE needs at least one topic filter [MQTT-3.8.3-3]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubAck(Packet):
+    """SUBACK: one reason code per filter, in order (§3.9)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.SUBACK
+    packet_id: int
+    reason_codes: tuple[ReasonCode, ...]
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        _check_packet_id("SUBACK", self.packet_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unsubscribe(Packet):
+    """UNSUBSCRIBE (§3.10)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.UNSUBSCRIBE
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        _check_packet_id("UNSUBSCRIBE", self.packet_id)
+        if not self.topic_filters:
+            raise LocalProtocolError(
+                "UNSUBSCRIBE needs at least one topic filter [MQTT-3.10.3-2]"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsubAck(Packet):
+    """UNSUBACK (§3.11). 3.1.1 has no reason codes: ``reason_codes`` is empty."""
+
+    packet_type: ClassVar[PacketType] = PacketType.UNSUBACK
+    packet_id: int
+    reason_codes: tuple[ReasonCode, ...] = ()
+    properties: Properties = NO_PROPERTIES
+
+    def __post_init__(self) -> None:
+        _check_packet_id("UNSUBACK", self.packet_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingReq(Packet):
+    """PINGREQ (§3.12)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PINGREQ
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingResp(Packet):
+    """PINGRESP (§3.13)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PINGRESP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnect(Packet):
+    """DISCONNECT (§3.14). 3.1.1 sends only the fixed header."""
+
+    packet_type: ClassVar[PacketType] = PacketType.DISCONNECT
+    reason_code: ReasonCode = ReasonCode.NORMAL_DISCONNECTION
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth(Packet):
+    """AUTH (§3.15, MQTT 5 only): extended authentication exchange."""
+
+    packet_type: ClassVar[PacketType] = PacketType.AUTH
+    reason_code: ReasonCode = ReasonCode.SUCCESS
+    properties: Properties = field(default=NO_PROPERTIES)
+
+
+PACKET_CLASSES: dict[PacketType, type[Packet]] = {
+    cls.packet_type: cls
+    for cls in (
+        Connect, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck,
+        Unsubscribe, UnsubAck, PingReq, PingResp, Disconnect, Auth,
+    )
+}

@@ -1,0 +1,211 @@
+"""Packet loss models for simulated links.
+
+A loss model answers one question per packet: is this one lost? The link
+asks it once for every packet that actually goes on the air (packets dropped
+by a full queue or an outage never reach the loss model, so a bursty model's
+state advances per transmitted packet).
+
+Randomness comes only from the ``rng`` passed in: a :class:`random.Random`
+or a :class:`numpy.random.Generator` (anything with a ``random()`` method
+returning a float in [0, 1)). The same seed gives the same losses.
+
+Models:
+
+* :class:`NoLoss`: nothing is ever lost.
+* :class:`Bernoulli`: every packet is lost independently with ``loss_rate``.
+* :class:`GilbertElliott`: a two-state Markov chain (Gilbert 1960, Elliott
+  1963), the usual model of bursty loss on radio and satellite links (rain
+  fade, shadowing). The chain moves once per packet, then the packet is lost
+  with the loss probability of the state it is in.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mqttsim.protocol.errors import ConfigError
+
+__all__ = ["Bernoulli", "GilbertElliott", "LossModel", "NoLoss", "RandomSource"]
+
+
+class RandomSource(Protocol):
+    """What the simulator needs from a random generator.
+
+    Both :class:`random.Random` and :class:`numpy.random.Generator` fit.
+    """
+
+    def random(self) -> float:
+        """Return a float uniformly distributed in [0, 1)."""
+        ...
+
+
+class LossModel(Protocol):
+    """Decides, packet by packet, whether a packet is lost."""
+
+    def lost(self, now: float) -> bool:
+        """Return True if the packet transmitted at ``now`` is lost."""
+        ...
+
+
+def _check_probability(name: str, value: float) -> float:
+    """Return ``value`` if it lies in [0, 1], else raise ConfigError.
+
+    Args:
+        name: the parameter's name, used in the message.
+        value: the probability to check (NaN is refused).
+
+    Raises:
+        ConfigError: one line naming the allowed range.
+    """
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ConfigError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+class NoLoss:
+    """A perfect link: no packet is ever lost."""
+
+    __slots__ = ()
+
+    @property
+    def mean_loss_rate(self) -> float:
+        """The long-run fraction of packets lost: 0."""
+        return 0.0
+
+    def lost(self, now: float) -> bool:
+        """Return False: nothing is lost."""
+        return False
+
+
+class Bernoulli:
+    """Independent loss: each packet is lost with probability ``loss_rate``.
+
+    Args:
+        loss_rate: probability in [0, 1] that a packet is lost.
+        rng: the random source (one draw per packet; none when the rate is 0).
+
+    Raises:
+        ConfigError: if ``loss_rate`` is outside [0, 1].
+    """
+
+    __slots__ = ("_loss_rate", "_random")
+
+    def __init__(self, loss_rate: float, rng: RandomSource) -> None:
+        self._loss_rate = _check_probability("loss_rate", loss_rate)
+        self._random = rng.random
+
+    @property
+    def mean_loss_rate(self) -> float:
+        """The long-run fraction of packets lost: ``loss_rate``."""
+        return self._loss_rate
+
+    def lost(self, now: float) -> bool:
+        """Draw whether the packet transmitted at ``now`` is lost."""
+        return self._loss_rate > 0.0 and self._random() < self._loss_rate
+
+
+class GilbertElliott:
+    """Bursty loss: a two-state (Good/Bad) Markov chain, one step per packet.
+
+    In the Good state packets are lost with ``loss_good``, in the Bad state
+    with ``loss_bad``. The chain starts in a state drawn from its stationary
+    distribution, so short runs are not biased towards Good. The mean time
+    spent in Bad is ``1 / p_bad_to_good`` packets.
+
+    Args:
+        p_good_to_bad: probability of moving Good -> Bad before a packet.
+        p_bad_to_good: probability of moving Bad -> Good before a packet.
+        loss_good: loss probability in the Good state (often 0).
+        loss_bad: loss probability in the Bad state (often 1).
+        rng: the random source.
+
+    Raises:
+        ConfigError: if a probability is outside [0, 1], or both transition
+            probabilities are 0 (the chain would have no long-run mean).
+    """
+
+    __slots__ = ("_p_gb", "_p_bg", "_loss_good", "_loss_bad", "_random", "_bad")
+
+    def __init__(
+        self,
+        p_good_to_bad: float,
+        p_bad_to_good: float,
+        loss_good: float,
+        loss_bad: float,
+        rng: RandomSource,
+    ) -> None:
+        self._p_gb = _check_probability("p_good_to_bad", p_good_to_bad)
+        self._p_bg = _check_probability("p_bad_to_good", p_bad_to_good)
+        self._loss_good = _check_probability("loss_good", loss_good)
+        self._loss_bad = _check_probability("loss_bad", loss_bad)
+        if self._p_gb + self._p_bg == 0.0:
+            raise ConfigError("p_good_to_bad + p_bad_to_good must be > 0, got 0")
+        self._random = rng.random
+        self._bad = self._random() < self.bad_fraction
+
+    @classmethod
+    def from_mean(
+        cls, loss_rate: float, mean_burst_len: float, rng: RandomSource
+    ) -> GilbertElliott:
+        """Build the simple Gilbert model with a given mean loss and burst length.
+
+        Good loses nothing and Bad loses everything, so a loss burst is a stay
+        in Bad: ``p_bad_to_good = 1 / mean_burst_len`` and ``p_good_to_bad``
+        is chosen so that the stationary share of Bad equals ``loss_rate``.
+
+        Args:
+            loss_rate: long-run fraction of packets lost, in [0, 1).
+            mean_burst_len: mean number of consecutive losses, >= 1 and
+                >= loss_rate / (1 - loss_rate) (else Good could not last).
+            rng: the random source.
+
+        Returns:
+            A GilbertElliott whose ``mean_loss_rate`` equals ``loss_rate``.
+
+        Raises:
+            ConfigError: if a value is outside its range.
+        """
+        if not 0.0 <= loss_rate < 1.0:
+            raise ConfigError(f"loss_rate must be in [0, 1), got {loss_rate!r}")
+        if not mean_burst_len >= 1.0:
+            raise ConfigError(f"mean_burst_len must be >= 1, got {mean_burst_len!r}")
+        floor = loss_rate / (1.0 - loss_rate)
+        if mean_burst_len < floor:
+            raise ConfigError(
+                f"mean_burst_len must be >= loss_rate/(1-loss_rate) = {floor:.6g}, "
+                f"got {mean_burst_len!r}"
+            )
+        p_bg = 1.0 / mean_burst_len
+        # Stationary P(Bad) = p_gb / (p_gb + p_bg) = loss_rate.
+        p_gb = min(1.0, loss_rate * p_bg / (1.0 - loss_rate))
+        return cls(p_gb, p_bg, 0.0, 1.0, rng)
+
+    @property
+    def bad_fraction(self) -> float:
+        """The long-run share of packets sent in the Bad state."""
+        return self._p_gb / (self._p_gb + self._p_bg)
+
+    @property
+    def mean_loss_rate(self) -> float:
+        """The long-run fraction of packets lost."""
+        bad = self.bad_fraction
+        return (1.0 - bad) * self._loss_good + bad * self._loss_bad
+
+    @property
+    def in_bad_state(self) -> bool:
+        """True while the chain is in the Bad state."""
+        return self._bad
+
+    def lost(self, now: float) -> bool:
+        """Step the chain once, then draw the packet's fate in the new state."""
+        rand = self._random
+        if self._bad:
+            if self._p_bg > 0.0 and rand() < self._p_bg:
+                self._bad = False
+        elif self._p_gb > 0.0 and rand() < self._p_gb:
+            self._bad = True
+        p = self._loss_bad if self._bad else self._loss_good
+        # No draw when the outcome is certain (the simple Gilbert model).
+        if p <= 0.0:
+            return False
+        return p >= 1.0 or rand() < p

@@ -1,0 +1,677 @@
+"""A small TCP for the simulator: handshake, byte stream, RTO, give-up, close.
+
+Theory of operation
+-------------------
+A :class:`Path` joins a client host to the broker host with two one-way
+:class:`~mqttsim.sim.link.Link` objects (``uplink`` client -> broker,
+``downlink`` broker -> client) and a :class:`TcpListener` on the broker side.
+``path.connect()`` opens a connection; ``listener.accept()`` hands over the
+broker's end. Each end is a :class:`TcpEndpoint`: bytes in with ``send()``,
+bytes out with ``recv()`` events. No SimPy process runs per connection: an
+arriving segment is a callback, timers are :class:`~.tcp_timers.Timer`.
+
+States follow RFC 9293 §3.3.2 (LISTEN lives in the listener). What is
+modelled, and the choices made:
+
+* **Handshake** (RFC 9293 §3.5): SYN, SYN-ACK, ACK. The client may send once
+  the SYN-ACK arrives (1 RTT); its data reaches the broker after 1.5 RTT. The
+  SYN and SYN-ACK are retransmitted with the back-off below, ``syn_retries``
+  times, then the attempt fails (:class:`ConnectionFailed`).
+* **Segments** keep their boundaries forever: a retransmission resends the
+  very same octets (never re-segmented), so acknowledgements always fall on
+  segment boundaries. Sequence numbers are unbounded ints from the ISN.
+* **Acknowledgements** are cumulative (RFC 9293 §3.4). Out-of-order segments
+  are kept and answered at once with a duplicate ACK (RFC 5681 §4.2); there
+  is no SACK and no fast retransmit (MQTT flights are a few segments, too
+  few for three duplicate ACKs).
+* **Retransmission timeout** per RFC 6298: SRTT/RTTVAR, alpha 1/8, beta 1/4,
+  K=4, initial 1 s, bounded by ``rto_min_s`` and ``rto_max_s``; one segment
+  timed at a time and none that was retransmitted (Karn, §3); the timer is
+  restarted on each new ACK (§5.3); on expiry the *oldest* unacknowledged
+  segment alone is retransmitted (§5.4) and the RTO doubles (§5.5). Not
+  go-back-N: the receiver keeps out-of-order segments, so only holes need
+  resending. Each ACK that advances but leaves data sent before the timeout
+  unacknowledged retransmits the next oldest segment at once (as NewReno's
+  partial ACKs do, RFC 6582 §3.2), so a burst of losses does not cost one
+  RTO per segment.
+* **Give-up**: after ``max_retries`` retransmissions of one segment, the next
+  expiry kills the connection (Linux ``tcp_retries2``, RFC 9293 §3.8.3 R2):
+  its end closes with reason ``"timeout"`` and sends a RST, which may be
+  lost. The peer learns of it from that RST (``"reset"``), from a RST that the
+  dead end's host returns to its next segment (RFC 9293 §3.10.7.1), or from
+  its own retries running out (``"timeout"``). An idle peer learns nothing:
+  there is no TCP keep-alive (off by default on Linux); MQTT's keep-alive is
+  what notices a silent dead connection.
+* **Nagle** (RFC 896, RFC 1122 §4.2.3.4): a segment smaller than the MSS
+  waits while any data is unacknowledged. **Delayed ACK** (RFC 1122
+  §4.2.3.2, RFC 5681 §4.2): in-order data is acknowledged after
+  ``delayed_ack_s``, at once when more than one MSS is waiting (so at least
+  every second full-sized segment), or on any segment we send anyway.
+* **Window**: a fixed receive window (``window_bytes``) bounds the bytes in
+  flight; the application always reads, so it never shrinks. No congestion
+  control (RFC 5681): MQTT telemetry flights stay below the initial window
+  of RFC 6928, where slow start would not bind.
+* **Close** (RFC 9293 §3.6): FIN after the queued data; the end that closes
+  first lingers in TIME-WAIT for ``time_wait_s`` to re-ACK a lost FIN.
+
+The user's view: ``recv()`` returns an event that fires with the next bytes
+in order, or with ``b""`` once no more bytes will ever come (orderly close by
+the peer, time-out, reset or abort). The ``closed`` event fires once with the
+reason: ``"closed"``, ``"timeout"``, ``"reset"`` or ``"aborted"``. Events
+never fail, except the one ``connect()`` returns (:class:`ConnectionFailed`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+
+import simpy
+
+from mqttsim.protocol.errors import MQTTError
+
+from .link import Link
+from .loss import RandomSource
+from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
+from .tcp_timers import RtoEstimator, Timer
+
+__all__ = [
+    "CloseReason",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "Flag",
+    "Path",
+    "Segment",
+    "TcpConfig",
+    "TcpEndpoint",
+    "TcpListener",
+    "TcpState",
+]
+
+CloseReason = Literal["closed", "timeout", "reset", "aborted"]
+
+
+class TcpState(enum.Enum):
+    """Connection states of RFC 9293 §3.3.2 (LISTEN is the listener's)."""
+
+    CLOSED = "CLOSED"
+    SYN_SENT = "SYN-SENT"
+    SYN_RECEIVED = "SYN-RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN-WAIT-1"
+    FIN_WAIT_2 = "FIN-WAIT-2"
+    CLOSE_WAIT = "CLOSE-WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST-ACK"
+    TIME_WAIT = "TIME-WAIT"
+
+
+_S = TcpState
+_CAN_SEND = (_S.ESTABLISHED, _S.CLOSE_WAIT)  # states that may send new data
+_CAN_RECEIVE = (_S.ESTABLISHED, _S.FIN_WAIT_1, _S.FIN_WAIT_2)  # peer has not sent FIN
+_SYNCHRONIZING = (_S.SYN_SENT, _S.SYN_RECEIVED)
+# RFC 6298 §5.7: after a SYN timed out, the RTO starts data transfer at 3 s.
+_RTO_AFTER_SYN_TIMEOUT_S = 3.0
+
+
+class ConnectionFailed(MQTTError):
+    """A connection attempt failed.
+
+    Args:
+        reason: ``"timeout"`` (no answer after ``syn_retries``) or ``"reset"``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"TCP connection failed: {reason}")
+        self.reason = reason
+
+
+class ConnectionClosed(MQTTError):
+    """``send()`` on an end that can no longer send (closed or closing)."""
+
+
+class TcpEndpoint:
+    """One end of a simulated TCP connection. Made by Path and TcpListener.
+
+    Attributes:
+        env: the SimPy environment.
+        config: this end's settings.
+        local_port: this end's port.
+        remote_port: the peer's port.
+        state: the current :class:`TcpState`.
+        opened: event that fires with this endpoint once established (fails
+            with ConnectionFailed if that never happens; never crashes the
+            simulation when nobody waits on it).
+        closed: event that fires once with the :data:`CloseReason`.
+        close_reason: the reason, or None while the connection lives.
+        retransmissions: segments this end has retransmitted.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        config: TcpConfig,
+        link: Link,
+        local_port: int,
+        remote_port: int,
+        iss: int,
+        on_forget: Callable[[TcpEndpoint], None],
+        on_established: Callable[[TcpEndpoint], None] | None = None,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.local_port = local_port
+        self.remote_port = remote_port
+        self.state = TcpState.CLOSED
+        self.opened = env.event()
+        self.opened.defused = True  # a failed connect nobody awaits is not a crash
+        self.closed = env.event()
+        self.close_reason: CloseReason | None = None
+        self.retransmissions = 0
+        self._link = link
+        self._on_forget = on_forget
+        self._on_established = on_established
+        self._iss = iss
+        self.snd_una = self.snd_nxt = iss  # RFC 9293 §3.3.1 send variables
+        self.rcv_nxt = 0
+        self._unsent = bytearray()
+        self._retx: deque[Segment] = deque()  # sent, not yet acknowledged
+        self._fin_queued = False
+        self._fin_sent = False
+        self._ooo: dict[int, Segment] = {}  # out-of-order segments by seq
+        self._rcvbuf: list[bytes] = []
+        self._eof = False
+        self._recv_ev: simpy.Event | None = None
+        self._rto = RtoEstimator(
+            initial_s=config.rto_initial_s, min_s=config.rto_min_s, max_s=config.rto_max_s
+        )
+        self._retries = 0
+        self._timed: tuple[int, float] | None = None  # (seq to be acked, sent at)
+        self._recover = iss  # snd_nxt when the RTO last fired
+        self._syn_timed_out = False
+        self._rcv_unacked = 0  # in-order bytes received, not yet acknowledged
+        self._ack_now = False
+        self._rtx_timer = Timer(env, self._on_rtx_timeout)
+        self._ack_timer = Timer(env, self._send_ack)
+
+    # -- the user's API ---------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True while ``send()`` is allowed (established, and close() not called)."""
+        return self.state in _CAN_SEND and not self._fin_queued
+
+    @property
+    def rto_s(self) -> float:
+        """The current retransmission timeout."""
+        return self._rto.rto_s
+
+    @property
+    def srtt_s(self) -> float | None:
+        """The smoothed RTT, None before the first sample."""
+        return self._rto.srtt_s
+
+    @property
+    def send_buffer_bytes(self) -> int:
+        """Bytes written but not yet acknowledged (unsent plus in flight)."""
+        return len(self._unsent) + sum(len(s.payload) for s in self._retx)
+
+    def send(self, data: bytes) -> None:
+        """Append ``data`` to the byte stream; never blocks.
+
+        Raises:
+            ConnectionClosed: if the connection cannot send (see is_open).
+        """
+        if not self.is_open:
+            raise ConnectionClosed(
+                f"send() in state {self.state.value}"
+                + (" after close()" if self._fin_queued else "")
+                + "; allowed only in ESTABLISHED or CLOSE-WAIT"
+            )
+        if data:
+            self._unsent += data
+            self._output()
+
+    def recv(self) -> simpy.Event:
+        """Return an event firing with the next in-order bytes, b"" at the end.
+
+        While a returned event has not fired, calling recv() again returns the
+        same event, so ``yield ep.recv() | env.timeout(t)`` in a loop loses
+        nothing.
+        """
+        ev = self._recv_ev
+        if ev is not None and not ev.triggered:
+            return ev
+        ev = self._recv_ev = self.env.event()
+        self._wake_reader()
+        return ev
+
+    def close(self) -> None:
+        """Orderly close: send a FIN after the data already written."""
+        if self.state in _CAN_SEND and not self._fin_queued:
+            self._fin_queued = True
+            self._output()
+
+    def abort(self) -> None:
+        """Local death: drop everything, send a RST, close with ``"aborted"``."""
+        if self.state is TcpState.TIME_WAIT:
+            self._forget()
+        elif self.state is not TcpState.CLOSED:
+            self._die("aborted", send_rst=self.state not in _SYNCHRONIZING)
+
+    # -- opening ----------------------------------------------------------
+
+    def _open_active(self) -> None:
+        self.state = TcpState.SYN_SENT
+        self._send_new(SYN, b"")
+
+    def _open_passive(self, syn: Segment) -> None:
+        self.state = TcpState.SYN_RECEIVED
+        self.rcv_nxt = syn.seq + 1
+        self._send_new(SYN | ACK, b"")
+
+    def _establish(self) -> None:
+        self.state = TcpState.ESTABLISHED
+        if self._syn_timed_out:
+            self._rto.at_least(_RTO_AFTER_SYN_TIMEOUT_S)
+        self.opened.succeed(self)
+        if self._on_established is not None:
+            self._on_established(self)
+
+    # -- segments in --------------------------------------------------------
+
+    def _receive(self, seg: Segment) -> None:
+        """Process one arriving segment (RFC 9293 §3.10.7, much simplified)."""
+        flags = seg.flags
+        state = self.state
+        if flags & RST:
+            if state is not TcpState.TIME_WAIT:
+                self._die("reset", send_rst=False)
+            return
+        if state is TcpState.SYN_SENT:
+            if flags & SYN and flags & ACK and seg.ack == self._iss + 1:
+                self.rcv_nxt = seg.seq + 1
+                self._ack_received(seg.ack)
+                self._establish()
+                self._ack_now = True  # the handshake's third segment
+                self._output()
+                self._flush_ack()
+            return
+        if flags & SYN:
+            if state is TcpState.SYN_RECEIVED:
+                self._retransmit_oldest()  # the peer repeated its SYN: repeat ours
+            else:
+                self._emit(self.snd_nxt, ACK)  # our ACK of its SYN-ACK was lost
+            return
+        if not flags & ACK:
+            return  # RFC 9293 §3.10.7.4, fifth check: drop segments without ACK
+        if state is TcpState.SYN_RECEIVED:
+            if seg.ack != self._iss + 1:
+                return
+            self._ack_received(seg.ack)
+            self._establish()
+        else:
+            self._ack_received(seg.ack)
+        if self.state is TcpState.CLOSED:
+            return
+        if seg.payload or flags & FIN:
+            self._data_received(seg)
+        self._output()
+        self._flush_ack()
+
+    def _ack_received(self, ack: int) -> None:
+        if not self.snd_una < ack <= self.snd_nxt:
+            return  # duplicate or not for anything we sent
+        now = self.env.now
+        retx = self._retx
+        while retx and retx[0].seq + retx[0].seq_len <= ack:
+            retx.popleft()
+        self.snd_una = ack
+        self._retries = 0
+        timed = self._timed
+        if timed is not None and ack >= timed[0]:
+            self._rto.sample(now - timed[1])
+            self._timed = None
+        if ack == self.snd_nxt:
+            self._rtx_timer.stop()  # RFC 6298 §5.2
+            if self._fin_sent:
+                self._fin_acked()
+            return
+        if ack < self._recover:
+            self._retransmit_oldest()  # partial ACK after a timeout: next hole
+        self._rtx_timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.3
+
+    def _fin_acked(self) -> None:
+        state = self.state
+        if state is TcpState.FIN_WAIT_1:
+            self.state = TcpState.FIN_WAIT_2
+        elif state is TcpState.CLOSING:
+            self._enter_time_wait()
+        elif state is TcpState.LAST_ACK:
+            self.state = TcpState.CLOSED
+            self._report_closed("closed")
+            self._forget()
+
+    def _data_received(self, seg: Segment) -> None:
+        if self.state not in _CAN_RECEIVE or seg.seq != self.rcv_nxt:
+            if self.state in _CAN_RECEIVE and seg.seq > self.rcv_nxt:
+                self._ooo.setdefault(seg.seq, seg)  # keep it until the hole fills
+            self._ack_now = True  # duplicate or out of order: ACK at once
+            return
+        had_hole = bool(self._ooo)
+        self._accept(seg)
+        while self._ooo and self.state in _CAN_RECEIVE:
+            nxt = self._ooo.pop(self.rcv_nxt, None)
+            if nxt is None:
+                break
+            self._accept(nxt)
+        cfg = self.config
+        if had_hole or self._eof or not cfg.delayed_ack:
+            self._ack_now = True
+        else:
+            self._rcv_unacked += len(seg.payload)
+            if self._rcv_unacked > cfg.mss_bytes:
+                self._ack_now = True  # at least every second full-sized segment
+            elif not self._ack_timer.running:
+                self._ack_timer.start(cfg.delayed_ack_s)
+        self._wake_reader()
+
+    def _accept(self, seg: Segment) -> None:
+        if seg.payload:
+            self.rcv_nxt += len(seg.payload)
+            self._rcvbuf.append(seg.payload)
+        if seg.flags & FIN:
+            self.rcv_nxt += 1
+            self._eof = True
+            state = self.state
+            if state is TcpState.ESTABLISHED:
+                self.state = TcpState.CLOSE_WAIT
+            elif state is TcpState.FIN_WAIT_1:
+                self.state = TcpState.CLOSING
+            else:  # FIN-WAIT-2
+                self._enter_time_wait()
+
+    def _wake_reader(self) -> None:
+        ev = self._recv_ev
+        if ev is None or ev.triggered:
+            return
+        if self._rcvbuf:
+            data = self._rcvbuf[0] if len(self._rcvbuf) == 1 else b"".join(self._rcvbuf)
+            self._rcvbuf.clear()
+            ev.succeed(data)
+        elif self._eof:
+            ev.succeed(b"")
+
+    # -- segments out -------------------------------------------------------
+
+    def _output(self) -> None:
+        """Send what Nagle and the window allow, then a queued FIN."""
+        if self.state not in _CAN_SEND:
+            return
+        cfg = self.config
+        unsent = self._unsent
+        mss = cfg.mss_bytes
+        off = 0
+        while off < len(unsent):
+            n = min(mss, len(unsent) - off)
+            flight = self.snd_nxt - self.snd_una
+            if flight + n > cfg.window_bytes:
+                break
+            if n < mss and flight and cfg.nagle and not self._fin_queued:
+                break  # RFC 896: hold a small segment while data is unacknowledged
+            off += n
+            self._send_new(ACK | PSH if off == len(unsent) else ACK, bytes(unsent[off - n : off]))
+        if off:
+            del unsent[:off]
+        if self._fin_queued and not unsent and not self._fin_sent:
+            self._fin_sent = True
+            self._send_new(FIN | ACK, b"")
+            self.state = _S.FIN_WAIT_1 if self.state is _S.ESTABLISHED else _S.LAST_ACK
+
+    def _send_new(self, flags: int, payload: bytes) -> None:
+        seg = self._emit(self.snd_nxt, flags, payload)
+        self._retx.append(seg)
+        self.snd_nxt += seg.seq_len
+        if self._timed is None:
+            self._timed = (self.snd_nxt, self.env.now)
+        if not self._rtx_timer.running:
+            self._rtx_timer.start(self._rto.rto_s)  # RFC 6298 §5.1
+
+    def _emit(
+        self, seq: int, flags: int, payload: bytes = b"", retransmission: bool = False
+    ) -> Segment:
+        if flags & ACK:
+            self._ack_timer.stop()  # this segment carries the ACK
+            self._rcv_unacked = 0
+            self._ack_now = False
+        seg = Segment(
+            src_port=self.local_port,
+            dst_port=self.remote_port,
+            seq=seq,
+            ack=self.rcv_nxt if flags & ACK else 0,
+            flags=flags,
+            payload=payload,
+            header_bytes=self.config.header_bytes,
+            window=self.config.window_bytes,
+            retransmission=retransmission,
+        )
+        self._link.send(seg, seg.header_bytes + len(payload))
+        return seg
+
+    def _flush_ack(self) -> None:
+        if self._ack_now:
+            self._emit(self.snd_nxt, ACK)
+
+    def _send_ack(self) -> None:
+        """The delayed-ACK timer fired."""
+        if self.state is not TcpState.CLOSED:
+            self._emit(self.snd_nxt, ACK)
+
+    def _retransmit_oldest(self) -> None:
+        seg = self._retx[0]
+        self.retransmissions += 1
+        self._timed = None  # Karn's algorithm (RFC 6298 §3)
+        self._emit(seg.seq, seg.flags, seg.payload, retransmission=True)
+
+    def _on_rtx_timeout(self) -> None:
+        if not self._retx:
+            return
+        synchronizing = self.state in _SYNCHRONIZING
+        if self._retries >= (self.config.syn_retries if synchronizing else self.config.max_retries):
+            self._die("timeout", send_rst=self.config.rst_on_timeout and not synchronizing)
+            return
+        self._retries += 1
+        self._syn_timed_out |= synchronizing
+        self._rto.back_off()  # RFC 6298 §5.5
+        self._recover = self.snd_nxt
+        self._retransmit_oldest()  # §5.4
+        self._rtx_timer.start(self._rto.rto_s)  # §5.6
+
+    # -- the end ------------------------------------------------------------
+
+    def _enter_time_wait(self) -> None:
+        self.state = TcpState.TIME_WAIT
+        self._rtx_timer.stop()
+        self._report_closed("closed")
+        Timer(self.env, self._forget).start(self.config.time_wait_s)
+
+    def _die(self, reason: CloseReason, *, send_rst: bool) -> None:
+        if send_rst:
+            self._emit(self.snd_nxt, RST)  # RFC 9293 §3.10.7: <SEQ=SND.NXT><CTL=RST>
+        self.state = TcpState.CLOSED
+        self._rtx_timer.stop()
+        self._ack_timer.stop()
+        self._retx.clear()
+        self._unsent.clear()
+        self._eof = True
+        self._report_closed(reason)
+        self._forget()
+
+    def _report_closed(self, reason: CloseReason) -> None:
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        if not self.opened.triggered:
+            self.opened.fail(ConnectionFailed(reason))
+        self.closed.succeed(reason)
+        self._eof = True
+        self._wake_reader()
+
+    def _forget(self) -> None:
+        self.state = TcpState.CLOSED
+        self._ack_timer.stop()
+        self._on_forget(self)
+
+
+class TcpListener:
+    """The broker's listening socket: ``accept()`` yields established ends.
+
+    Args:
+        env: the SimPy environment.
+        config: settings for every accepted end.
+        port: the port clients connect to.
+    """
+
+    def __init__(
+        self, env: simpy.Environment, *, config: TcpConfig | None = None, port: int = 1883
+    ) -> None:
+        self.env = env
+        self.config = config if config is not None else TcpConfig()
+        self.port = port
+        self._store = simpy.Store(env)
+
+    def accept(self) -> simpy.Event:
+        """Return an event firing with the next established server-side end.
+
+        Each call takes one connection (as :meth:`simpy.Store.get` does).
+        """
+        return self._store.get()
+
+    def _accepted(self, endpoint: TcpEndpoint) -> None:
+        self._store.put(endpoint)
+
+
+class Path:
+    """A client host and the broker host, joined by an uplink and a downlink.
+
+    Args:
+        env: the SimPy environment.
+        uplink: the link from the client to the broker.
+        downlink: the link from the broker to the client.
+        listener: the broker's listener.
+        rng: random source for initial sequence numbers (RFC 9293 §3.4.1);
+            without one every ISN is 0.
+        first_port: the first ephemeral port for the client's connections.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        uplink: Link,
+        downlink: Link,
+        listener: TcpListener,
+        rng: RandomSource | None = None,
+        first_port: int = 49152,
+    ) -> None:
+        self.env = env
+        self.uplink = uplink
+        self.downlink = downlink
+        self.listener = listener
+        self._rng = rng
+        self._next_port = first_port
+        self._clients: dict[int, TcpEndpoint] = {}  # by the client's port
+        self._servers: dict[int, TcpEndpoint] = {}  # by the client's port
+        uplink.attach(self._at_server)
+        downlink.attach(self._at_client)
+
+    def connect(self, config: TcpConfig | None = None) -> simpy.Event:
+        """Open a connection from the client to the listener.
+
+        Args:
+            config: the client end's settings (defaults: TcpConfig()).
+
+        Returns:
+            An event that fires with the client's :class:`TcpEndpoint` once the
+            SYN-ACK arrives, or fails with :class:`ConnectionFailed`.
+        """
+        port = self._next_port
+        for _ in range(65536):  # skip ports still in use (bounded: at most every port)
+            self._next_port = port + 1 if port < 65535 else 49152
+            if port not in self._clients:
+                break
+            port = self._next_port
+        endpoint = TcpEndpoint(
+            self.env,
+            config=config if config is not None else TcpConfig(),
+            link=self.uplink,
+            local_port=port,
+            remote_port=self.listener.port,
+            iss=self._isn(),
+            on_forget=self._forget_client,
+        )
+        self._clients[port] = endpoint
+        endpoint._open_active()
+        return endpoint.opened
+
+    def _isn(self) -> int:
+        return 0 if self._rng is None else int(self._rng.random() * 2**32)
+
+    def _at_server(self, seg: Segment) -> None:
+        endpoint = self._servers.get(seg.src_port)
+        if endpoint is not None:
+            endpoint._receive(seg)
+        elif seg.flags & (SYN | ACK | RST) == SYN and seg.dst_port == self.listener.port:
+            endpoint = TcpEndpoint(
+                self.env,
+                config=self.listener.config,
+                link=self.downlink,
+                local_port=self.listener.port,
+                remote_port=seg.src_port,
+                iss=self._isn(),
+                on_forget=self._forget_server,
+                on_established=self.listener._accepted,
+            )
+            self._servers[seg.src_port] = endpoint
+            endpoint._open_passive(seg)
+        else:
+            self._reset(seg, self.downlink)
+
+    def _at_client(self, seg: Segment) -> None:
+        endpoint = self._clients.get(seg.dst_port)
+        if endpoint is not None:
+            endpoint._receive(seg)
+        else:
+            self._reset(seg, self.uplink)
+
+    @staticmethod
+    def _reset(seg: Segment, link: Link) -> None:
+        """Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1)."""
+        if seg.flags & RST:
+            return
+        if seg.flags & ACK:
+            seq, ack, flags = seg.ack, 0, RST
+        else:
+            seq, ack, flags = 0, seg.seq + seg.seq_len, RST | ACK
+        rst = Segment(
+            src_port=seg.dst_port,
+            dst_port=seg.src_port,
+            seq=seq,
+            ack=ack,
+            flags=flags,
+            payload=b"",
+            header_bytes=seg.header_bytes,
+            window=0,
+        )
+        link.send(rst, rst.header_bytes)
+
+    def _forget_client(self, endpoint: TcpEndpoint) -> None:
+        if self._clients.get(endpoint.local_port) is endpoint:
+            del self._clients[endpoint.local_port]
+
+    def _forget_server(self, endpoint: TcpEndpoint) -> None:
+        if self._servers.get(endpoint.remote_port) is endpoint:
+            del self._servers[endpoint.remote_port]

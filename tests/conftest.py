@@ -1,0 +1,29 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+import pytest
+
+SEED = 1999
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    """A seeded random generator, so a failing test fails the same way every run."""
+    return random.Random(SEED)
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (never 1883).
+
+    Prefer binding servers to port 0 and reading the port back; use this only
+    when a port must be known before the server starts.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
