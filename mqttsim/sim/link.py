@@ -259,6 +259,7 @@ class Link:
         self._last_arrival_s = -math.inf
         self._in_queue: deque[tuple[float, int]] = deque()  # (tx end, size), if bounded
         self._queued_bytes = 0
+        self._in_flight: deque[object] = deque()  # delivered-to-be, in send order
         self._store = simpy.Store(env)
         self._sink: Callable[[Any], None] | None = None
         self._deliver_cb = self._deliver
@@ -316,7 +317,8 @@ class Link:
             outcome = "delivered"
             stats.delivered += 1
             self._last_arrival_s = arrival
-            self.env.timeout(arrival - now, item).callbacks.append(self._deliver_cb)
+            self._in_flight.append(item)
+            self.env.timeout(arrival - now).callbacks.append(self._deliver_cb)
         if self.observer is not None:
             self._record(
                 start, size_bytes, outcome, arrival if outcome == "delivered" else None, item
@@ -347,7 +349,12 @@ class Link:
         )
 
     def _deliver(self, event: simpy.Event) -> None:
+        # Arrivals are in send order, but ``now + (arrival - now)`` rounds
+        # differently for different ``now``: two arrivals meant to coincide may
+        # fire one ulp apart in either order. Taking the oldest item in flight,
+        # not the event's own, keeps the order exact.
+        item = self._in_flight.popleft()
         if self._sink is not None:
-            self._sink(event.value)
+            self._sink(item)
         else:
-            self._store.put(event.value)
+            self._store.put(item)

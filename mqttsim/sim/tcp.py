@@ -124,8 +124,13 @@ class ConnectionFailed(MQTTError):
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"TCP connection failed: {reason}")
+        # SimPy re-creates a failure from its args when throwing it into a
+        # process, so the args are exactly the constructor's.
+        super().__init__(reason)
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"TCP connection failed: {self.reason}"
 
 
 class ConnectionClosed(MQTTError):

@@ -1,0 +1,297 @@
+"""The broker on real sockets: TCP, TLS and WebSocket listeners on asyncio.
+
+This driver is thin on purpose. For each socket it owns one
+:class:`BrokerConnection` from the core and does four things: hand it the
+bytes read, write what it has to send, call it back at its deadline, tell it
+when the socket closes. Everything MQTT (routing, sessions, acks, keep-alive,
+wills) happens in :mod:`mqttsim.protocol`.
+
+Sockets are served by ``asyncio.Protocol`` callbacks rather than a task per
+connection: the core never blocks, so there is nothing for a task to wait
+on, and a callback costs less memory per idle connection and less time per
+packet. Timers are lazy: a connection's timer fires at its last known
+deadline and re-arms at the new one, instead of being moved on every packet.
+
+The clock given to the core is wall-clock seconds (made monotonic for the
+life of the process), so that times saved with persistent sessions still
+mean something after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mqttsim.protocol.broker import Broker, BrokerConfig
+from mqttsim.protocol.broker_connection import BrokerConnection
+from mqttsim.protocol.enums import ReasonCode
+from mqttsim.protocol.events import (
+    ActionDenied,
+    ClientConnected,
+    ClientDisconnected,
+    Event,
+    MessageDropped,
+    ProtocolViolation,
+)
+from mqttsim.protocol.hooks import Authenticator, Authorizer, SessionStore
+
+from .transport import Framing, PlainFraming, WebSocketServerFraming
+
+__all__ = ["BrokerServer", "Listener"]
+
+log = logging.getLogger("mqttsim.broker")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listener:
+    """One listening socket: ``kind`` is ``"tcp"``, ``"tls"`` or ``"ws"``;
+    ``port`` 0 picks a free port (read it back from :attr:`BrokerServer.ports`)."""
+
+    kind: str
+    host: str = "127.0.0.1"
+    port: int = 1883
+    ssl_context: ssl.SSLContext | None = None
+
+
+class _Socket(asyncio.Protocol):
+    """One accepted socket, wired to one core connection."""
+
+    def __init__(self, server: BrokerServer, framing: Framing) -> None:
+        self.server = server
+        self.framing = framing
+        self.transport: asyncio.Transport | None = None
+        self.conn: BrokerConnection | None = None
+        self.peer = "?"
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if not self.server.admit(self):
+            transport.abort()
+            return
+        self.conn = self.server.broker.connection_made(now=self.server.now())
+        self.server.sockets[self.conn.id] = self
+        self.arm()
+
+    def data_received(self, data: bytes) -> None:
+        conn, transport = self.conn, self.transport
+        if conn is None or transport is None:
+            return
+        incoming = self.framing.incoming(data)
+        if incoming.reply:
+            transport.write(incoming.reply)
+        if incoming.mqtt:
+            self.server.after(conn.receive_data(incoming.mqtt, now=self.server.now()), self)
+        if incoming.closed:
+            transport.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        conn = self.conn
+        if conn is None:
+            return
+        self.server.sockets.pop(conn.id, None)
+        self.server.after(conn.connection_lost(now=self.server.now()), self)
+        self.conn = None
+
+    def arm(self) -> None:
+        """Schedule the timer for the connection's deadline, if it has one."""
+        conn = self.conn
+        deadline = conn.next_deadline() if conn is not None else None
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self.server.to_loop_time(deadline), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        conn = self.conn
+        if conn is None:
+            return
+        self.server.after(conn.handle_timeout(now=self.server.now()), self)
+        self.arm()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and data:
+            self.transport.write(self.framing.outgoing(data))
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            closing = self.framing.close()
+            if closing:
+                self.transport.write(closing)
+            self.transport.close()
+
+
+class BrokerServer:
+    """An MQTT broker listening on sockets.
+
+    Args:
+        listeners: where to listen; default one TCP listener on
+            127.0.0.1:1883.
+        config: the core's limits.
+        authenticator, authorizer, store: the core's hooks.
+        max_connections: sockets beyond this are closed at once (logged).
+        broker: an existing core to serve instead of a new one.
+
+    Use ``async with BrokerServer(...) as server:`` or ``await server.start()``
+    and ``await server.stop()``.
+    """
+
+    def __init__(
+        self,
+        listeners: list[Listener] | None = None,
+        *,
+        config: BrokerConfig | None = None,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+        store: SessionStore | None = None,
+        max_connections: int = 10_000,
+        broker: Broker | None = None,
+    ) -> None:
+        self.listeners = listeners or [Listener(kind="tcp")]
+        self._epoch = time.time() - time.monotonic()
+        self.broker = broker or Broker(
+            config, authenticator=authenticator, authorizer=authorizer, store=store,
+            now=self.now(),
+        )
+        self.max_connections = max_connections
+        self.sockets: dict[int, _Socket] = {}
+        self.ports: dict[str, int] = {}
+        self._servers: list[asyncio.Server] = []
+        self._broker_timer: asyncio.TimerHandle | None = None
+        self._broker_deadline: float | None = None
+
+    # -- clock ------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Wall-clock seconds, monotonic for the life of the process."""
+        return self._epoch + time.monotonic()
+
+    def to_loop_time(self, when: float) -> float:
+        return when - self.now() + asyncio.get_running_loop().time()
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listener in self.listeners:
+            framing: Callable[[], Framing] = (
+                WebSocketServerFraming if listener.kind == "ws" else PlainFraming
+            )
+
+            def factory(framing: Callable[[], Framing] = framing) -> _Socket:
+                return _Socket(self, framing())
+
+            server = await loop.create_server(
+                factory, listener.host, listener.port, ssl=listener.ssl_context,
+                reuse_address=True,
+            )
+            self._servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+            self.ports[listener.kind] = port
+            log.info("listening for MQTT over %s on %s:%d", listener.kind.upper(),
+                     listener.host, port)
+        self._arm_broker_timer()
+
+    async def stop(self) -> None:
+        """Stop listening, tell every client the server is shutting down
+        (MQTT 5: DISCONNECT 0x8B), flush the store, close every socket."""
+        for server in self._servers:
+            server.close()
+        now = self.now()
+        for sock in list(self.sockets.values()):
+            if sock.conn is not None:
+                self.after(sock.conn.close(ReasonCode.SERVER_SHUTTING_DOWN,
+                                           "server shutting down", now=now), sock)
+        for sock in list(self.sockets.values()):
+            sock.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._broker_timer is not None:
+            self._broker_timer.cancel()
+        self.broker.flush_store()
+        log.info("broker stopped")
+
+    async def __aenter__(self) -> BrokerServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await asyncio.gather(*(s.serve_forever() for s in self._servers))
+
+    # -- the pump ----------------------------------------------------------------------
+
+    def admit(self, sock: _Socket) -> bool:
+        if len(self.sockets) >= self.max_connections:
+            log.warning("refused connection from %s: %d connections open (--max-connections)",
+                        sock.peer, len(self.sockets))
+            return False
+        return True
+
+    def after(self, events: list[Event], sock: _Socket | None) -> None:
+        """Log what happened, then write every connection's pending bytes."""
+        for event in events:
+            self._log(event, sock)
+        now = self.now()
+        for conn in self.broker.pending_connections():
+            target = self.sockets.get(conn.id)
+            data = conn.data_to_send(now=now)
+            if target is None:
+                continue
+            target.write(data)
+            if conn.is_closed:
+                target.close()
+        if self.broker.next_deadline() != self._broker_deadline:
+            self._arm_broker_timer()
+
+    def _arm_broker_timer(self) -> None:
+        if self._broker_timer is not None:
+            self._broker_timer.cancel()
+            self._broker_timer = None
+        self._broker_deadline = deadline = self.broker.next_deadline()
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._broker_timer = loop.call_at(self.to_loop_time(deadline), self._broker_fire)
+
+    def _broker_fire(self) -> None:
+        self._broker_timer = None
+        self._broker_deadline = None
+        events = self.broker.handle_timeout(now=self.now())
+        for event in events:
+            self._log(event, None)
+        self.after([], None)
+        self._arm_broker_timer()
+
+    @staticmethod
+    def _log(event: Event, sock: _Socket | None) -> None:
+        peer = sock.peer if sock is not None else "-"
+        match event:
+            case ClientConnected(client_id=cid, version=version, username=user):
+                log.info("client %r connected from %s (MQTT %s%s)", cid, peer, version.label,
+                         f", user {user!r}" if user else "")
+            case ClientDisconnected(client_id=cid, reason_code=code, detail=detail):
+                log.info("client %r disconnected: %s (0x%02X %s)", cid, detail, code,
+                         code.name.replace("_", " ").lower())
+            case ActionDenied(client_id=cid, action=action, topic=topic):
+                log.warning("denied %s by client %r on %r", action, cid, topic)
+            case ProtocolViolation(reason_code=code, detail=detail):
+                log.warning("closing connection from %s: %s (0x%02X)", peer, detail, code)
+            case MessageDropped(client_id=cid, topic=topic, reason=reason):
+                log.warning("dropped a message on %r for client %r: %s", topic, cid, reason)
+

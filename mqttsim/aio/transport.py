@@ -1,0 +1,186 @@
+"""Framing between a socket and MQTT's byte stream.
+
+MQTT needs an ordered byte stream. Over TCP and TLS that is the socket
+itself; over WebSocket it is the payload of binary messages, negotiated with
+the ``mqtt`` subprotocol (MQTT 5 §6, 3.1.1 §6). A framing object turns bytes
+read from the socket into MQTT bytes (plus any bytes the framing itself must
+answer, such as a WebSocket handshake or pong), and MQTT bytes into bytes to
+write. wsproto is sans-IO too, so the WebSocket layer stacks under ours the
+way wsproto stacks on h11.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError as WsLocalError
+from wsproto.utilities import RemoteProtocolError as WsRemoteError
+
+__all__ = ["Framing", "Incoming", "PlainFraming", "WebSocketServerFraming",
+           "WebSocketClientFraming", "MQTT_SUBPROTOCOL"]
+
+MQTT_SUBPROTOCOL = "mqtt"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What one read from the socket yields.
+
+    Attributes:
+        mqtt: bytes for the MQTT connection.
+        reply: bytes the framing must write back at once (handshake, pong).
+        closed: the peer closed the framing; the socket should close.
+        opened: the framing's own handshake just completed.
+    """
+
+    mqtt: bytes = b""
+    reply: bytes = b""
+    closed: bool = False
+    opened: bool = False
+
+
+class Framing(Protocol):
+    """Turns socket bytes into MQTT bytes and back."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def start(self) -> bytes:
+        """Bytes to write as soon as the socket is connected (client handshake)."""
+        ...
+
+    def incoming(self, data: bytes) -> Incoming: ...
+
+    def outgoing(self, mqtt: bytes) -> bytes: ...
+
+    def close(self) -> bytes:
+        """Bytes that close the framing politely (may be empty)."""
+        ...
+
+
+class PlainFraming:
+    """TCP and TLS: the socket is the MQTT stream."""
+
+    is_open = True
+
+    def start(self) -> bytes:
+        return b""
+
+    def incoming(self, data: bytes) -> Incoming:
+        return Incoming(mqtt=data)
+
+    def outgoing(self, mqtt: bytes) -> bytes:
+        return mqtt
+
+    def close(self) -> bytes:
+        return b""
+
+
+class _WebSocketFraming:
+    def __init__(self, role: ConnectionType) -> None:
+        self._ws = WSConnection(role)
+        self._open = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def outgoing(self, mqtt: bytes) -> bytes:
+        if not self._open or not mqtt:
+            return b""
+        return self._ws.send(BytesMessage(data=mqtt))
+
+    def close(self) -> bytes:
+        if not self._open:
+            return b""
+        self._open = False
+        try:
+            return self._ws.send(CloseConnection(code=1000))
+        except WsLocalError:
+            return b""
+
+    def incoming(self, data: bytes) -> Incoming:
+        try:
+            self._ws.receive_data(data)
+            return self._drain()
+        except (WsRemoteError, WsLocalError):
+            self._open = False
+            return Incoming(closed=True)
+
+    def _drain(self) -> Incoming:
+        mqtt: list[bytes] = []
+        reply: list[bytes] = []
+        closed = opened = False
+        for event in self._ws.events():
+            match event:
+                case BytesMessage(data=payload):
+                    mqtt.append(bytes(payload))
+                case TextMessage():
+                    # MQTT is carried in binary messages only [MQTT-6.0.0-1].
+                    closed = True
+                    reply.append(self._ws.send(CloseConnection(code=1003)))
+                case Ping():
+                    reply.append(self._ws.send(event.response()))
+                case CloseConnection():
+                    if self._open:
+                        reply.append(self._ws.send(event.response()))
+                    self._open = False
+                    closed = True
+                case Request():
+                    accepted = self._accept(event, reply)
+                    opened = opened or accepted
+                    closed = closed or not accepted
+                case AcceptConnection():
+                    self._open = opened = True
+                case RejectConnection():
+                    closed = True
+        return Incoming(mqtt=b"".join(mqtt), reply=b"".join(reply), closed=closed,
+                        opened=opened)
+
+    def _accept(self, request: Request, reply: list[bytes]) -> bool:
+        """Only a server accepts upgrade requests; anywhere else it ends the framing."""
+        return False
+
+
+class WebSocketServerFraming(_WebSocketFraming):
+    """The server side: accepts an upgrade that offers the ``mqtt`` subprotocol."""
+
+    def __init__(self) -> None:
+        super().__init__(ConnectionType.SERVER)
+
+    def start(self) -> bytes:
+        return b""
+
+    def _accept(self, request: Request, reply: list[bytes]) -> bool:
+        if MQTT_SUBPROTOCOL not in request.subprotocols:
+            # The client must offer "mqtt" [MQTT-6.0.0-3]; refuse anything else.
+            reply.append(self._ws.send(RejectConnection(status_code=400)))
+            return False
+        reply.append(self._ws.send(AcceptConnection(subprotocol=MQTT_SUBPROTOCOL)))
+        self._open = True
+        return True
+
+
+class WebSocketClientFraming(_WebSocketFraming):
+    """The client side: sends the upgrade request for ``path`` on ``host``."""
+
+    def __init__(self, host: str, path: str = "/mqtt") -> None:
+        super().__init__(ConnectionType.CLIENT)
+        self._host = host
+        self._path = path
+
+    def start(self) -> bytes:
+        return self._ws.send(
+            Request(host=self._host, target=self._path, subprotocols=[MQTT_SUBPROTOCOL])
+        )
