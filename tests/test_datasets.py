@@ -96,7 +96,8 @@ def test_the_leak_drops_pressure_at_its_station_at_the_documented_time(
     nominal = next(s.nominal for s in pipe.station(leak.station).sensors if s.name == "pressure")
     before = pressure[pressure.index < leak.start_s]
     assert (before - nominal).abs().max() < 2.5  # no leak, only diurnal swing and noise
-    dropped = pressure[pressure < _mean(pressure, leak.start_s - 1800, leak.start_s) - 1.5]
+    recent = pressure[pressure.index >= leak.start_s - 3600]
+    dropped = recent[recent < _mean(pressure, leak.start_s - 1800, leak.start_s) - 1.5]
     assert leak.start_s < dropped.index.min() <= leak.start_s + leak.ramp_s
     settled = leak.start_s + leak.ramp_s + 60
     drop = _mean(pressure, leak.start_s - 1800, leak.start_s) - _mean(
@@ -138,3 +139,27 @@ def test_the_readme_documents_every_file_the_seed_and_the_leak() -> None:
         "14:00:00",
     ):
         assert needle in readme, needle
+
+
+def _source_table_rows() -> list[str]:
+    """The rows of the per-preset source tables, rendered from links.json."""
+    document = json.loads((DATASETS_DIR / "links.json").read_text(encoding="utf-8"))
+    rows = []
+    for preset in document["presets"].values():
+        for key, figure in preset.items():
+            if key == "description" or figure is None:
+                continue
+            pairs = figure.items() if key == "outage" else [(None, figure)]
+            for sub, fig in pairs:
+                label = f"outage.{sub}" if sub else key
+                value = f"{fig['value']:g}" if isinstance(fig["value"], float) else fig["value"]
+                rows.append(f"| {label} | {value} | {fig['basis']} | {fig['source']} |")
+    return rows
+
+
+def test_the_readme_source_tables_match_links_json() -> None:
+    readme = (DATASETS_DIR / "README.md").read_text(encoding="utf-8").splitlines()
+    missing = [row for row in _source_table_rows() if row not in readme]
+    assert not missing, "README.md is out of date with links.json; expected rows:\n" + "\n".join(
+        missing
+    )

@@ -524,7 +524,7 @@ class ClientConnection:
                     break  # e.g. bytes behind a DISCONNECT
                 self.stats.packets_received += 1
                 if self._trace:
-                    size = len(encode(packet, self._version))  # the decoder gives no sizes
+                    size = self._received_size(packet)
                     self.trace_log.append(PacketReceived(packet=packet, size=size, now=now))
                 self._handle(packet, now, events)
         except ProtocolError as exc:  # codec errors and table or guard violations alike
@@ -753,6 +753,14 @@ class ClientConnection:
             self._session.packet_ids.release(pid)
             raise
         return pid
+
+    def _received_size(self, packet: Packet) -> int:
+        # The decoder hands over packets, not their sizes; a decoded packet
+        # re-encodes to the same length. Tracing must never close a connection.
+        try:
+            return len(encode(packet, self._version))
+        except ProtocolError:
+            return 0
 
     def _fail(self, error: ProtocolError, now: float) -> list[Event]:
         """Close because the server broke a rule (§4.13)."""

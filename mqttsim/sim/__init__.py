@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from .link import Link, LinkRecord, LinkStats, OutageSchedule, RandomOutages
 from .loss import Bernoulli, GilbertElliott, LossModel, NoLoss
+from .path import Path, TcpListener
 from .tcp import (
     ConnectionClosed,
     ConnectionFailed,
-    Path,
     TcpEndpoint,
-    TcpListener,
     TcpState,
 )
 from .tcp_segment import Flag, Segment, TcpConfig

@@ -138,7 +138,8 @@ class LinkPreset:
         """
         changes: dict[str, float] = {}
         if bandwidth_bps is not None:
-            changes["uplink_bps"] = changes["downlink_bps"] = bandwidth_bps
+            both = _check_range("bandwidth_bps", bandwidth_bps)
+            changes["uplink_bps"] = changes["downlink_bps"] = both
         wanted = {
             "loss_rate": loss_rate,
             "delay_s": delay_s,
@@ -160,6 +161,7 @@ _RANGES: dict[str, tuple[float, float, bool, str]] = {  # lo, hi, lo excluded, t
     "loss_rate": (0.0, 1.0, False, "[0, 1]"),
     "delay_s": (0.0, math.inf, False, ">= 0"),
     "jitter_s": (0.0, math.inf, False, ">= 0"),
+    "bandwidth_bps": (0.0, math.inf, True, "> 0"),
     "uplink_bps": (0.0, math.inf, True, "> 0"),
     "downlink_bps": (0.0, math.inf, True, "> 0"),
     "mean_burst_len": (1.0, math.inf, False, ">= 1"),
@@ -235,7 +237,14 @@ def _preset(name: str, raw: dict[str, Any], where: str) -> LinkPreset:
     description = raw.get("description")
     if not isinstance(description, str) or not description:
         raise ConfigError(f"{where}.description: missing")
-    for attr in _RANGES:
+    for attr in (
+        "loss_rate",
+        "delay_s",
+        "jitter_s",
+        "uplink_bps",
+        "downlink_bps",
+        "mean_burst_len",
+    ):
         try:
             _check_range(attr, values[attr])
         except ConfigError as exc:

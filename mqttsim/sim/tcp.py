@@ -73,7 +73,6 @@ import simpy
 from mqttsim.protocol.errors import MQTTError
 
 from .link import Link
-from .loss import RandomSource
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
 
@@ -82,11 +81,9 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionFailed",
     "Flag",
-    "Path",
     "Segment",
     "TcpConfig",
     "TcpEndpoint",
-    "TcpListener",
     "TcpState",
 ]
 
@@ -201,6 +198,7 @@ class TcpEndpoint:
         self._ack_now = False
         self._rtx_timer = Timer(env, self._on_rtx_timeout)
         self._ack_timer = Timer(env, self._send_ack)
+        self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
 
     # -- the user's API ---------------------------------------------------
 
@@ -353,6 +351,8 @@ class TcpEndpoint:
         state = self.state
         if state is TcpState.FIN_WAIT_1:
             self.state = TcpState.FIN_WAIT_2
+            # Do not wait for the peer's FIN forever (Linux tcp_fin_timeout).
+            self._linger.start(self.config.time_wait_s)
         elif state is TcpState.CLOSING:
             self._enter_time_wait()
         elif state is TcpState.LAST_ACK:
@@ -501,7 +501,12 @@ class TcpEndpoint:
         self.state = TcpState.TIME_WAIT
         self._rtx_timer.stop()
         self._report_closed("closed")
-        Timer(self.env, self._forget).start(self.config.time_wait_s)
+        self._linger.start(self.config.time_wait_s)
+
+    def _on_linger_timeout(self) -> None:
+        """TIME-WAIT is over, or the peer never sent its FIN in FIN-WAIT-2."""
+        self._report_closed("closed")
+        self._forget()
 
     def _die(self, reason: CloseReason, *, send_rst: bool) -> None:
         if send_rst:
@@ -528,155 +533,5 @@ class TcpEndpoint:
     def _forget(self) -> None:
         self.state = TcpState.CLOSED
         self._ack_timer.stop()
+        self._linger.stop()
         self._on_forget(self)
-
-
-class TcpListener:
-    """The broker's listening socket: ``accept()`` yields established ends.
-
-    Args:
-        env: the SimPy environment.
-        config: settings for every accepted end.
-        port: the port clients connect to.
-    """
-
-    def __init__(
-        self, env: simpy.Environment, *, config: TcpConfig | None = None, port: int = 1883
-    ) -> None:
-        self.env = env
-        self.config = config if config is not None else TcpConfig()
-        self.port = port
-        self._store = simpy.Store(env)
-
-    def accept(self) -> simpy.Event:
-        """Return an event firing with the next established server-side end.
-
-        Each call takes one connection (as :meth:`simpy.Store.get` does).
-        """
-        return self._store.get()
-
-    def _accepted(self, endpoint: TcpEndpoint) -> None:
-        self._store.put(endpoint)
-
-
-class Path:
-    """A client host and the broker host, joined by an uplink and a downlink.
-
-    Args:
-        env: the SimPy environment.
-        uplink: the link from the client to the broker.
-        downlink: the link from the broker to the client.
-        listener: the broker's listener.
-        rng: random source for initial sequence numbers (RFC 9293 §3.4.1);
-            without one every ISN is 0.
-        first_port: the first ephemeral port for the client's connections.
-    """
-
-    def __init__(
-        self,
-        env: simpy.Environment,
-        *,
-        uplink: Link,
-        downlink: Link,
-        listener: TcpListener,
-        rng: RandomSource | None = None,
-        first_port: int = 49152,
-    ) -> None:
-        self.env = env
-        self.uplink = uplink
-        self.downlink = downlink
-        self.listener = listener
-        self._rng = rng
-        self._next_port = first_port
-        self._clients: dict[int, TcpEndpoint] = {}  # by the client's port
-        self._servers: dict[int, TcpEndpoint] = {}  # by the client's port
-        uplink.attach(self._at_server)
-        downlink.attach(self._at_client)
-
-    def connect(self, config: TcpConfig | None = None) -> simpy.Event:
-        """Open a connection from the client to the listener.
-
-        Args:
-            config: the client end's settings (defaults: TcpConfig()).
-
-        Returns:
-            An event that fires with the client's :class:`TcpEndpoint` once the
-            SYN-ACK arrives, or fails with :class:`ConnectionFailed`.
-        """
-        port = self._next_port
-        for _ in range(65536):  # skip ports still in use (bounded: at most every port)
-            self._next_port = port + 1 if port < 65535 else 49152
-            if port not in self._clients:
-                break
-            port = self._next_port
-        endpoint = TcpEndpoint(
-            self.env,
-            config=config if config is not None else TcpConfig(),
-            link=self.uplink,
-            local_port=port,
-            remote_port=self.listener.port,
-            iss=self._isn(),
-            on_forget=self._forget_client,
-        )
-        self._clients[port] = endpoint
-        endpoint._open_active()
-        return endpoint.opened
-
-    def _isn(self) -> int:
-        return 0 if self._rng is None else int(self._rng.random() * 2**32)
-
-    def _at_server(self, seg: Segment) -> None:
-        endpoint = self._servers.get(seg.src_port)
-        if endpoint is not None:
-            endpoint._receive(seg)
-        elif seg.flags & (SYN | ACK | RST) == SYN and seg.dst_port == self.listener.port:
-            endpoint = TcpEndpoint(
-                self.env,
-                config=self.listener.config,
-                link=self.downlink,
-                local_port=self.listener.port,
-                remote_port=seg.src_port,
-                iss=self._isn(),
-                on_forget=self._forget_server,
-                on_established=self.listener._accepted,
-            )
-            self._servers[seg.src_port] = endpoint
-            endpoint._open_passive(seg)
-        else:
-            self._reset(seg, self.downlink)
-
-    def _at_client(self, seg: Segment) -> None:
-        endpoint = self._clients.get(seg.dst_port)
-        if endpoint is not None:
-            endpoint._receive(seg)
-        else:
-            self._reset(seg, self.uplink)
-
-    @staticmethod
-    def _reset(seg: Segment, link: Link) -> None:
-        """Answer a segment for no connection with a RST (RFC 9293 §3.10.7.1)."""
-        if seg.flags & RST:
-            return
-        if seg.flags & ACK:
-            seq, ack, flags = seg.ack, 0, RST
-        else:
-            seq, ack, flags = 0, seg.seq + seg.seq_len, RST | ACK
-        rst = Segment(
-            src_port=seg.dst_port,
-            dst_port=seg.src_port,
-            seq=seq,
-            ack=ack,
-            flags=flags,
-            payload=b"",
-            header_bytes=seg.header_bytes,
-            window=0,
-        )
-        link.send(rst, rst.header_bytes)
-
-    def _forget_client(self, endpoint: TcpEndpoint) -> None:
-        if self._clients.get(endpoint.local_port) is endpoint:
-            del self._clients[endpoint.local_port]
-
-    def _forget_server(self, endpoint: TcpEndpoint) -> None:
-        if self._servers.get(endpoint.remote_port) is endpoint:
-            del self._servers[endpoint.remote_port]

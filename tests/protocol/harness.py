@@ -38,8 +38,14 @@ class Link:
 class Net:
     """A broker and named clients on a lossless, instant network."""
 
-    def __init__(self, broker: Broker | None = None, *, config: BrokerConfig | None = None,
-                 now: float = 0.0, **broker_kwargs: Any) -> None:
+    def __init__(
+        self,
+        broker: Broker | None = None,
+        *,
+        config: BrokerConfig | None = None,
+        now: float = 0.0,
+        **broker_kwargs: Any,
+    ) -> None:
         self.now = now
         self.broker = broker or Broker(config, now=now, **broker_kwargs)
         self.links: dict[str, Link] = {}

@@ -60,8 +60,7 @@ def test_no_local_keeps_a_clients_own_messages_from_it() -> None:
     # [MQTT-3.8.3-3]
     net = Net()
     net.connect("echo", version=V5)
-    net.links["echo"].client.subscribe(
-        [Subscription(topic_filter="chat", no_local=True)], now=0)
+    net.links["echo"].client.subscribe([Subscription(topic_filter="chat", no_local=True)], now=0)
     net.connect("other", version=V5)
     net.links["other"].client.subscribe("chat", now=0)
     net.pump()
@@ -160,8 +159,9 @@ def test_topic_alias_from_the_client_is_resolved() -> None:
 
 def test_authorizer_denies_publish_and_subscribe_with_reason_codes() -> None:
     class ReadOnly:
-        def authenticate(self, client_id: str, username: str | None,
-                         password: bytes | None) -> ReasonCode:
+        def authenticate(
+            self, client_id: str, username: str | None, password: bytes | None
+        ) -> ReasonCode:
             return ReasonCode.SUCCESS
 
         def may_publish(self, client_id: str, username: str | None, topic: str) -> bool:
@@ -176,16 +176,22 @@ def test_authorizer_denies_publish_and_subscribe_with_reason_codes() -> None:
     net = Net(authorizer=ReadOnly())
     net.connect("st", version=V5)
     net.links["st"].client.subscribe(
-        [Subscription(topic_filter="telemetry", qos=QoS.AT_LEAST_ONCE),
-         Subscription(topic_filter="secret/#", qos=QoS.AT_LEAST_ONCE)], now=0)
+        [
+            Subscription(topic_filter="telemetry", qos=QoS.AT_LEAST_ONCE),
+            Subscription(topic_filter="secret/#", qos=QoS.AT_LEAST_ONCE),
+        ],
+        now=0,
+    )
     net.links["st"].client.publish("telemetry", b"x", qos=1, now=0)
     net.pump()
     [suback] = net.events("st", Subscribed)
     assert suback.reason_codes == (ReasonCode.GRANTED_QOS_1, ReasonCode.NOT_AUTHORIZED)
     assert net.events("st", PublishAcked)[-1].reason_code == ReasonCode.NOT_AUTHORIZED
     denied = [e for e in net.broker_events if isinstance(e, ActionDenied)]
-    assert {(d.action, d.topic) for d in denied} == {("subscribe", "secret/#"),
-                                                     ("publish", "telemetry")}
+    assert {(d.action, d.topic) for d in denied} == {
+        ("subscribe", "secret/#"),
+        ("publish", "telemetry"),
+    }
     assert net.payloads("st") == []
 
 

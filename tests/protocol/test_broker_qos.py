@@ -38,7 +38,11 @@ def test_message_is_delivered_once_at_each_qos(version: ProtocolVersion, qos: in
     net.pump()
     [message] = net.received("sub")
     assert (message.topic, message.payload, message.qos, message.dup) == (
-        "pipeline/st-01/pressure", b"61.2", qos, False)
+        "pipeline/st-01/pressure",
+        b"61.2",
+        qos,
+        False,
+    )
     if qos == 1:
         assert net.events("pub", PublishAcked)[-1].packet_id == pid
     if qos == 2:
@@ -46,7 +50,9 @@ def test_message_is_delivered_once_at_each_qos(version: ProtocolVersion, qos: in
 
 
 @pytest.mark.parametrize("published, granted", [(q, g) for q in range(3) for g in range(3)])
-def test_effective_qos_is_the_minimum_of_published_and_granted(published: int, granted: int) -> None:
+def test_effective_qos_is_the_minimum_of_published_and_granted(
+    published: int, granted: int
+) -> None:
     # [MQTT-3.8.4-8] (5.0) / §3.8.4 (3.1.1)
     net = persistent_pair(V5, sub_qos=granted)
     net.links["pub"].client.publish("pipeline/a", b"x", qos=published, now=0)
@@ -55,7 +61,9 @@ def test_effective_qos_is_the_minimum_of_published_and_granted(published: int, g
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("stage", ["before-broker", "after-publish", "after-pubrec", "after-pubrel"])
+@pytest.mark.parametrize(
+    "stage", ["before-broker", "after-publish", "after-pubrec", "after-pubrel"]
+)
 def test_qos2_from_publisher_arrives_exactly_once_whatever_the_drop(
     version: ProtocolVersion, stage: str
 ) -> None:
@@ -139,8 +147,12 @@ def test_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() -> None
     net = Net()
     net.connect("sub", version=V5)
     net.links["sub"].client.subscribe(
-        [Subscription(topic_filter="a/+", qos=QoS.AT_MOST_ONCE),
-         Subscription(topic_filter="a/#", qos=QoS.AT_LEAST_ONCE)], now=0)
+        [
+            Subscription(topic_filter="a/+", qos=QoS.AT_MOST_ONCE),
+            Subscription(topic_filter="a/#", qos=QoS.AT_LEAST_ONCE),
+        ],
+        now=0,
+    )
     net.connect("pub", version=V5)
     net.links["pub"].client.publish("a/b", b"x", qos=2, now=0)
     net.pump()

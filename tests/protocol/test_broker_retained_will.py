@@ -84,8 +84,9 @@ def test_retain_handling_decides_when_retained_messages_are_sent(
 ) -> None:
     # MQTT 5 §3.8.3.1 Retain Handling 0, 1, 2.
     net = retained_net(b"60.1")
-    sub = Subscription(topic_filter="st-01/pressure", qos=QoS.AT_LEAST_ONCE,
-                       retain_handling=handling)
+    sub = Subscription(
+        topic_filter="st-01/pressure", qos=QoS.AT_LEAST_ONCE, retain_handling=handling
+    )
     subscribe(net, "sub", sub)
     assert len(net.received("sub")) == first
     subscribe(net, "sub", sub)
@@ -111,8 +112,9 @@ def test_retained_qos_is_capped_by_the_subscription() -> None:
 WILL = Will(topic="st-01/status", payload=b"lost", qos=QoS.AT_LEAST_ONCE, retain=True)
 
 
-def station_with_will(version: ProtocolVersion, *, keep_alive_s: int = 60,
-                      will: Will = WILL) -> Net:
+def station_with_will(
+    version: ProtocolVersion, *, keep_alive_s: int = 60, will: Will = WILL
+) -> Net:
     net = Net()
     subscribe(net, "scada", "st-01/status", version=version)
     net.connect("st-01", version=version, keep_alive_s=keep_alive_s, will=will)
@@ -163,12 +165,14 @@ def test_will_is_published_at_one_and_a_half_keep_alive_of_silence(
 
 def test_will_delay_interval_holds_the_will_and_a_reconnect_cancels_it() -> None:
     # MQTT 5 §3.1.3.2.2 Will Delay Interval.
-    delayed = Will(topic="st-01/status", payload=b"lost",
-                   properties=Properties(will_delay_interval=30))
+    delayed = Will(
+        topic="st-01/status", payload=b"lost", properties=Properties(will_delay_interval=30)
+    )
     net = Net()
     subscribe(net, "scada", "st-01/status")
-    net.connect("st-01", version=V5, will=delayed, clean_start=False,
-                session_expiry_interval_s=3600)
+    net.connect(
+        "st-01", version=V5, will=delayed, clean_start=False, session_expiry_interval_s=3600
+    )
     net.cut("st-01")
     net.advance(10)
     assert net.payloads("scada") == []
@@ -178,12 +182,14 @@ def test_will_delay_interval_holds_the_will_and_a_reconnect_cancels_it() -> None
 
 
 def test_delayed_will_is_published_when_the_delay_passes() -> None:
-    delayed = Will(topic="st-01/status", payload=b"lost",
-                   properties=Properties(will_delay_interval=30))
+    delayed = Will(
+        topic="st-01/status", payload=b"lost", properties=Properties(will_delay_interval=30)
+    )
     net = Net()
     subscribe(net, "scada", "st-01/status")
-    net.connect("st-01", version=V5, will=delayed, clean_start=False,
-                session_expiry_interval_s=3600)
+    net.connect(
+        "st-01", version=V5, will=delayed, clean_start=False, session_expiry_interval_s=3600
+    )
     net.cut("st-01")
     net.advance(29.5)
     assert net.payloads("scada") == []
@@ -193,8 +199,9 @@ def test_delayed_will_is_published_when_the_delay_passes() -> None:
 
 def test_will_goes_when_the_session_ends_if_that_is_sooner() -> None:
     # [MQTT-3.1.3-9]: a will delay longer than the session expiry is cut short.
-    delayed = Will(topic="st-01/status", payload=b"lost",
-                   properties=Properties(will_delay_interval=300))
+    delayed = Will(
+        topic="st-01/status", payload=b"lost", properties=Properties(will_delay_interval=300)
+    )
     net = Net()
     subscribe(net, "scada", "st-01/status")
     net.connect("st-01", version=V5, will=delayed, session_expiry_interval_s=10)

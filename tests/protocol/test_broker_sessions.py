@@ -13,8 +13,10 @@ from mqttsim.protocol.packets import ConnAck, Connect
 from .harness import Net, RawClient
 
 V311, V5 = ProtocolVersion.V311, ProtocolVersion.V5
-PERSISTENT = {V311: {"clean_start": False},
-              V5: {"clean_start": False, "session_expiry_interval_s": 3600}}
+PERSISTENT = {
+    V311: {"clean_start": False},
+    V5: {"clean_start": False, "session_expiry_interval_s": 3600},
+}
 CLEAN = {V311: {"clean_start": True}, V5: {"clean_start": True}}
 
 
@@ -98,7 +100,8 @@ def test_session_expiry_can_be_changed_on_disconnect() -> None:
     from mqttsim.protocol.properties import Properties
 
     net.links["sub"].client.disconnect(
-        properties=Properties(session_expiry_interval=0), now=net.now)
+        properties=Properties(session_expiry_interval=0), now=net.now
+    )
     net.pump()
     assert "sub" not in net.broker.sessions
 
@@ -106,12 +109,22 @@ def test_session_expiry_can_be_changed_on_disconnect() -> None:
 def test_a_second_connection_with_the_same_client_id_takes_the_session_over() -> None:
     # [MQTT-3.1.4-3]: the existing connection is closed (5.0: DISCONNECT 0x8E).
     net = Net()
-    net.connect("first", version=V5, client_id="station-7", clean_start=False,
-                session_expiry_interval_s=3600)
+    net.connect(
+        "first",
+        version=V5,
+        client_id="station-7",
+        clean_start=False,
+        session_expiry_interval_s=3600,
+    )
     net.links["first"].client.subscribe("cmd/station-7", qos=1, now=net.now)
     net.pump()
-    net.connect("second", version=V5, client_id="station-7", clean_start=False,
-                session_expiry_interval_s=3600)
+    net.connect(
+        "second",
+        version=V5,
+        client_id="station-7",
+        clean_start=False,
+        session_expiry_interval_s=3600,
+    )
     [gone] = net.disconnected("first")
     assert gone.reason_code == ReasonCode.SESSION_TAKEN_OVER and gone.by_peer
     assert net.connected("second").session_present
@@ -142,8 +155,9 @@ def test_an_empty_client_id_with_a_persistent_session_is_refused_in_311() -> Non
 
 def test_a_refused_client_leaves_no_session_behind() -> None:
     class NoOne:
-        def authenticate(self, client_id: str, username: str | None,
-                         password: bytes | None) -> ReasonCode:
+        def authenticate(
+            self, client_id: str, username: str | None, password: bytes | None
+        ) -> ReasonCode:
             return ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
     net = Net(authenticator=NoOne())

@@ -107,13 +107,24 @@ def test_publish_to_a_wildcard_topic_closes_with_topic_name_invalid() -> None:
 def test_an_invalid_filter_fails_only_its_own_suback_slot() -> None:
     net = Net()
     raw = connected_raw(net.broker)
-    answer = raw.send(Subscribe(packet_id=1, subscriptions=(
-        Subscription(topic_filter="a/#/b"), Subscription(topic_filter="a/b", qos=QoS(1)))))
-    assert answer == [SubAck(packet_id=1, reason_codes=(
-        ReasonCode.TOPIC_FILTER_INVALID, ReasonCode.GRANTED_QOS_1))]
+    answer = raw.send(
+        Subscribe(
+            packet_id=1,
+            subscriptions=(
+                Subscription(topic_filter="a/#/b"),
+                Subscription(topic_filter="a/b", qos=QoS(1)),
+            ),
+        )
+    )
+    assert answer == [
+        SubAck(
+            packet_id=1, reason_codes=(ReasonCode.TOPIC_FILTER_INVALID, ReasonCode.GRANTED_QOS_1)
+        )
+    ]
     raw311 = connected_raw(net.broker, V311, cid="old")
-    answer = raw311.send(Subscribe(packet_id=2, subscriptions=(
-        Subscription(topic_filter="a/#/b"),)))
+    answer = raw311.send(
+        Subscribe(packet_id=2, subscriptions=(Subscription(topic_filter="a/#/b"),))
+    )
     assert answer == [SubAck(packet_id=2, reason_codes=(ReasonCode.UNSPECIFIED_ERROR,))]
 
 
@@ -121,8 +132,11 @@ def test_no_local_on_a_shared_subscription_is_a_protocol_error() -> None:
     # [MQTT-3.8.3-4]
     net = Net()
     raw = connected_raw(net.broker)
-    answer = raw.send(Subscribe(packet_id=1, subscriptions=(
-        Subscription(topic_filter="$share/g/a", no_local=True),)))
+    answer = raw.send(
+        Subscribe(
+            packet_id=1, subscriptions=(Subscription(topic_filter="$share/g/a", no_local=True),)
+        )
+    )
     assert answer == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
 
 
@@ -180,8 +194,13 @@ def test_connect_that_never_completes_is_closed_after_the_connect_timeout() -> N
 
 VALID_STREAM = [
     Publish(topic="a/b", payload=b"x", qos=QoS.AT_LEAST_ONCE, packet_id=1),
-    Publish(topic="a/c", payload=b"y" * 40, qos=QoS.EXACTLY_ONCE, packet_id=2,
-            properties=Properties(message_expiry_interval=5, user_properties=(("k", "v"),))),
+    Publish(
+        topic="a/c",
+        payload=b"y" * 40,
+        qos=QoS.EXACTLY_ONCE,
+        packet_id=2,
+        properties=Properties(message_expiry_interval=5, user_properties=(("k", "v"),)),
+    ),
     PubRel(packet_id=2),
     Subscribe(packet_id=3, subscriptions=(Subscription(topic_filter="a/#", qos=QoS(2)),)),
     Unsubscribe(packet_id=4, topic_filters=("a/#",)),
@@ -192,8 +211,12 @@ VALID_STREAM = [
 
 def _stream(version: ProtocolVersion) -> bytes:
     head = encode(Connect(version=version, client_id="fuzz"), version)
-    packets = [p if version is V5 or not getattr(p, "properties", None)
-               else replace(p, properties=Properties()) for p in VALID_STREAM]
+    packets = [
+        p
+        if version is V5 or not getattr(p, "properties", None)
+        else replace(p, properties=Properties())
+        for p in VALID_STREAM
+    ]
     return head + b"".join(encode(p, version) for p in packets)
 
 
@@ -207,7 +230,7 @@ def _mutate(data: bytes, rnd: random.Random) -> bytes:
         elif op == 1:
             buf[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 5)))
         elif op == 2 and buf:
-            del buf[pos:pos + rnd.randint(1, 4)]
+            del buf[pos : pos + rnd.randint(1, 4)]
         else:
             buf = buf[: rnd.randrange(len(buf) + 1)]
     return bytes(buf)
@@ -218,7 +241,7 @@ def _feed_in_slices(net: Net, data: bytes, rnd: random.Random) -> None:
     pos = 0
     while pos < len(data):
         step = rnd.randint(1, 64)
-        conn.receive_data(data[pos:pos + step], now=0.0)
+        conn.receive_data(data[pos : pos + step], now=0.0)
         conn.data_to_send(now=0.0)
         pos += step
     conn.connection_lost(now=0.0)
@@ -248,13 +271,13 @@ def test_random_bytes_never_raise() -> None:
 
 @settings(max_examples=1500, deadline=None)
 @given(tail=st.binary(max_size=200), version=st.sampled_from([V311, V5]))
-def test_any_bytes_after_connect_give_events_not_exceptions(tail: bytes,
-                                                           version: ProtocolVersion) -> None:
+def test_any_bytes_after_connect_give_events_not_exceptions(
+    tail: bytes, version: ProtocolVersion
+) -> None:
     broker = Broker()
     conn = broker.connection_made(now=0.0)
     try:
-        conn.receive_data(encode(Connect(version=version, client_id="h"), version) + tail,
-                          now=0.0)
+        conn.receive_data(encode(Connect(version=version, client_id="h"), version) + tail, now=0.0)
         conn.data_to_send(now=0.0)
         conn.handle_timeout(now=1e6)
         conn.connection_lost(now=1e6)

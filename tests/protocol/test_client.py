@@ -281,6 +281,15 @@ def test_pubrec_with_failure_code_ends_the_exchange() -> None:
     assert not conn.session.outbound and not conn.session.packet_ids.in_use
 
 
+def test_repeated_pubrec_is_answered_with_pubrel_again() -> None:
+    conn = connected_client(client_id="st-07")
+    conn.publish("valve/v3", b"close", qos=2, now=1.0)
+    server_reads(conn)
+    assert server_sends(conn, PubRec(packet_id=1)) == [PublishReceived(packet_id=1)]
+    assert server_sends(conn, PubRec(packet_id=1)) == []
+    assert server_reads(conn) == [PubRel(packet_id=1), PubRel(packet_id=1)]
+
+
 def test_stray_acknowledgements_are_counted_not_fatal() -> None:
     conn = connected_client(client_id="st-07")
     assert server_sends(conn, PubAck(packet_id=9), PubComp(packet_id=9)) == []
@@ -465,6 +474,24 @@ def test_resume_resends_in_order_with_dup_and_pubrel() -> None:
     ]
 
 
+def test_resume_drops_a_message_the_new_server_limit_cannot_take() -> None:
+    """[MQTT-3.2.2-15] holds on resume too: too big to resend is a PublishDropped, not silence."""
+    conn = connected_client(client_id="st-07", clean_start=False, session_expiry_interval_s=60)
+    conn.publish("big", b"x" * 200, qos=1, now=1.0)
+    conn.publish("small", b"y", qos=1, now=1.0)
+    server_reads(conn)
+    conn.connection_lost(now=2.0)
+    conn.connect(now=3.0)
+    server_reads(conn)
+    connack = ConnAck(session_present=True, properties=Properties(maximum_packet_size=100))
+    events = server_sends(conn, connack)
+    assert isinstance(events[1], PublishDropped) and events[1].packet_id == 1
+    assert server_reads(conn) == [
+        Publish(topic="small", payload=b"y", qos=QoS.AT_LEAST_ONCE, packet_id=2, dup=True)
+    ]
+    assert conn.session.packet_ids.in_use == {2}
+
+
 def test_session_lost_by_server_republishes_as_new_messages() -> None:
     """Session Present 0 after asking to resume: state discarded [MQTT-3.2.2-5], messages kept.
 
@@ -535,6 +562,15 @@ def test_pingreq_exactly_keep_alive_after_the_last_packet_sent() -> None:
     assert server_sends(conn, PingResp(), now=15.0) == [PongReceived()]
     assert conn.next_deadline() == 24.0  # next ping: 10 s after the PINGREQ left
     assert conn.stats.pings_sent == 1
+
+
+def test_ping_command_sends_pingreq_and_times_the_answer() -> None:
+    conn = connected_client(client_id="st-07", keep_alive_s=10)
+    conn.ping(now=3.0)
+    assert conn.next_deadline() is None  # queued, not yet sent
+    assert server_reads(conn, now=3.0) == [PingReq()]
+    assert conn.next_deadline() == 13.0
+    assert server_sends(conn, PingResp(), now=3.5) == [PongReceived()]
 
 
 def test_silent_server_is_declared_dead_keep_alive_after_pingreq() -> None:
@@ -914,7 +950,7 @@ def _check_transition(conn: ClientConnection, packet: Packet, version: ProtocolV
         )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
 @given(
     state=st.sampled_from(list(ClientState)),
     packet_type=st.sampled_from(list(PacketType)),

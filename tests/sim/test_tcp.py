@@ -13,12 +13,11 @@ import simpy
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.link import Link, LinkRecord, OutageSchedule
 from mqttsim.sim.loss import Bernoulli, GilbertElliott, LossModel
+from mqttsim.sim.path import Path, TcpListener
 from mqttsim.sim.tcp import (
     ConnectionClosed,
     ConnectionFailed,
-    Path,
     TcpEndpoint,
-    TcpListener,
     TcpState,
 )
 from mqttsim.sim.tcp_segment import ACK, FIN, RST, SYN, Segment, TcpConfig

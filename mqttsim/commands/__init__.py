@@ -1,0 +1,1 @@
+"""The subcommands of ``mqttsim``; :mod:`mqttsim.cli` is the registry."""
