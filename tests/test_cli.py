@@ -223,7 +223,7 @@ def test_new_subcommands_plug_into_the_registry() -> None:
         seen.append(args)
         return 0
 
-    extra = Command(name="broker", help="run a broker", add_arguments=add_arguments, run=run)
-    args = build_parser((*COMMANDS, extra)).parse_args(["broker", "--port", "1884"])
+    extra = Command(name="example", help="an example command", add_arguments=add_arguments, run=run)
+    args = build_parser((*COMMANDS, extra)).parse_args(["example", "--port", "1884"])
     assert args.run(args) == 0
     assert seen[0].port == 1884

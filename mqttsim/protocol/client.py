@@ -93,6 +93,10 @@ _DISCONNECT_CODES = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
 _CLIENT_AUTH_CODES = frozenset({ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE})
 
 
+def _by_peer(code: ReasonCode, detail: str, props: Properties) -> Disconnected:
+    return Disconnected(reason_code=code, by_peer=True, detail=detail, properties=props)
+
+
 def _qos(value: QoS | int) -> QoS:
     try:
         return QoS(value)
@@ -647,18 +651,10 @@ class ClientConnection:
             case Auth():
                 props = packet.properties
                 events.append(AuthReceived(reason_code=packet.reason_code, properties=props))
-            case Disconnect():
+            case Disconnect(reason_code=code, properties=props):
                 self._out.outbox.clear()  # the server is gone: nothing more to say
                 self._close(now)
-                detail = f"the server sent DISCONNECT {packet.reason_code.name}"
-                events.append(
-                    Disconnected(
-                        reason_code=packet.reason_code,
-                        by_peer=True,
-                        detail=detail,
-                        properties=packet.properties,
-                    )
-                )
+                events.append(_by_peer(code, f"the server sent DISCONNECT {code.name}", props))
             case _:  # unreachable while the table admits only the packets above
                 raise RemoteProtocolError(self._unexpected(packet.packet_type))
 
@@ -670,11 +666,7 @@ class ClientConnection:
             self._out.outbox.clear()
             self._close(now)
             detail = f"CONNACK refused the connection: {packet.reason_code.name}"
-            events.append(
-                Disconnected(
-                    reason_code=packet.reason_code, by_peer=True, detail=detail, properties=props
-                )
-            )
+            events.append(_by_peer(packet.reason_code, detail, props))
             return
         if packet.session_present and self._asked_clean_start:
             raise RemoteProtocolError(
@@ -688,14 +680,11 @@ class ClientConnection:
             self._session.client_id = self._client_id
         if props.server_keep_alive is not None:
             self._keep_alive = props.server_keep_alive  # [MQTT-3.2.2-21]
+        present = packet.session_present
         events.append(
-            Connected(
-                session_present=packet.session_present,
-                client_id=self._client_id,
-                properties=props,
-            )
+            Connected(session_present=present, client_id=self._client_id, properties=props)
         )
-        if packet.session_present:
+        if present:
             self._out.resume(events)
         else:
             self._out.restart(events)

@@ -227,3 +227,28 @@ def test_the_pipeline_has_stations_in_km_order_with_their_sensors() -> None:
     assert pipe.station(pipe.leak.station).km == pipe.leak.km
     with pytest.raises(ConfigError, match="st-01"):
         pipe.station("st-99")
+
+
+def test_every_preset_builds_a_simulated_link(all_presets: dict[str, LinkPreset]) -> None:
+    import random
+
+    import simpy
+
+    from mqttsim.sim.link import Link, RandomOutages
+    from mqttsim.sim.loss import GilbertElliott
+
+    for name, p in all_presets.items():
+        rng = random.Random(1999)
+        outages = None
+        if p.outage is not None:
+            outages = RandomOutages(p.outage.mean_up_s, p.outage.mean_down_s, rng, 86_400.0)
+        Link(
+            simpy.Environment(),
+            name=f"{name} up",
+            delay_s=p.delay_s,
+            jitter_s=p.jitter_s,
+            bandwidth_bps=p.uplink_bps,
+            loss=GilbertElliott.from_mean(p.loss_rate, p.mean_burst_len, rng),
+            outages=outages,
+            rng=rng,
+        )
