@@ -8,10 +8,13 @@ Usage::
 
 The layout, reporting periods, hydraulic parameters and the leak come from
 ``datasets/pipeline.json``; this script adds time, noise and the leak. It uses
-the standard library only (``random.Random`` keeps its stream from one Python
-version to the next, which NumPy's generators do not promise), rounds every
-value to a fixed number of decimals and writes gzip with ``mtime=0`` and no
-file name in the header, so the same seed gives the same bytes.
+the standard library only and draws every random number from
+``random.Random.random()``, the one method whose sequence for a given seed
+Python promises to keep across versions (Gaussian noise is made from it by
+Box-Muller here, not by ``random.gauss``; NumPy's generators promise less).
+It rounds every value to a fixed number of decimals and writes gzip with
+``mtime=0`` and no file name in the header, so the same seed gives the same
+bytes.
 
 Model (quasi-steady, deliberately simple; see datasets/README.md):
 
@@ -123,7 +126,8 @@ def true_value(
         return 1.0
     if kind == "temperature":
         h = pipe["hydraulics"]
-        tg, tin, lam = h["ground_temperature_c"], h["inlet_temperature_c"], h["thermal_decay_km"]
+        tg, tin = float(h["ground_temperature_c"]), float(h["inlet_temperature_c"])
+        lam = float(h["thermal_decay_km"])
         hour = t / 3600.0
         return (
             tg
@@ -133,6 +137,12 @@ def true_value(
     if sensor["name"] == "suction_pressure" or station["type"] == "meter":
         return hyd.arrival(km)
     return hyd.pressure(km, q0, leak)
+
+
+def normal(rng: random.Random, sigma: float) -> float:
+    """A Gaussian draw with mean 0 built from two ``rng.random()`` calls (Box-Muller)."""
+    u1, u2 = rng.random(), rng.random()
+    return sigma * math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 
 def line_flow(pipe: dict[str, Any], rng: random.Random) -> list[float]:
@@ -145,7 +155,7 @@ def line_flow(pipe: dict[str, Any], rng: random.Random) -> list[float]:
     for minute in range(int(tel["duration_s"]) // 60 + 1):
         hour = minute / 60.0
         out.append(qn * (1 + amp * math.sin(2 * math.pi * (hour - peak + 6.0) / 24.0)) * (1 + r))
-        r = rho * r + math.sqrt(1 - rho**2) * DEMAND_WOBBLE * rng.gauss(0.0, 1.0)
+        r = rho * r + math.sqrt(1 - rho**2) * normal(rng, DEMAND_WOBBLE)
     return out
 
 
@@ -162,9 +172,9 @@ def generate(pipe: dict[str, Any], seed: int) -> list[tuple[int, int, int, str]]
             for t in range(0, duration, period):
                 value = true_value(station, sensor, hyd, pipe, t, flows[t // 60])
                 if kind == "flow":
-                    value += rng.gauss(0.0, FLOW_NOISE_REL * value)
+                    value += normal(rng, FLOW_NOISE_REL * value)
                 elif kind in NOISE:
-                    value += rng.gauss(0.0, NOISE[kind])
+                    value += normal(rng, NOISE[kind])
                 text = f"{value:.{DECIMALS[kind]}f}"
                 line = f"{t},{station['id']},{sensor['name']},{text},{sensor['unit']}"
                 rows.append((t, si, ki, line))

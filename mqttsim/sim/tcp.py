@@ -2,13 +2,15 @@
 
 Theory of operation
 -------------------
-A :class:`Path` joins a client host to the broker host with two one-way
-:class:`~mqttsim.sim.link.Link` objects (``uplink`` client -> broker,
-``downlink`` broker -> client) and a :class:`TcpListener` on the broker side.
+A :class:`~mqttsim.sim.path.Path` joins a client host to the broker host
+with two one-way :class:`~mqttsim.sim.link.Link` objects (``uplink`` client
+-> broker, ``downlink`` broker -> client) and a
+:class:`~mqttsim.sim.path.TcpListener` on the broker side.
 ``path.connect()`` opens a connection; ``listener.accept()`` hands over the
-broker's end. Each end is a :class:`TcpEndpoint`: bytes in with ``send()``,
-bytes out with ``recv()`` events. No SimPy process runs per connection: an
-arriving segment is a callback, timers are :class:`~.tcp_timers.Timer`.
+broker's end. Each end is a :class:`TcpEndpoint` (this module): bytes in with
+``send()``, bytes out with ``recv()`` events. No SimPy process runs per
+connection: an arriving segment is a callback, and the timers are
+:class:`~mqttsim.sim.tcp_timers.Timer` objects.
 
 States follow RFC 9293 §3.3.2 (LISTEN lives in the listener). What is
 modelled, and the choices made:
@@ -37,9 +39,10 @@ modelled, and the choices made:
 * **Give-up**: after ``max_retries`` retransmissions of one segment, the next
   expiry kills the connection (Linux ``tcp_retries2``, RFC 9293 §3.8.3 R2):
   its end closes with reason ``"timeout"`` and sends a RST, which may be
-  lost. The peer learns of it from that RST (``"reset"``), from a RST that the
-  dead end's host returns to its next segment (RFC 9293 §3.10.7.1), or from
-  its own retries running out (``"timeout"``). An idle peer learns nothing:
+  lost (``rst_on_timeout``; Linux itself sends none). The peer learns of it
+  from that RST (``"reset"``), from a RST that the dead end's host returns
+  to its next segment (RFC 9293 §3.10.7.1), or from its own retries running
+  out (``"timeout"``). An idle peer learns nothing:
   there is no TCP keep-alive (off by default on Linux); MQTT's keep-alive is
   what notices a silent dead connection.
 * **Nagle** (RFC 896, RFC 1122 §4.2.3.4): a segment smaller than the MSS
@@ -51,8 +54,16 @@ modelled, and the choices made:
   flight; the application always reads, so it never shrinks. No congestion
   control (RFC 5681): MQTT telemetry flights stay below the initial window
   of RFC 6928, where slow start would not bind.
-* **Close** (RFC 9293 §3.6): FIN after the queued data; the end that closes
-  first lingers in TIME-WAIT for ``time_wait_s`` to re-ACK a lost FIN.
+* **Close** (RFC 9293 §3.6): FIN after the queued data (Nagle no longer
+  holds anything back); half-close works (an end may keep sending after the
+  peer's FIN). The end that closes first lingers in TIME-WAIT for
+  ``time_wait_s`` to re-ACK a lost FIN, ignoring RSTs there (RFC 1337), and
+  gives up waiting for the peer's FIN after as long in FIN-WAIT-2 (Linux
+  ``tcp_fin_timeout``).
+* **Left out**: SACK, fast retransmit and recovery, congestion control,
+  window scaling and zero windows, urgent data, PAWS, RST validation
+  (RFC 5961), Linux's quick-ACK mode at connection start, 32-bit sequence
+  wrap.
 
 The user's view: ``recv()`` returns an event that fires with the next bytes
 in order, or with ``b""`` once no more bytes will ever come (orderly close by
@@ -149,6 +160,9 @@ class TcpEndpoint:
         closed: event that fires once with the :data:`CloseReason`.
         close_reason: the reason, or None while the connection lives.
         retransmissions: segments this end has retransmitted.
+        snd_una: oldest unacknowledged sequence number (RFC 9293 §3.3.1).
+        snd_nxt: next sequence number to send.
+        rcv_nxt: next sequence number expected from the peer.
     """
 
     def __init__(
@@ -414,6 +428,8 @@ class TcpEndpoint:
 
     def _output(self) -> None:
         """Send what Nagle and the window allow, then a queued FIN."""
+        if not self._unsent and (self._fin_sent or not self._fin_queued):
+            return  # the common case on every ACK: nothing waiting
         if self.state not in _CAN_SEND:
             return
         cfg = self.config
