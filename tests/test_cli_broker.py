@@ -23,8 +23,9 @@ LISTENING = re.compile(r"listening for MQTT over TCP on [\d.]+:(\d+)")
 
 
 def mqttsim(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mqttsim", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mqttsim", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -34,16 +35,19 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--port", "nope"], "not a whole number"),
-    (["--max-inflight", "0"], "at least 1"),
-    (["--log-level", "loud"], "invalid choice"),
-    (["--host", "0.0.0.0"], "refusing to listen on 0.0.0.0"),
-    (["--password-file", "/no/such/file"], "no such file"),
-    (["--acl-file", "/no/such/file"], "no such file"),
-    (["--tls-port", "0"], "needs --certfile and --keyfile"),
-    (["--bogus"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--port", "nope"], "not a whole number"),
+        (["--max-inflight", "0"], "at least 1"),
+        (["--log-level", "loud"], "invalid choice"),
+        (["--host", "0.0.0.0"], "refusing to listen on 0.0.0.0"),
+        (["--password-file", "/no/such/file"], "no such file"),
+        (["--acl-file", "/no/such/file"], "no such file"),
+        (["--tls-port", "0"], "needs --certfile and --keyfile"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
 def test_bad_flags_get_one_line_and_a_nonzero_exit(args: list[str], expected: str) -> None:
     assert expected in one_line_error(mqttsim("broker", *args))
 
@@ -51,8 +55,19 @@ def test_bad_flags_get_one_line_and_a_nonzero_exit(args: list[str], expected: st
 def test_unreadable_certificate_is_one_line(tmp_path: Path) -> None:
     cert = tmp_path / "cert.pem"
     cert.write_text("not a certificate")
-    line = one_line_error(mqttsim("broker", "--port", "0", "--tls-port", "0", "--certfile",
-                                  str(cert), "--keyfile", str(cert)))
+    line = one_line_error(
+        mqttsim(
+            "broker",
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+            "--certfile",
+            str(cert),
+            "--keyfile",
+            str(cert),
+        )
+    )
     assert "TLS certificate" in line
 
 
@@ -80,11 +95,26 @@ def test_port_in_use_is_one_line() -> None:
 
 def test_help_explains_every_flag() -> None:
     out = mqttsim("broker", "--help").stdout
-    for flag in ("--host", "--port", "--tls-port", "--certfile", "--keyfile", "--cafile",
-                 "--require-certificate", "--ws-port", "--password-file", "--acl-file",
-                 "--persist", "--config", "--log-level", "--max-connections",
-                 "--max-queued-messages", "--max-packet-size", "--max-inflight",
-                 "--allow-anonymous"):
+    for flag in (
+        "--host",
+        "--port",
+        "--tls-port",
+        "--certfile",
+        "--keyfile",
+        "--cafile",
+        "--require-certificate",
+        "--ws-port",
+        "--password-file",
+        "--acl-file",
+        "--persist",
+        "--config",
+        "--log-level",
+        "--max-connections",
+        "--max-queued-messages",
+        "--max-packet-size",
+        "--max-inflight",
+        "--allow-anonymous",
+    ):
         assert flag in out
 
 
@@ -95,7 +125,8 @@ class BrokerProcess:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mqttsim", "broker", "--port", "0", *args],
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.port = self._wait_for_port()
 
@@ -133,10 +164,14 @@ def broker_process(tmp_path: Path) -> Iterator[list[BrokerProcess]]:
             b.proc.wait(timeout=10)
 
 
-def paho_client(client_id: str, port: int, inbox: queue.Queue[tuple[str, bytes, int]] | None,
-                ) -> paho.Client:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=paho.MQTTv5)
+def paho_client(
+    client_id: str,
+    port: int,
+    inbox: queue.Queue[tuple[str, bytes, int]] | None,
+) -> paho.Client:
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
+    )
     connected: queue.Queue[int] = queue.Queue()
     client.on_connect = lambda c, u, f, rc, p: connected.put(int(rc.value))
     if inbox is not None:

@@ -59,8 +59,9 @@ class BackgroundBroker:
             raise RuntimeError("broker already started")
         ready: Future[None] = Future()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="mqttsim-broker",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="mqttsim-broker", daemon=True
+        )
         self._thread.start()
         ready.result(timeout=timeout_s)
         return self

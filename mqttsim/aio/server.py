@@ -163,7 +163,10 @@ class BrokerServer:
         self.listeners = listeners or [Listener(kind="tcp")]
         self._epoch = time.time() - time.monotonic()
         self.broker = broker or Broker(
-            config, authenticator=authenticator, authorizer=authorizer, store=store,
+            config,
+            authenticator=authenticator,
+            authorizer=authorizer,
+            store=store,
             now=self.now(),
         )
         self.max_connections = max_connections
@@ -195,14 +198,18 @@ class BrokerServer:
                 return _Socket(self, framing())
 
             server = await loop.create_server(
-                factory, listener.host, listener.port, ssl=listener.ssl_context,
+                factory,
+                listener.host,
+                listener.port,
+                ssl=listener.ssl_context,
                 reuse_address=True,
             )
             self._servers.append(server)
             port = server.sockets[0].getsockname()[1]
             self.ports[listener.kind] = port
-            log.info("listening for MQTT over %s on %s:%d", listener.kind.upper(),
-                     listener.host, port)
+            log.info(
+                "listening for MQTT over %s on %s:%d", listener.kind.upper(), listener.host, port
+            )
         self._arm_broker_timer()
 
     async def stop(self) -> None:
@@ -213,8 +220,12 @@ class BrokerServer:
         now = self.now()
         for sock in list(self.sockets.values()):
             if sock.conn is not None:
-                self.after(sock.conn.close(ReasonCode.SERVER_SHUTTING_DOWN,
-                                           "server shutting down", now=now), sock)
+                self.after(
+                    sock.conn.close(
+                        ReasonCode.SERVER_SHUTTING_DOWN, "server shutting down", now=now
+                    ),
+                    sock,
+                )
         for sock in list(self.sockets.values()):
             sock.close()
         for server in self._servers:
@@ -239,8 +250,11 @@ class BrokerServer:
 
     def admit(self, sock: _Socket) -> bool:
         if len(self.sockets) >= self.max_connections:
-            log.warning("refused connection from %s: %d connections open (--max-connections)",
-                        sock.peer, len(self.sockets))
+            log.warning(
+                "refused connection from %s: %d connections open (--max-connections)",
+                sock.peer,
+                len(self.sockets),
+            )
             return False
         return True
 
@@ -283,15 +297,24 @@ class BrokerServer:
         peer = sock.peer if sock is not None else "-"
         match event:
             case ClientConnected(client_id=cid, version=version, username=user):
-                log.info("client %r connected from %s (MQTT %s%s)", cid, peer, version.label,
-                         f", user {user!r}" if user else "")
+                log.info(
+                    "client %r connected from %s (MQTT %s%s)",
+                    cid,
+                    peer,
+                    version.label,
+                    f", user {user!r}" if user else "",
+                )
             case ClientDisconnected(client_id=cid, reason_code=code, detail=detail):
-                log.info("client %r disconnected: %s (0x%02X %s)", cid, detail, code,
-                         code.name.replace("_", " ").lower())
+                log.info(
+                    "client %r disconnected: %s (0x%02X %s)",
+                    cid,
+                    detail,
+                    code,
+                    code.name.replace("_", " ").lower(),
+                )
             case ActionDenied(client_id=cid, action=action, topic=topic):
                 log.warning("denied %s by client %r on %r", action, cid, topic)
             case ProtocolViolation(reason_code=code, detail=detail):
                 log.warning("closing connection from %s: %s (0x%02X)", peer, detail, code)
             case MessageDropped(client_id=cid, topic=topic, reason=reason):
                 log.warning("dropped a message on %r for client %r: %s", topic, cid, reason)
-

@@ -71,8 +71,11 @@ def session_to_json(session: Session) -> str:
         "queued": [[_packet_text(q.publish), q.expires_at] for q in session.queued],
         "subscriptions": [
             [
-                f, int(r.subscription.qos), r.subscription.no_local,
-                r.subscription.retain_as_published, int(r.subscription.retain_handling),
+                f,
+                int(r.subscription.qos),
+                r.subscription.no_local,
+                r.subscription.retain_as_published,
+                int(r.subscription.retain_handling),
                 r.identifier,
             ]
             for f, r in session.subscriptions.items()
@@ -103,7 +106,10 @@ def session_from_json(client_id: str, text: str) -> Session:
             session.packet_ids.claim(queued.publish.packet_id)
     for f, qos, no_local, rap, handling, identifier in data["subscriptions"]:
         sub = Subscription(
-            topic_filter=f, qos=QoS(qos), no_local=no_local, retain_as_published=rap,
+            topic_filter=f,
+            qos=QoS(qos),
+            no_local=no_local,
+            retain_as_published=rap,
             retain_handling=RetainHandling(handling),
         )
         session.subscriptions[f] = SubscriptionRecord(subscription=sub, identifier=identifier)

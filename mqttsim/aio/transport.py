@@ -27,8 +27,14 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError as WsLocalError
 from wsproto.utilities import RemoteProtocolError as WsRemoteError
 
-__all__ = ["Framing", "Incoming", "PlainFraming", "WebSocketServerFraming",
-           "WebSocketClientFraming", "MQTT_SUBPROTOCOL"]
+__all__ = [
+    "Framing",
+    "Incoming",
+    "PlainFraming",
+    "WebSocketServerFraming",
+    "WebSocketClientFraming",
+    "MQTT_SUBPROTOCOL",
+]
 
 MQTT_SUBPROTOCOL = "mqtt"
 
@@ -145,8 +151,7 @@ class _WebSocketFraming:
                     self._open = opened = True
                 case RejectConnection():
                     closed = True
-        return Incoming(mqtt=b"".join(mqtt), reply=b"".join(reply), closed=closed,
-                        opened=opened)
+        return Incoming(mqtt=b"".join(mqtt), reply=b"".join(reply), closed=closed, opened=opened)
 
     def _accept(self, request: Request, reply: list[bytes]) -> bool:
         """Only a server accepts upgrade requests; anywhere else it ends the framing."""

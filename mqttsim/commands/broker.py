@@ -47,37 +47,64 @@ DEFAULTS: dict[str, Any] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("listeners")
     net.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
-    net.add_argument("--port", type=non_negative_int,
-                     help="MQTT over TCP (default 1883; 0 picks a free port)")
-    net.add_argument("--tls-port", type=non_negative_int,
-                     help="also MQTT over TLS on this port (needs --certfile and --keyfile)")
+    net.add_argument(
+        "--port", type=non_negative_int, help="MQTT over TCP (default 1883; 0 picks a free port)"
+    )
+    net.add_argument(
+        "--tls-port",
+        type=non_negative_int,
+        help="also MQTT over TLS on this port (needs --certfile and --keyfile)",
+    )
     net.add_argument("--certfile", help="PEM certificate chain for TLS")
     net.add_argument("--keyfile", help="PEM private key for TLS")
     net.add_argument("--cafile", help="PEM CA certificates to verify client certificates")
-    net.add_argument("--require-certificate", action="store_true", default=None,
-                     help="TLS clients must present a certificate signed by --cafile")
-    net.add_argument("--ws-port", type=non_negative_int,
-                     help="also MQTT over WebSocket (subprotocol 'mqtt') on this port")
+    net.add_argument(
+        "--require-certificate",
+        action="store_true",
+        default=None,
+        help="TLS clients must present a certificate signed by --cafile",
+    )
+    net.add_argument(
+        "--ws-port",
+        type=non_negative_int,
+        help="also MQTT over WebSocket (subprotocol 'mqtt') on this port",
+    )
     sec = parser.add_argument_group("access")
-    sec.add_argument("--password-file",
-                     help="users and hashed passwords, mosquitto_passwd format (see mqttsim passwd)")
+    sec.add_argument(
+        "--password-file",
+        help="users and hashed passwords, mosquitto_passwd format (see mqttsim passwd)",
+    )
     sec.add_argument("--acl-file", help="topic access rules, mosquitto acl_file format")
-    sec.add_argument("--allow-anonymous", action="store_true", default=None,
-                     help="accept clients without a user name even off loopback or with a "
-                          "password file")
+    sec.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        default=None,
+        help="accept clients without a user name even off loopback or with a password file",
+    )
     state = parser.add_argument_group("state and limits")
-    state.add_argument("--persist", metavar="PATH",
-                       help="keep sessions and retained messages in this SQLite file "
-                            "across restarts")
-    state.add_argument("--max-connections", type=positive_int,
-                       help="open sockets at most (default 1000)")
-    state.add_argument("--max-queued-messages", type=non_negative_int,
-                       help="QoS 1/2 messages kept per session (default 1000); overflow is "
-                            "dropped and counted")
-    state.add_argument("--max-packet-size", type=positive_int,
-                       help="largest packet accepted, in bytes (default 1048576)")
-    state.add_argument("--max-inflight", type=positive_int,
-                       help="unacknowledged QoS 1/2 messages per client (default 20)")
+    state.add_argument(
+        "--persist",
+        metavar="PATH",
+        help="keep sessions and retained messages in this SQLite file across restarts",
+    )
+    state.add_argument(
+        "--max-connections", type=positive_int, help="open sockets at most (default 1000)"
+    )
+    state.add_argument(
+        "--max-queued-messages",
+        type=non_negative_int,
+        help="QoS 1/2 messages kept per session (default 1000); overflow is dropped and counted",
+    )
+    state.add_argument(
+        "--max-packet-size",
+        type=positive_int,
+        help="largest packet accepted, in bytes (default 1048576)",
+    )
+    state.add_argument(
+        "--max-inflight",
+        type=positive_int,
+        help="unacknowledged QoS 1/2 messages per client (default 20)",
+    )
     parser.add_argument("--config", metavar="FILE", help="read settings from a TOML file")
     parser.add_argument("--log-level", choices=_LOG_LEVELS, help="default info")
 
@@ -160,13 +187,17 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_config(args)
     _check(settings)
-    logging.basicConfig(level=settings["log_level"].upper(),
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=settings["log_level"].upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
     host = settings["host"]
     listeners = [Listener(kind="tcp", host=host, port=settings["port"])]
     if settings["tls_port"] is not None:
-        listeners.append(Listener(kind="tls", host=host, port=settings["tls_port"],
-                                  ssl_context=_tls_context(settings)))
+        listeners.append(
+            Listener(
+                kind="tls", host=host, port=settings["tls_port"], ssl_context=_tls_context(settings)
+            )
+        )
     if settings["ws_port"] is not None:
         listeners.append(Listener(kind="ws", host=host, port=settings["ws_port"]))
     hooks: dict[str, Any] = {}
@@ -174,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
         from ..aio.passwd import PasswordFile
 
         hooks["authenticator"] = PasswordFile.load(
-            settings["password_file"], allow_anonymous=bool(settings["allow_anonymous"]))
+            settings["password_file"], allow_anonymous=bool(settings["allow_anonymous"])
+        )
     if settings["acl_file"]:
         from ..aio.acl import AclFile
 
@@ -193,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
 
     async def serve() -> None:
-        server = BrokerServer(listeners, config=config,
-                              max_connections=settings["max_connections"], **hooks)
+        server = BrokerServer(
+            listeners, config=config, max_connections=settings["max_connections"], **hooks
+        )
         try:
             await server.start()
         except OSError as exc:

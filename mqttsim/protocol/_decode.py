@@ -166,8 +166,8 @@ def property_label(pid: int) -> str:
 _REASON_LOOKUP: Final[dict[PacketType, dict[int, ReasonCode]]] = {
     ptype: {int(code): code for code in codes} for ptype, codes in REASON_CODES_BY_PACKET.items()
 }
-# [MQTT-3.2.2-8], [MQTT-3.4.2-1], [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1],
-# [MQTT-3.9.3-2], [MQTT-3.11.3-2], [MQTT-3.14.2-1], [MQTT-3.15.2-1]
+# The statement that restricts each packet to its own table of reason codes;
+# any other value is a Malformed Packet (§2.4).
 _REASON_RULE: Final = {
     _P.CONNACK: "[MQTT-3.2.2-8]",
     _P.PUBACK: "[MQTT-3.4.2-1]",

@@ -39,32 +39,48 @@ def handle_connect(
     if not client_id:
         if not v5 and not packet.clean_start:
             # 3.1.1: an empty id needs Clean Session = 1 [MQTT-3.1.3-8].
-            conn.refuse(ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
-                        "empty client identifier with Clean Session = 0", now, events)
+            conn.refuse(
+                ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                "empty client identifier with Clean Session = 0",
+                now,
+                events,
+            )
             return
         client_id = broker.assign_client_id()
         assigned = True
     if props.authentication_method is not None:
-        conn.refuse(ReasonCode.BAD_AUTHENTICATION_METHOD,
-                    f"authentication method {props.authentication_method!r} not supported",
-                    now, events)
+        conn.refuse(
+            ReasonCode.BAD_AUTHENTICATION_METHOD,
+            f"authentication method {props.authentication_method!r} not supported",
+            now,
+            events,
+        )
         return
     will = packet.will
     if will is not None:
         validate_topic_name(will.topic)
         if will.qos > cfg.maximum_qos:
-            conn.refuse(ReasonCode.QOS_NOT_SUPPORTED, "will QoS above Maximum QoS [MQTT-3.2.2-12]",
-                        now, events)
+            conn.refuse(
+                ReasonCode.QOS_NOT_SUPPORTED,
+                "will QoS above Maximum QoS [MQTT-3.2.2-12]",
+                now,
+                events,
+            )
             return
         if will.retain and not cfg.retain_available:
-            conn.refuse(ReasonCode.RETAIN_NOT_SUPPORTED,
-                        "retained will while Retain Available is 0 [MQTT-3.2.2-13]", now, events)
+            conn.refuse(
+                ReasonCode.RETAIN_NOT_SUPPORTED,
+                "retained will while Retain Available is 0 [MQTT-3.2.2-13]",
+                now,
+                events,
+            )
             return
     verdict = broker.authenticator.authenticate(client_id, packet.username, packet.password)
     if verdict.is_error:
         broker.stats.denied += 1
-        events.append(ActionDenied(client_id=client_id, action="connect", topic="",
-                                   reason_code=verdict))
+        events.append(
+            ActionDenied(client_id=client_id, action="connect", topic="", reason_code=verdict)
+        )
         conn.refuse(verdict, f"credentials refused for user {packet.username!r}", now, events)
         return
 
@@ -73,7 +89,11 @@ def handle_connect(
     conn.will = will
     conn.keep_alive_s = packet.keep_alive_s
     server_keep_alive = None
-    if v5 and cfg.server_keep_alive_s is not None and cfg.server_keep_alive_s != packet.keep_alive_s:
+    if (
+        v5
+        and cfg.server_keep_alive_s is not None
+        and cfg.server_keep_alive_s != packet.keep_alive_s
+    ):
         # The server's value replaces the client's [MQTT-3.2.2-21].
         conn.keep_alive_s = server_keep_alive = cfg.server_keep_alive_s
     if v5:
@@ -107,7 +127,13 @@ def handle_connect(
             shared_subscription_available=None if cfg.shared_subscriptions else 0,
         )
     conn.send(ConnAck(session_present=resumed, properties=ack_props))
-    events.append(ClientConnected(client_id=client_id, version=packet.version,
-                                  session_present=resumed, username=packet.username))
+    events.append(
+        ClientConnected(
+            client_id=client_id,
+            version=packet.version,
+            session_present=resumed,
+            username=packet.username,
+        )
+    )
     if resumed:
         broker.resend_inflight(conn, now)

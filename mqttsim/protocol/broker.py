@@ -30,13 +30,13 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, replace
 
-from .broker_connection import BrokerConnection
 from .admission import handle_connect
+from .broker_connection import BrokerConnection
 from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
 from .events import ActionDenied, Event, MessageDropped
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
-from .packets import Connect, Publish, PubRel, Subscribe, Unsubscribe, UnsubAck, Will
+from .packets import Connect, Publish, PubRel, Subscribe, UnsubAck, Unsubscribe, Will
 from .properties import NO_PROPERTIES, Properties
 from .retained import RetainedStore
 from .session import (
@@ -48,9 +48,9 @@ from .session import (
     SubscriptionRecord,
 )
 from .stats import BrokerStats, DropReason
+from .subscribing import handle_subscribe
 from .tables import BrokerState
 from .timers import message_expiry, remaining_expiry_s
-from .subscribing import handle_subscribe
 from .topics import SubscriptionTree
 
 __all__ = ["Broker", "BrokerConfig"]
@@ -194,8 +194,12 @@ class Broker:
     ) -> ReasonCode:
         """Publish a message from the broker itself (``$SYS``, admin tools)."""
         packet = Publish(
-            topic=topic, payload=payload, qos=QoS(qos), retain=retain,
-            packet_id=None if qos == 0 else 1, properties=properties,
+            topic=topic,
+            payload=payload,
+            qos=QoS(qos),
+            retain=retain,
+            packet_id=None if qos == 0 else 1,
+            properties=properties,
         )
         events: list[Event] = []
         return self._accept_message(packet, None, now, events)
@@ -203,8 +207,11 @@ class Broker:
     def publish_sys(self, *, now: float) -> None:
         """Publish the ``$SYS`` statistics tree as retained messages."""
         tree = self.stats.tree(
-            now=now, sessions=len(self.sessions), subscriptions=len(self.subscriptions),
-            retained=len(self.retained), version=_VERSION,
+            now=now,
+            sessions=len(self.sessions),
+            subscriptions=len(self.subscriptions),
+            retained=len(self.retained),
+            version=_VERSION,
         )
         for topic, value in tree.items():
             self.publish(topic, value.encode(), retain=True, now=now)
@@ -245,7 +252,9 @@ class Broker:
         if events is not None:
             events.append(
                 MessageDropped(
-                    client_id=session.client_id, topic=publish.topic, qos=publish.qos,
+                    client_id=session.client_id,
+                    topic=publish.topic,
+                    qos=publish.qos,
                     reason=reason,
                 )
             )
@@ -261,7 +270,11 @@ class Broker:
         return f"mqttsim-{self._assigned:06d}"
 
     def bind_session(
-        self, conn: BrokerConnection, packet: Connect, expiry_s: int, now: float,
+        self,
+        conn: BrokerConnection,
+        packet: Connect,
+        expiry_s: int,
+        now: float,
         events: list[Event],
     ) -> bool:
         """Take over or create the session of ``conn.client_id``; True if resumed."""
@@ -351,8 +364,14 @@ class Broker:
         assert conn.client_id is not None
         if not self.authorizer.may_publish(conn.client_id, conn.username, packet.topic):
             self.stats.denied += 1
-            events.append(ActionDenied(client_id=conn.client_id, action="publish",
-                                       topic=packet.topic, reason_code=ReasonCode.NOT_AUTHORIZED))
+            events.append(
+                ActionDenied(
+                    client_id=conn.client_id,
+                    action="publish",
+                    topic=packet.topic,
+                    reason_code=ReasonCode.NOT_AUTHORIZED,
+                )
+            )
             return ReasonCode.NOT_AUTHORIZED
         return self._accept_message(packet, conn.client_id, now, events)
 
@@ -374,10 +393,12 @@ class Broker:
             else:
                 codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
         self.mark_dirty(session)
-        conn.send(UnsubAck(
-            packet_id=packet.packet_id,
-            reason_codes=tuple(codes) if conn.version is _V5 else (),
-        ))
+        conn.send(
+            UnsubAck(
+                packet_id=packet.packet_id,
+                reason_codes=tuple(codes) if conn.version is _V5 else (),
+            )
+        )
 
     def deliver_retained(
         self, conn: BrokerConnection, record: SubscriptionRecord, now: float
@@ -389,13 +410,24 @@ class Broker:
         for message in self.retained.match(sub.topic_filter):
             if message.expires_at is not None and message.expires_at <= now:
                 continue
-            if not self.authorizer.may_receive(conn.client_id, conn.username,
-                                               message.publish.topic):
+            if not self.authorizer.may_receive(
+                conn.client_id, conn.username, message.publish.topic
+            ):
                 continue
             # Retained messages sent on subscribe keep RETAIN=1 [MQTT-3.3.1-8].
             ids = (record.identifier,) if record.identifier is not None else ()
-            self._deliver(session, conn, message.publish, min(message.publish.qos, sub.qos),
-                          True, ids, message.expires_at, now, None, {})
+            self._deliver(
+                session,
+                conn,
+                message.publish,
+                min(message.publish.qos, sub.qos),
+                True,
+                ids,
+                message.expires_at,
+                now,
+                None,
+                {},
+            )
 
     # -- routing -------------------------------------------------------------------
 
@@ -420,7 +452,11 @@ class Broker:
             self._changes.retained[topic] = message
 
     def _route(
-        self, packet: Publish, origin: str | None, expires_at: float | None, now: float,
+        self,
+        packet: Publish,
+        origin: str | None,
+        expires_at: float | None,
+        now: float,
         events: list[Event],
     ) -> ReasonCode:
         match = self.subscriptions.match(packet.topic)
@@ -447,14 +483,16 @@ class Broker:
                 continue
             qos = min(packet.qos, granted)
             retain = packet.retain and rap  # RETAIN=0 unless Retain As Published [MQTT-3.3.1-12]
-            if self._deliver(session, conn, packet, qos, retain, ids, expires_at, now,
-                             events, forms):
+            if self._deliver(
+                session, conn, packet, qos, retain, ids, expires_at, now, events, forms
+            ):
                 accepted += 1
         return ReasonCode.SUCCESS if accepted else ReasonCode.QUOTA_EXCEEDED
 
     @staticmethod
     def _merge_target(
-        targets: dict[str, tuple[int, bool, tuple[int, ...]]], client_id: str,
+        targets: dict[str, tuple[int, bool, tuple[int, ...]]],
+        client_id: str,
         record: SubscriptionRecord,
     ) -> None:
         sub = record.subscription
@@ -465,7 +503,8 @@ class Broker:
         else:
             # Overlapping subscriptions: one copy, highest QoS, all identifiers.
             targets[client_id] = (
-                max(previous[0], sub.qos), previous[1] or sub.retain_as_published,
+                max(previous[0], sub.qos),
+                previous[1] or sub.retain_as_published,
                 previous[2] + ids,
             )
 
@@ -510,7 +549,10 @@ class Broker:
             forms[key] = form
         publish, encoded, pid_offset = form
         if conn is not None and online:
-            if conn.client_max_packet_size is not None and len(encoded) > conn.client_max_packet_size:
+            if (
+                conn.client_max_packet_size is not None
+                and len(encoded) > conn.client_max_packet_size
+            ):
                 # Never send more than the client accepts [MQTT-3.1.2-25].
                 self.message_dropped(session, packet, DropReason.PACKET_TOO_LARGE, events)
                 return False
@@ -520,10 +562,9 @@ class Broker:
                 return True
             if len(session.outbound) < conn.send_window and not session.queued:
                 pid = session.packet_ids.allocate()
-                data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2:]
+                data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
                 publish = replace(publish, packet_id=pid)
-                state = (OutboundState.AWAITING_PUBACK if qos == 1
-                         else OutboundState.AWAITING_PUBREC)
+                state = OutboundState.AWAITING_PUBACK if qos == 1 else OutboundState.AWAITING_PUBREC
                 self.track_outbound(session, publish, state, expires_at)
                 self.mark_dirty(session)
                 self.stats.publish_sent += 1
@@ -541,8 +582,13 @@ class Broker:
 
     @staticmethod
     def _make_form(
-        packet: Publish, version: ProtocolVersion | None, qos: QoS, retain: bool,
-        ids: tuple[int, ...], expires_at: float | None, now: float,
+        packet: Publish,
+        version: ProtocolVersion | None,
+        qos: QoS,
+        retain: bool,
+        ids: tuple[int, ...],
+        expires_at: float | None,
+        now: float,
     ) -> tuple[Publish, bytes, int]:
         """The PUBLISH as one kind of subscriber receives it, encoded once
         and shared by every subscriber of that kind (patching only the id)."""
@@ -550,14 +596,20 @@ class Broker:
             props = packet.properties
             if props.topic_alias is not None or ids or props.message_expiry_interval is not None:
                 props = replace(
-                    props, topic_alias=None, subscription_identifiers=ids,
+                    props,
+                    topic_alias=None,
+                    subscription_identifiers=ids,
                     message_expiry_interval=remaining_expiry_s(expires_at, now),
                 )
         else:
             props = NO_PROPERTIES
         publish = Publish(
-            topic=packet.topic, payload=packet.payload, qos=qos, retain=retain,
-            packet_id=None if qos == 0 else 1, properties=props,
+            topic=packet.topic,
+            payload=packet.payload,
+            qos=qos,
+            retain=retain,
+            packet_id=None if qos == 0 else 1,
+            properties=props,
         )
         if version is None:
             return publish, b"", 0
@@ -569,8 +621,12 @@ class Broker:
     def _publish_will(self, client_id: str, will: Will, now: float, events: list[Event]) -> None:
         props = replace(will.properties, will_delay_interval=None)
         packet = Publish(
-            topic=will.topic, payload=will.payload, qos=will.qos, retain=will.retain,
-            packet_id=None if will.qos == 0 else 1, properties=props,
+            topic=will.topic,
+            payload=will.payload,
+            qos=will.qos,
+            retain=will.retain,
+            packet_id=None if will.qos == 0 else 1,
+            properties=props,
         )
         username = None
         if not self.authorizer.may_publish(client_id, username, will.topic):
@@ -604,4 +660,3 @@ class Broker:
                 session.disconnected_at = self.stats.started_at
         for message in state.retained:
             self.retained.set(message)
-

@@ -119,7 +119,7 @@ class BrokerConnection:
         try:
             packets = self._decoder.feed(data)
             for packet in packets:
-                if self.state is BrokerState.CLOSED:
+                if self.is_closed:  # an earlier packet of this read closed us
                     break
                 self._handle_packet(packet, now, events)
         except ProtocolError as exc:
@@ -157,21 +157,38 @@ class BrokerConnection:
         if deadline is None or now < deadline:
             return events
         if self.state is BrokerState.AWAITING_CONNECT:
-            self._close(now, events, ReasonCode.MAXIMUM_CONNECT_TIME, "no CONNECT in time",
-                        send_disconnect=False, by_peer=False)
+            self._close(
+                now,
+                events,
+                ReasonCode.MAXIMUM_CONNECT_TIME,
+                "no CONNECT in time",
+                send_disconnect=False,
+                by_peer=False,
+            )
         else:
             # 1.5 x Keep Alive without a packet: the client is gone [MQTT-3.1.2-24].
-            self._close(now, events, ReasonCode.KEEP_ALIVE_TIMEOUT,
-                        f"nothing received for 1.5 x keep alive ({self.keep_alive_s} s)",
-                        send_disconnect=True, by_peer=False)
+            self._close(
+                now,
+                events,
+                ReasonCode.KEEP_ALIVE_TIMEOUT,
+                f"nothing received for 1.5 x keep alive ({self.keep_alive_s} s)",
+                send_disconnect=True,
+                by_peer=False,
+            )
         return events
 
     def connection_lost(self, *, now: float) -> list[Event]:
         """The transport closed without DISCONNECT: an abnormal close."""
         events: list[Event] = []
         if self.state is not BrokerState.CLOSED:
-            self._close(now, events, ReasonCode.UNSPECIFIED_ERROR, "connection lost",
-                        send_disconnect=False, by_peer=True)
+            self._close(
+                now,
+                events,
+                ReasonCode.UNSPECIFIED_ERROR,
+                "connection lost",
+                send_disconnect=False,
+                by_peer=True,
+            )
         return events
 
     def close(self, reason_code: ReasonCode, detail: str, *, now: float) -> list[Event]:
@@ -256,8 +273,7 @@ class BrokerConnection:
                     " [MQTT-3.1.0-1]"
                 )
             raise RemoteProtocolError(
-                f"{packet.packet_type.name} is not allowed from a client while"
-                f" {self.state.value}"
+                f"{packet.packet_type.name} is not allowed from a client while {self.state.value}"
             )
         match packet:
             case Connect():
@@ -367,8 +383,9 @@ class BrokerConnection:
         assert session is not None
         inflight = session.outbound.get(pid)
         if inflight is None or inflight.state is OutboundState.AWAITING_PUBACK:
-            self.send(PubRel(packet_id=pid, reason_code=self._v5(
-                ReasonCode.PACKET_IDENTIFIER_NOT_FOUND)))
+            self.send(
+                PubRel(packet_id=pid, reason_code=self._v5(ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
+            )
             return
         if reason.is_error:
             # The receiver refused it: the exchange ends here (MQTT 5 §4.3.3).
@@ -386,16 +403,16 @@ class BrokerConnection:
             self._broker.mark_dirty(session)
             self.send(PubComp(packet_id=pid))
         else:
-            self.send(PubComp(packet_id=pid, reason_code=self._v5(
-                ReasonCode.PACKET_IDENTIFIER_NOT_FOUND)))
+            self.send(
+                PubComp(packet_id=pid, reason_code=self._v5(ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
+            )
 
     def _on_disconnect(self, packet: Disconnect, now: float, events: list[Event]) -> None:
         new_expiry = packet.properties.session_expiry_interval
         if new_expiry is not None:
             if self.session_expiry_s == 0 and new_expiry != 0:
                 raise RemoteProtocolError(
-                    "DISCONNECT sets a Session Expiry Interval after CONNECT set 0"
-                    " [MQTT-3.14.2-2]"
+                    "DISCONNECT sets a Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2]"
                 )
             self.session_expiry_s = new_expiry
             assert self.session is not None
@@ -403,8 +420,14 @@ class BrokerConnection:
         if packet.reason_code != ReasonCode.DISCONNECT_WITH_WILL_MESSAGE:
             # A normal DISCONNECT discards the will [MQTT-3.14.4-3].
             self.will = None
-        self._close(now, events, packet.reason_code, "client disconnected",
-                    send_disconnect=False, by_peer=True)
+        self._close(
+            now,
+            events,
+            packet.reason_code,
+            "client disconnected",
+            send_disconnect=False,
+            by_peer=True,
+        )
 
     # -- closing ----------------------------------------------------------------
 
@@ -413,11 +436,13 @@ class BrokerConnection:
         events.append(ProtocolViolation(reason_code=exc.reason_code, detail=exc.detail))
         if self.state is BrokerState.AWAITING_CONNECT:
             self._refuse_connect(exc.reason_code)
-            self._close(now, events, exc.reason_code, exc.detail,
-                        send_disconnect=False, by_peer=False)
+            self._close(
+                now, events, exc.reason_code, exc.detail, send_disconnect=False, by_peer=False
+            )
         else:
-            self._close(now, events, exc.reason_code, exc.detail,
-                        send_disconnect=True, by_peer=False)
+            self._close(
+                now, events, exc.reason_code, exc.detail, send_disconnect=True, by_peer=False
+            )
 
     def _refuse_connect(self, reason: ReasonCode) -> None:
         """Answer a CONNECT that cannot be accepted with a CONNACK, if the
@@ -467,7 +492,9 @@ class BrokerConnection:
             will_sent = self._broker.connection_closed(self, now, publish_will=not normal)
             events.append(
                 ClientDisconnected(
-                    client_id=self.client_id, reason_code=reason, detail=detail,
+                    client_id=self.client_id,
+                    reason_code=reason,
+                    detail=detail,
                     will_published=will_sent,
                 )
             )

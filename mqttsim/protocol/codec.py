@@ -211,7 +211,8 @@ def decode(
         if header is None:
             raise MalformedPacket(f"{n} byte(s) end inside a fixed header (§2.1)")
         length, header_size = header
-        _check_first_byte(first, version, stream=False)
+        if first >> 4 != 3 or first & 0x06 == 0x06 or version is None:  # PUBLISH: nothing to check
+            _check_first_byte(first, version, stream=False)
         total = header_size + length
         if total > max_packet_size:
             raise _too_large(first, total, max_packet_size)

@@ -91,9 +91,9 @@ class RetainedStore:
                         continue
                     stack.append((child, depth + 1))
             else:
-                child = node.children.get(level)
-                if child is not None:
-                    stack.append((child, depth + 1))
+                exact = node.children.get(level)
+                if exact is not None:
+                    stack.append((exact, depth + 1))
         return found
 
     @staticmethod

@@ -63,8 +63,14 @@ def handle_subscribe(
             )
         if not broker.authorizer.may_subscribe(conn.client_id, conn.username, topic_filter):
             broker.stats.denied += 1
-            events.append(ActionDenied(client_id=conn.client_id, action="subscribe",
-                                       topic=topic_filter, reason_code=ReasonCode.NOT_AUTHORIZED))
+            events.append(
+                ActionDenied(
+                    client_id=conn.client_id,
+                    action="subscribe",
+                    topic=topic_filter,
+                    reason_code=ReasonCode.NOT_AUTHORIZED,
+                )
+            )
             codes.append(ReasonCode.NOT_AUTHORIZED)
             continue
         granted = QoS(min(sub.qos, cfg.maximum_qos))

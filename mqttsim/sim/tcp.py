@@ -50,8 +50,9 @@ modelled, and the choices made:
   §4.2.3.2, RFC 5681 §4.2): in-order data is acknowledged after
   ``delayed_ack_s``, at once when more than one MSS is waiting (so at least
   every second full-sized segment), or on any segment we send anyway.
-* **Window**: a fixed receive window (``window_bytes``) bounds the bytes in
-  flight; the application always reads, so it never shrinks. No congestion
+* **Window**: each end advertises a fixed receive window (``window_bytes``),
+  and the peer's bounds the bytes in flight; the application always reads,
+  so it never shrinks. No congestion
   control (RFC 5681): MQTT telemetry flights stay below the initial window
   of RFC 6928, where slow start would not bind.
 * **Close** (RFC 9293 §3.6): FIN after the queued data (Nagle no longer
@@ -193,6 +194,7 @@ class TcpEndpoint:
         self._iss = iss
         self.snd_una = self.snd_nxt = iss  # RFC 9293 §3.3.1 send variables
         self.rcv_nxt = 0
+        self._snd_wnd = config.window_bytes  # SND.WND: the peer's window, once heard
         self._unsent = bytearray()
         self._retx: deque[Segment] = deque()  # sent, not yet acknowledged
         self._fin_queued = False
@@ -308,6 +310,7 @@ class TcpEndpoint:
             if state is not TcpState.TIME_WAIT:
                 self._die("reset", send_rst=False)
             return
+        self._snd_wnd = seg.window
         if state is TcpState.SYN_SENT:
             if flags & SYN and flags & ACK and seg.ack == self._iss + 1:
                 self.rcv_nxt = seg.seq + 1
@@ -437,10 +440,10 @@ class TcpEndpoint:
         mss = cfg.mss_bytes
         off = 0
         while off < len(unsent):
-            n = min(mss, len(unsent) - off)
             flight = self.snd_nxt - self.snd_una
-            if flight + n > cfg.window_bytes:
-                break
+            n = min(mss, len(unsent) - off, self._snd_wnd - flight)
+            if n <= 0:
+                break  # the peer's window is full
             if n < mss and flight and cfg.nagle and not self._fin_queued:
                 break  # RFC 896: hold a small segment while data is unacknowledged
             off += n

@@ -89,8 +89,10 @@ class TcpConfig:
             1500-byte Ethernet MTU; satellite terminals often use less.
         header_bytes: IP + TCP header bytes per segment: 40 without options,
             52 with timestamps (RFC 7323).
-        window_bytes: the peer's receive window, fixed: it bounds the bytes in
-            flight (no window scaling, RFC 7323 §2, and no congestion control).
+        window_bytes: the receive window this end advertises, fixed (the
+            application always reads); the peer keeps at most this many bytes
+            in flight. Values over 65535 stand for a scaled window (RFC 7323
+            §2). There is no congestion control.
         rto_initial_s: RTO before any RTT sample: 1 s (RFC 6298 §2.1).
         rto_min_s: lower bound of the RTO: 1 s per RFC 6298 §2.4; Linux
             uses 0.2 s.
@@ -130,10 +132,8 @@ class TcpConfig:
             raise ConfigError(f"mss_bytes must be in [1, 65495], got {self.mss_bytes!r}")
         if not 40 <= self.header_bytes <= 120:
             raise ConfigError(f"header_bytes must be in [40, 120], got {self.header_bytes!r}")
-        if not self.mss_bytes <= self.window_bytes <= 2**30:
-            raise ConfigError(
-                f"window_bytes must be in [mss_bytes, 2**30], got {self.window_bytes!r}"
-            )
+        if not 1 <= self.window_bytes <= 2**30:
+            raise ConfigError(f"window_bytes must be in [1, 2**30], got {self.window_bytes!r}")
         for name in ("rto_initial_s", "rto_min_s"):
             value = getattr(self, name)
             if not 0.0 < value < math.inf:

@@ -13,14 +13,14 @@ from typing import Any
 from mqttsim.protocol.broker import Broker, BrokerConfig
 from mqttsim.protocol.broker_connection import BrokerConnection
 from mqttsim.protocol.client import ClientConnection
+from mqttsim.protocol.codec import StreamDecoder, encode
+from mqttsim.protocol.enums import ProtocolVersion, ReasonCode
 from mqttsim.protocol.events import (
     Connected,
     Disconnected,
     Event,
     MessageReceived,
 )
-from mqttsim.protocol.codec import StreamDecoder, encode
-from mqttsim.protocol.enums import ProtocolVersion, ReasonCode
 from mqttsim.protocol.packets import ConnAck, Connect, Packet, Publish
 
 MAX_ROUNDS = 1000

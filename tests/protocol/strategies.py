@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from mqttsim.protocol.enums import (
@@ -61,6 +62,7 @@ from mqttsim.protocol.properties import (
 )
 
 __all__ = [
+    "DETERMINISTIC",
     "V31",
     "V311",
     "V5",
@@ -89,6 +91,11 @@ __all__ = [
 V31 = ProtocolVersion.V31
 V311 = ProtocolVersion.V311
 V5 = ProtocolVersion.V5
+
+#: Settings for tests that must run the same way every time: derandomized,
+#: no example database, no deadline (CI machines vary). Use it as
+#: ``@settings(DETERMINISTIC, max_examples=...)``.
+DETERMINISTIC = settings(derandomize=True, database=None, deadline=None)
 
 packet_ids = st.integers(1, 0xFFFF)
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mqttsim.protocol.broker import Broker
-from mqttsim.protocol.codec import StreamDecoder, encode
+from mqttsim.protocol.codec import encode
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.errors import ProtocolError
 from mqttsim.protocol.events import Disconnected, ProtocolViolation
@@ -19,7 +19,6 @@ from mqttsim.protocol.packets import (
     ConnAck,
     Connect,
     Disconnect,
-    Packet,
     PingReq,
     PubAck,
     Publish,

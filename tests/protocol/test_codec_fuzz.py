@@ -27,7 +27,7 @@ from mqttsim.protocol.enums import ProtocolVersion, ReasonCode
 from mqttsim.protocol.errors import RemoteProtocolError
 from mqttsim.protocol.packets import Connect, Packet
 
-from .strategies import V5, V31, V311, packets
+from .strategies import DETERMINISTIC, V5, V31, V311, packets
 from .test_codec_golden import GOLDEN
 
 VERSIONS: tuple[ProtocolVersion | None, ...] = (None, V31, V311, V5)
@@ -203,7 +203,7 @@ def test_mutated_streams_of_packets_raise_only_peer_errors() -> None:
 
 
 @given(st.binary(max_size=80), st.sampled_from(VERSIONS), st.randoms(use_true_random=False))
-@settings(max_examples=HYPOTHESIS_BYTES)
+@settings(DETERMINISTIC, max_examples=HYPOTHESIS_BYTES)
 def test_arbitrary_bytes_raise_only_peer_errors(
     data: bytes, version: ProtocolVersion | None, rng: random.Random
 ) -> None:
@@ -215,7 +215,7 @@ def test_arbitrary_bytes_raise_only_peer_errors(
     st.sampled_from((V5, V311, V31)).flatmap(lambda v: st.tuples(st.just(v), packets(v))),
     st.randoms(use_true_random=False),
 )
-@settings(max_examples=HYPOTHESIS_MUTATED)
+@settings(DETERMINISTIC, max_examples=HYPOTHESIS_MUTATED)
 def test_mutated_generated_packets_raise_only_peer_errors(
     version_and_packet: tuple[ProtocolVersion, Packet], rng: random.Random
 ) -> None:

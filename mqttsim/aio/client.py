@@ -1,0 +1,355 @@
+"""An asyncio MQTT client for any broker: ours, mosquitto, a managed cluster.
+
+A thin loop around :class:`ClientConnection`: one task per connection reads
+the socket until the core's next deadline, hands it the bytes or the
+timeout, writes what comes back, and turns the core's events into futures
+(``await client.publish(...)`` returns when the broker acknowledges) and an
+async iterator of messages. When the connection drops it reconnects with
+exponential back-off, resuming the session: the core resends what was in
+flight, so an awaited QoS 1/2 publish still completes.
+
+It runs on whatever loop is running, including a Jupyter kernel's::
+
+    async with AsyncClient("127.0.0.1", port, client_id="scada") as client:
+        await client.subscribe("pipeline/#", qos=1)
+        await client.publish("pipeline/st-01/valve", b"close", qos=2)
+        async for message in client.messages():
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from mqttsim.protocol.client import ClientConnection
+from mqttsim.protocol.enums import QoS, ReasonCode
+from mqttsim.protocol.errors import (
+    ConnectFailed,
+    OperationFailed,
+    PublishFailed,
+    SubscribeFailed,
+    UnsubscribeFailed,
+)
+from mqttsim.protocol.events import (
+    Connected,
+    ConnectionRefused,
+    Disconnected,
+    Event,
+    MessageReceived,
+    PublishAcked,
+    PublishCompleted,
+    PublishDropped,
+    PublishReceived,
+    Subscribed,
+    Unsubscribed,
+)
+from mqttsim.protocol.packets import Publish, Subscription
+from mqttsim.protocol.properties import NO_PROPERTIES, Properties
+from mqttsim.protocol.tables import ClientState
+
+from .transport import Framing, PlainFraming, WebSocketClientFraming
+
+__all__ = ["AsyncClient"]
+
+log = logging.getLogger("mqttsim.client")
+
+
+class AsyncClient:
+    """An MQTT client on asyncio.
+
+    Args:
+        host, port: the broker.
+        tls: an ``ssl.SSLContext``, or True for the system's default context.
+        websocket_path: speak MQTT over WebSocket at this path (e.g. "/mqtt").
+        reconnect: reconnect after a lost connection (not after a refusal).
+        backoff_initial_s, backoff_max_s: reconnect delays double from the
+            first to the second, with jitter so a fleet does not reconnect
+            in step.
+        connect_timeout_s: how long one attempt may take.
+        **options: passed to :class:`ClientConnection` (client_id, version,
+            keep_alive_s, clean_start, session_expiry_interval_s, username,
+            password, will, ...).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        tls: ssl.SSLContext | bool | None = None,
+        websocket_path: str | None = None,
+        reconnect: bool = True,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        **options: Any,
+    ) -> None:
+        self.host, self.port = host, port
+        self._tls = ssl.create_default_context() if tls is True else tls or None
+        self._ws_path = websocket_path
+        self._reconnect = reconnect
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._timeout = connect_timeout_s
+        self.connection = ClientConnection(**options)
+        self._writer: asyncio.StreamWriter | None = None
+        self._framing: Framing = PlainFraming()
+        self._task: asyncio.Task[None] | None = None
+        self._connected: asyncio.Future[Connected] | None = None
+        self._acks: dict[int, asyncio.Future[Event]] = {}
+        self._messages: asyncio.Queue[Publish | None] = asyncio.Queue()
+        self._closing = False
+        self._rng = random.Random()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connection.is_connected
+
+    # -- commands ---------------------------------------------------------------
+
+    async def connect(self) -> Connected:
+        """Connect (and keep reconnecting if asked); returns the first CONNACK.
+
+        Raises:
+            ConnectFailed: the broker refused us, or no attempt succeeded
+                within the connect timeout.
+        """
+        loop = asyncio.get_running_loop()
+        self._connected = loop.create_future()
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name="mqttsim-client")
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._connected), self._timeout)
+        except TimeoutError:
+            await self.close()
+            raise ConnectFailed(
+                f"no CONNACK from {self.host}:{self.port} within {self._timeout} s",
+                ReasonCode.SERVER_UNAVAILABLE,
+            ) from None
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes | str = b"",
+        *,
+        qos: QoS | int = 0,
+        retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
+    ) -> Event | None:
+        """Publish; for QoS 1/2 wait until the broker has it (PUBACK / PUBCOMP).
+
+        Raises:
+            PublishFailed: the broker refused it with a reason code >= 0x80.
+        """
+        data = payload.encode() if isinstance(payload, str) else payload
+        pid = self.connection.publish(
+            topic, data, qos=qos, retain=retain, properties=properties, now=self._now()
+        )
+        if pid is None:
+            self._flush()
+            return None
+        return await self._wait(pid, PublishFailed)
+
+    async def subscribe(
+        self,
+        subscriptions: str | Subscription | Sequence[Any],
+        *,
+        qos: QoS | int = 0,
+        properties: Properties = NO_PROPERTIES,
+    ) -> tuple[ReasonCode, ...]:
+        """Subscribe; returns the granted QoS (or failure) per filter.
+
+        Raises:
+            SubscribeFailed: every filter was refused.
+        """
+        pid = self.connection.subscribe(
+            subscriptions, qos=qos, properties=properties, now=self._now()
+        )
+        event = await self._wait(pid, SubscribeFailed)
+        assert isinstance(event, Subscribed)
+        return event.reason_codes
+
+    async def unsubscribe(self, topic_filters: str | Sequence[str]) -> tuple[ReasonCode, ...]:
+        pid = self.connection.unsubscribe(topic_filters, now=self._now())
+        event = await self._wait(pid, UnsubscribeFailed)
+        assert isinstance(event, Unsubscribed)
+        return event.reason_codes
+
+    async def messages(self) -> AsyncIterator[Publish]:
+        """The messages received, as PUBLISH packets, until the client closes."""
+        while True:
+            message = await self._messages.get()
+            if message is None:
+                return
+            yield message
+
+    async def disconnect(self, reason_code: ReasonCode = ReasonCode.NORMAL_DISCONNECTION) -> None:
+        """Say DISCONNECT (0x04 keeps the will) and close; no reconnect."""
+        self._closing = True
+        if self.connection.is_connected:
+            self.connection.disconnect(reason_code, now=self._now())
+            self._flush()
+            if self._writer is not None:
+                await self._writer.drain()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the socket without DISCONNECT (the broker sends our will)."""
+        self._closing = True
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._fail_waiters(ConnectionError("client closed"))
+        self._messages.put_nowait(None)
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    # -- the pump -----------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._closing:
+            try:
+                await self._session_once()
+                delay = self._backoff[0]  # a connection that worked resets the back-off
+            except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                log.info("connection to %s:%d failed: %s", self.host, self.port, exc)
+                self._dispatch(self.connection.connection_lost(now=self._now()))
+            except ConnectFailed:
+                return  # refused: retrying with the same credentials cannot help
+            if self._closing or not self._reconnect:
+                break
+            await asyncio.sleep(delay * (0.5 + self._rng.random()))
+            delay = min(delay * 2, self._backoff[1])
+        self._messages.put_nowait(None)
+
+    async def _session_once(self) -> None:
+        """One network connection, from socket open to socket close."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, ssl=self._tls), self._timeout
+        )
+        self._writer = writer
+        self._framing = (
+            WebSocketClientFraming(self.host, self._ws_path) if self._ws_path else PlainFraming()
+        )
+        try:
+            writer.write(self._framing.start())
+            if self._ws_path:
+                await self._await_websocket(reader)
+            self.connection.connect(now=self._now())
+            self._flush()
+            while self.connection.state is not ClientState.CLOSED:
+                deadline = self.connection.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - self._now())
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), timeout)
+                except TimeoutError:
+                    self._dispatch(self.connection.handle_timeout(now=self._now()))
+                    self._flush()
+                    continue
+                if not data:
+                    self._dispatch(self.connection.connection_lost(now=self._now()))
+                    return
+                incoming = self._framing.incoming(data)
+                if incoming.reply:
+                    writer.write(incoming.reply)
+                self._dispatch(self.connection.receive_data(incoming.mqtt, now=self._now()))
+                self._flush()
+                if incoming.closed:
+                    self._dispatch(self.connection.connection_lost(now=self._now()))
+                    return
+        finally:
+            self._writer = None
+            writer.close()
+
+    async def _await_websocket(self, reader: asyncio.StreamReader) -> None:
+        for _ in range(64):  # the upgrade answer is a few hundred bytes
+            incoming = self._framing.incoming(await reader.read(4096))
+            if incoming.closed:
+                raise OSError("WebSocket upgrade refused")
+            if incoming.opened:
+                return
+        raise OSError("no WebSocket upgrade answer")
+
+    def _flush(self) -> None:
+        data = self.connection.data_to_send(now=self._now())
+        if data and self._writer is not None:
+            self._writer.write(self._framing.outgoing(data))
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            match event:
+                case Connected():
+                    if self._connected is not None and not self._connected.done():
+                        self._connected.set_result(event)
+                case ConnectionRefused(reason_code=code):
+                    error = ConnectFailed(f"broker refused the connection: {code.name}", code)
+                    if self._connected is not None and not self._connected.done():
+                        self._connected.set_exception(error)
+                    raise error
+                case MessageReceived(publish=publish):
+                    self._messages.put_nowait(publish)
+                case PublishAcked(packet_id=pid) | PublishCompleted(packet_id=pid):
+                    self._resolve(pid, event)
+                case PublishReceived(packet_id=pid, reason_code=code) if code.is_error:
+                    self._resolve(pid, event)
+                case Subscribed(packet_id=pid) | Unsubscribed(packet_id=pid):
+                    self._resolve(pid, event)
+                case PublishDropped(packet_id=pid, reason=reason) if pid is not None:
+                    self._reject(pid, PublishFailed(reason, ReasonCode.UNSPECIFIED_ERROR))
+                case Disconnected(reason_code=code, detail=detail):
+                    log.info(
+                        "disconnected from %s:%d: %s (0x%02X)", self.host, self.port, detail, code
+                    )
+                    # Subscriptions in flight are lost with the connection; QoS
+                    # 1/2 publishes stay pending: the session resumes them.
+                    for pid in list(self._acks):
+                        if pid in self.connection.session.outbound or any(
+                            q.publish.packet_id == pid for q in self.connection.session.queued
+                        ):
+                            continue
+                        self._reject(pid, ConnectionError(f"connection lost: {detail}"))
+
+    async def _wait(self, pid: int, failure: type[OperationFailed]) -> Event:
+        """Register a waiter for ``pid``, send what the command queued, and
+        wait for the answer; a failing reason code raises ``failure``."""
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._acks[pid] = future
+        self._flush()
+        event = await future
+        codes: tuple[ReasonCode, ...] = getattr(event, "reason_codes", ())
+        code: ReasonCode | None = getattr(event, "reason_code", None)
+        if code is not None and code.is_error:
+            raise failure(f"refused with {code.name}", code)
+        if codes and all(c.is_error for c in codes):
+            raise failure(f"refused with {', '.join(c.name for c in codes)}", codes[0])
+        return event
+
+    def _resolve(self, pid: int, event: Event) -> None:
+        future = self._acks.pop(pid, None)
+        if future is not None and not future.done():
+            future.set_result(event)
+
+    def _reject(self, pid: int, error: BaseException) -> None:
+        future = self._acks.pop(pid, None)
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    def _fail_waiters(self, error: BaseException) -> None:
+        for pid in list(self._acks):
+            self._reject(pid, error)

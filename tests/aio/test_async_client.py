@@ -1,0 +1,222 @@
+"""Our asyncio client against our broker and against a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mqttsim.aio.client import AsyncClient
+from mqttsim.aio.server import BrokerServer, Listener
+from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
+from mqttsim.protocol.errors import ConnectFailed, PublishFailed
+from mqttsim.protocol.events import PublishAcked, PublishCompleted
+from mqttsim.protocol.packets import Publish, Will
+
+V311, V5 = ProtocolVersion.V311, ProtocolVersion.V5
+Scenario = Callable[[str, int], Awaitable[None]]
+
+
+def run_against_ours(scenario: Scenario, **server_kwargs: object) -> None:
+    async def main() -> None:
+        async with BrokerServer([Listener(kind="tcp", port=0)], **server_kwargs) as server:
+            await asyncio.wait_for(scenario("127.0.0.1", server.ports["tcp"]), 20)
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real mosquitto on a free loopback port, started and stopped here."""
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if binary is None:
+        pytest.skip("mosquitto is not installed (.ci/run installs it)")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        "persistence false\nlog_type all\nlog_dest stderr\n"
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for _ in range(50):  # bounded: mosquitto logs a few lines before "running"
+        line = proc.stderr.readline()
+        if not line or " running" in line:
+            break
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def run_against_mosquitto(port: int, scenario: Scenario) -> None:
+    asyncio.run(asyncio.wait_for(scenario("127.0.0.1", port), 20))
+
+
+# -- scenarios, each run against both brokers ------------------------------------------
+
+
+async def qos_round_trips(host: str, port: int) -> None:
+    for version in (V311, V5):
+        async with (
+            AsyncClient(host, port, client_id=f"sub-{version}", version=version) as sub,
+            AsyncClient(host, port, client_id=f"pub-{version}", version=version) as pub,
+        ):
+            granted = await sub.subscribe(f"rt/{version}/#", qos=2)
+            assert granted == (ReasonCode.GRANTED_QOS_2,)
+            results = [
+                await pub.publish(f"rt/{version}/q{q}", b"m%d" % q, qos=q) for q in (0, 1, 2)
+            ]
+            assert results[0] is None
+            assert isinstance(results[1], PublishAcked)
+            assert isinstance(results[2], PublishCompleted)
+            got: list[Publish] = []
+            async for message in sub.messages():
+                got.append(message)
+                if len(got) == 3:
+                    break
+            assert [(m.topic, m.payload, m.qos) for m in got] == [
+                (f"rt/{version}/q{q}", b"m%d" % q, q) for q in (0, 1, 2)
+            ]
+
+
+async def retained_and_will(host: str, port: int) -> None:
+    async with AsyncClient(host, port, client_id="retainer") as pub:
+        await pub.publish("status/st-01", b"online", qos=1, retain=True)
+    station = AsyncClient(
+        host,
+        port,
+        client_id="st-01",
+        will=Will(topic="status/st-01", payload=b"lost", qos=QoS(1), retain=True),
+    )
+    await station.connect()
+    async with AsyncClient(host, port, client_id="watcher") as watcher:
+        await watcher.subscribe("status/#", qos=1)
+        messages = watcher.messages()
+        first = await anext(messages)
+        assert (first.payload, first.retain) == (b"online", True)
+        await station.close()  # no DISCONNECT: the broker must send the will
+        will = await anext(messages)
+        assert (will.topic, will.payload) == ("status/st-01", b"lost")
+
+
+async def offline_queue(host: str, port: int) -> None:
+    options = {"client_id": "scada", "clean_start": False, "session_expiry_interval_s": 600}
+    async with AsyncClient(host, port, **options) as scada:
+        await scada.subscribe("pipe/#", qos=1)
+    async with AsyncClient(host, port, client_id="st") as st:
+        for n in range(5):
+            await st.publish("pipe/p", b"%d" % n, qos=1)
+    async with AsyncClient(host, port, **options) as scada:
+        received = []
+        async for message in scada.messages():
+            received.append(message.payload)
+            if len(received) == 5:
+                break
+        assert received == [b"0", b"1", b"2", b"3", b"4"]
+
+
+@pytest.mark.parametrize("scenario", [qos_round_trips, retained_and_will, offline_queue])
+def test_scenario_against_our_broker(scenario: Scenario) -> None:
+    run_against_ours(scenario)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("scenario", [qos_round_trips, retained_and_will, offline_queue])
+def test_scenario_against_mosquitto(scenario: Scenario, mosquitto: int) -> None:
+    run_against_mosquitto(mosquitto, scenario)
+
+
+def test_refused_connection_raises_connect_failed() -> None:
+    class Nobody:
+        def authenticate(
+            self, client_id: str, username: str | None, password: bytes | None
+        ) -> ReasonCode:
+            return ReasonCode.BAD_USER_NAME_OR_PASSWORD
+
+    async def scenario(host: str, port: int) -> None:
+        client = AsyncClient(host, port, username="u", password=b"wrong")
+        with pytest.raises(ConnectFailed) as caught:
+            await client.connect()
+        assert caught.value.reason_code == ReasonCode.BAD_USER_NAME_OR_PASSWORD
+        await client.close()
+
+    run_against_ours(scenario, authenticator=Nobody())
+
+
+def test_refused_publish_raises_publish_failed() -> None:
+    class NoWrites:
+        def authenticate(self, *args: object) -> ReasonCode:
+            return ReasonCode.SUCCESS
+
+        def may_publish(self, *args: object) -> bool:
+            return False
+
+        def may_subscribe(self, *args: object) -> bool:
+            return True
+
+        def may_receive(self, *args: object) -> bool:
+            return True
+
+    async def scenario(host: str, port: int) -> None:
+        async with AsyncClient(host, port) as client:
+            with pytest.raises(PublishFailed) as caught:
+                await client.publish("a", b"x", qos=1)
+            assert caught.value.reason_code == ReasonCode.NOT_AUTHORIZED
+
+    run_against_ours(scenario, authorizer=NoWrites())
+
+
+def test_client_reconnects_and_completes_an_inflight_publish() -> None:
+    """The broker goes away mid-stream and comes back on the same port: the
+    awaited QoS 1 publish completes once the session resumes."""
+
+    async def main() -> None:
+        server = BrokerServer([Listener(kind="tcp", port=0)])
+        await server.start()
+        port = server.ports["tcp"]
+        client = AsyncClient(
+            "127.0.0.1",
+            port,
+            client_id="field",
+            clean_start=False,
+            session_expiry_interval_s=600,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.2,
+        )
+        await client.connect()
+        broker = server.broker
+        await server.stop()  # every connection closed; the core keeps the session
+        pending = asyncio.create_task(client.publish("a", b"late", qos=1))
+        server = BrokerServer([Listener(kind="tcp", port=port)], broker=broker)
+        await server.start()
+        result = await asyncio.wait_for(pending, 10)
+        assert isinstance(result, PublishAcked)
+        await client.disconnect()
+        await server.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_websocket_round_trip_with_our_client() -> None:
+    async def main() -> None:
+        async with BrokerServer([Listener(kind="ws", port=0)]) as server:
+            port = server.ports["ws"]
+            async with AsyncClient(
+                "127.0.0.1", port, websocket_path="/mqtt", client_id="ws"
+            ) as client:
+                await client.subscribe("w", qos=1)
+                await client.publish("w", b"over websocket", qos=1)
+                message = await anext(client.messages())
+                assert message.payload == b"over websocket"
+
+    asyncio.run(asyncio.wait_for(main(), 20))
