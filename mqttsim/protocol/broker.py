@@ -51,12 +51,13 @@ from .stats import BrokerStats, DropReason
 from .subscribing import handle_subscribe
 from .tables import BrokerState
 from .timers import message_expiry, remaining_expiry_s
-from .topics import SubscriptionTree
+from .topics import SubscriptionTree, TreeMatch, validate_topic_name
 
 __all__ = ["Broker", "BrokerConfig"]
 
 _V5 = ProtocolVersion.V5
 _VERSION = "0.1.0"
+_CACHE_LIMIT = 10_000  # topics remembered by the hot-path caches
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +138,10 @@ class Broker:
         self._changes = StoreChanges()
         self._dirty: dict[str, Session] = {}
         self._assigned = 0
+        # Hot-path caches, both cleared whenever they could go stale: the
+        # subscription tree's answer per topic, and topic names known valid.
+        self._routes: dict[str, TreeMatch[str, SubscriptionRecord]] = {}
+        self._valid_topics: set[str] = set()
         if store is not None:
             self._restore(store)
         if self.config.sys_interval_s > 0:
@@ -389,6 +394,7 @@ class Broker:
         for topic_filter in packet.topic_filters:
             if session.subscriptions.pop(topic_filter, None) is not None:
                 self.subscriptions.remove(topic_filter, session.client_id)
+                self.subscriptions_changed()
                 codes.append(ReasonCode.SUCCESS)
             else:
                 codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
@@ -451,6 +457,28 @@ class Broker:
         if self.store is not None:
             self._changes.retained[topic] = message
 
+    def check_topic_name(self, topic: str) -> None:
+        """Validate a PUBLISH topic name, remembering the good ones."""
+        if topic in self._valid_topics:
+            return
+        validate_topic_name(topic)
+        if len(self._valid_topics) >= _CACHE_LIMIT:
+            self._valid_topics.clear()
+        self._valid_topics.add(topic)
+
+    def subscriptions_changed(self) -> None:
+        """Forget cached routes: the subscription tree changed."""
+        self._routes.clear()
+
+    def _match(self, topic: str) -> TreeMatch[str, SubscriptionRecord]:
+        match = self._routes.get(topic)
+        if match is None:
+            match = self.subscriptions.match(topic)
+            if len(self._routes) >= _CACHE_LIMIT:
+                self._routes.clear()
+            self._routes[topic] = match
+        return match
+
     def _route(
         self,
         packet: Publish,
@@ -459,7 +487,7 @@ class Broker:
         now: float,
         events: list[Event],
     ) -> ReasonCode:
-        match = self.subscriptions.match(packet.topic)
+        match = self._match(packet.topic)
         # client id -> [granted qos, retain as published, subscription identifiers]
         targets: dict[str, tuple[int, bool, tuple[int, ...]]] = {}
         for _filter, client_id, record in match.normal:
@@ -545,7 +573,7 @@ class Broker:
         key = (version, qos, retain, ids)
         form = forms.get(key)
         if form is None:
-            form = self._make_form(packet, version, QoS(qos), retain, ids, expires_at, now)
+            form = self._make_form(packet, version, qos, retain, ids, expires_at, now)
             forms[key] = form
         publish, encoded, pid_offset = form
         if conn is not None and online:
@@ -584,7 +612,7 @@ class Broker:
     def _make_form(
         packet: Publish,
         version: ProtocolVersion | None,
-        qos: QoS,
+        qos: int,
         retain: bool,
         ids: tuple[int, ...],
         expires_at: float | None,
@@ -592,8 +620,8 @@ class Broker:
     ) -> tuple[Publish, bytes, int]:
         """The PUBLISH as one kind of subscriber receives it, encoded once
         and shared by every subscriber of that kind (patching only the id)."""
+        props = packet.properties
         if version is None or version is _V5:
-            props = packet.properties
             if props.topic_alias is not None or ids or props.message_expiry_interval is not None:
                 props = replace(
                     props,
@@ -601,16 +629,26 @@ class Broker:
                     subscription_identifiers=ids,
                     message_expiry_interval=remaining_expiry_s(expires_at, now),
                 )
-        else:
+        elif props:
             props = NO_PROPERTIES
-        publish = Publish(
-            topic=packet.topic,
-            payload=packet.payload,
-            qos=qos,
-            retain=retain,
-            packet_id=None if qos == 0 else 1,
-            properties=props,
-        )
+        if (
+            qos == packet.qos
+            and retain == packet.retain
+            and not packet.dup
+            and (props is packet.properties)
+        ):
+            # The common case: forwarded as received. Reuse the packet; only
+            # its packet identifier will differ per subscriber.
+            publish = packet
+        else:
+            publish = Publish(
+                topic=packet.topic,
+                payload=packet.payload,
+                qos=QoS(qos),
+                retain=retain,
+                packet_id=None if qos == 0 else 1,
+                properties=props,
+            )
         if version is None:
             return publish, b"", 0
         encoded = encode(publish, version)
@@ -637,6 +675,7 @@ class Broker:
         client_id = session.client_id
         for topic_filter in list(session.subscriptions):
             self.subscriptions.remove(topic_filter, client_id)
+        self.subscriptions_changed()
         lost = len(session.queued) + len(session.outbound)
         if lost:
             self.stats.dropped[DropReason.SESSION_EXPIRED] += lost
@@ -651,12 +690,20 @@ class Broker:
 
     def _restore(self, store: SessionStore) -> None:
         state = store.load()
+        now = self.stats.started_at
         for session in state.sessions:
             self.sessions[session.client_id] = session
             for topic_filter, record in session.subscriptions.items():
                 self.subscriptions.add(topic_filter, session.client_id, record)
-            # Restored sessions are disconnected; their expiry clock restarts.
+            # Restored sessions are disconnected: their expiry clock runs from
+            # when they were last connected, or from now if that is unknown.
             if session.disconnected_at is None:
-                session.disconnected_at = self.stats.started_at
+                session.disconnected_at = now
+            expires = session.expires_at()
+            if expires is not None:
+                self._schedule(
+                    max(expires, now), "expiry", session.client_id, session.disconnected_at
+                )
+        self.subscriptions_changed()
         for message in state.retained:
             self.retained.set(message)

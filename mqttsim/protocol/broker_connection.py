@@ -41,6 +41,7 @@ from .events import (
     ProtocolViolation,
 )
 from .packets import (
+    PACKET_CLASSES,
     ConnAck,
     Connect,
     Disconnect,
@@ -61,7 +62,6 @@ from .session import OutboundState, Session
 from .stats import DropReason
 from .tables import BROKER_TRANSITIONS, BrokerState
 from .timers import keep_alive_expiry, remaining_expiry_s
-from .topics import validate_topic_name
 
 if TYPE_CHECKING:
     from .broker import Broker
@@ -69,6 +69,12 @@ if TYPE_CHECKING:
 __all__ = ["BrokerConnection"]
 
 _V5 = ProtocolVersion.V5
+_ALLOWED: dict[BrokerState, dict[type[Packet], BrokerState]] = {
+    state: {
+        PACKET_CLASSES[ptype]: nxt for (s, ptype), nxt in BROKER_TRANSITIONS.items() if s is state
+    }
+    for state in BrokerState
+}
 
 
 class BrokerConnection:
@@ -265,7 +271,8 @@ class BrokerConnection:
             self._broker.trace_log.append(
                 PacketReceived(packet=packet, size=len(encode(packet, self._wire_version)), now=now)
             )
-        next_state = BROKER_TRANSITIONS.get((self.state, packet.packet_type))
+        # The table, keyed by packet class: the hot path avoids hashing enums.
+        next_state = _ALLOWED[self.state].get(type(packet))
         if next_state is None:
             if self.state is BrokerState.AWAITING_CONNECT:
                 raise RemoteProtocolError(
@@ -275,11 +282,11 @@ class BrokerConnection:
             raise RemoteProtocolError(
                 f"{packet.packet_type.name} is not allowed from a client while {self.state.value}"
             )
-        match packet:
-            case Connect():
-                self._broker.accept_connect(self, packet, now, events)
+        match packet:  # PUBLISH first: it is most of the traffic
             case Publish():
                 self._on_publish(packet, now, events)
+            case Connect():
+                self._broker.accept_connect(self, packet, now, events)
             case PubAck(packet_id=pid):
                 self._on_ack(pid, OutboundState.AWAITING_PUBACK, now)
             case PubRec(packet_id=pid, reason_code=code):
@@ -303,7 +310,7 @@ class BrokerConnection:
         assert session is not None and self.version is not None and self.client_id is not None
         broker.stats.publish_received += 1
         packet = self._resolve_alias(packet)
-        validate_topic_name(packet.topic)
+        broker.check_topic_name(packet.topic)
         if packet.qos > broker.config.maximum_qos:
             raise RemoteProtocolError(
                 f"PUBLISH with QoS {int(packet.qos)} above the Maximum QoS"

@@ -13,11 +13,11 @@ packet that has arrived whole. As soon as a fixed header is complete it
 checks the first byte (reserved flags, packet type, the order of CONNECT) and
 the size against the Maximum Packet Size, so an oversized or nonsensical
 packet is refused before its body is buffered. Only when the whole packet is
-there is its body decoded, by the per-type readers in ``_decode``.
+there is its body decoded, by the per-type readers in ``decoding``.
 
 :func:`decode` does the same for exactly one packet in a ``bytes`` object, and
 :func:`encode` is the inverse, producing one canonical encoding per packet
-(see ``_encode``). The module is split in three only for size; the public
+(see ``encoding``). The module is split in three only for size; the public
 names are the ones in ``__all__`` here.
 
 Errors
@@ -46,14 +46,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._decode import (
+from .decoding import (
     BODY_DECODERS,
     MAX_REMAINING_LENGTH,
     IncompletePacket,
     decode_publish,
     decode_varint,
 )
-from ._encode import encode_packet, encode_publish, encode_varint
+from .encoding import encode_packet, encode_publish, encode_varint
 from .enums import PacketType, ProtocolVersion, ReasonCode
 from .errors import (
     LocalProtocolError,

@@ -81,6 +81,7 @@ def handle_subscribe(
         existed = topic_filter in session.subscriptions
         session.subscriptions[topic_filter] = record
         broker.subscriptions.add(topic_filter, conn.client_id, record)
+        broker.subscriptions_changed()
         codes.append(ReasonCode(int(granted)))
         handling = sub.retain_handling
         if group is None and (

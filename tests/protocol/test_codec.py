@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqttsim.protocol._decode import BODY_DECODERS, PUBLISH_FIELDS
 from mqttsim.protocol.codec import (
     MAX_REMAINING_LENGTH,
     IncompletePacket,
@@ -25,6 +24,7 @@ from mqttsim.protocol.codec import (
     encode_varint,
     publish_packet_id_offset,
 )
+from mqttsim.protocol.decoding import BODY_DECODERS, PUBLISH_FIELDS
 from mqttsim.protocol.enums import (
     REASON_CODES_BY_PACKET,
     REASON_TO_CONNACK_V311,
@@ -177,7 +177,7 @@ def test_a_session_gives_the_same_packets_however_it_is_sliced(
 
 
 def test_publish_fast_path_sets_every_field_of_publish() -> None:
-    # decode_publish fills Publish's slots without __init__ (see _decode.py).
+    # decode_publish fills Publish's slots without __init__ (see decoding.py).
     assert set(PUBLISH_FIELDS) == {f.name for f in dataclasses.fields(Publish)}
 
 

@@ -10,16 +10,18 @@ It refuses, with :class:`LocalProtocolError`, whatever the decoder would
 refuse from a peer (strings with U+0000 or surrogates, a reason code a packet
 may not carry, a property outside its packets or its range) and whatever
 MQTT 3.1.1 cannot express. Dropping such content silently would let a
-program believe something was sent that was not; the one exception is a
-success reason code below 0x80 on an acknowledgement, because the 3.1.1
-packet says exactly that by existing.
+program believe something was sent that was not. Two things are not
+refused: a success reason code below 0x80 on PUBACK, PUBREC or UNSUBACK is
+left off (the 3.1.1 packet says "success" by existing), and CONNACK and
+SUBACK refusals map onto 3.1.1's coarser return codes
+(``REASON_TO_CONNACK_V311``; every SUBACK failure becomes 0x80).
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from ._decode import MAX_REMAINING_LENGTH, ONCE_IN, PROPERTY_RULES, context_name, property_label
+from .decoding import MAX_REMAINING_LENGTH, ONCE_IN, PROPERTY_RULES, context_name, property_label
 from .enums import (
     REASON_CODES_BY_PACKET,
     REASON_TO_CONNACK_V311,
@@ -49,6 +51,16 @@ from .packets import (
 )
 from .properties import NO_PROPERTIES, PROPERTY_TABLE, WILL, Context, Properties, PropertySpec
 from .properties import WireType as W
+
+# For codec only; the public names are codec's.
+__all__ = [
+    "encode_varint",
+    "utf8_field",
+    "binary_field",
+    "encode_properties",
+    "encode_publish",
+    "encode_packet",
+]
 
 _P = PacketType
 _V5 = ProtocolVersion.V5

@@ -58,6 +58,24 @@ from .properties import (
     WireType,
 )
 
+# For codec and encoding only; the public names are codec's.
+__all__ = [
+    "MAX_REMAINING_LENGTH",
+    "IncompletePacket",
+    "decode_varint",
+    "read_varint",
+    "PROPERTY_RULES",
+    "ONCE_IN",
+    "context_name",
+    "property_label",
+    "reason_code",
+    "decode_utf8",
+    "Reader",
+    "PUBLISH_FIELDS",
+    "decode_publish",
+    "BODY_DECODERS",
+]
+
 MAX_REMAINING_LENGTH: Final = 268_435_455
 
 _P = PacketType
@@ -566,6 +584,7 @@ def _decode_subscribe(flags: int, data: bytes, pos: int, end: int, v5: bool) -> 
             if retain_handling == 3:
                 raise RemoteProtocolError("SUBSCRIBE Retain Handling is 3 (§3.8.3.1)")
         elif options & 0xFC or qos == 3:
+            # "MQTT-3-8.3-4" is how the 3.1.1 specification itself spells it.
             raise MalformedPacket(
                 f"SUBSCRIBE Requested QoS byte is 0x{options:02X}: the upper 6 bits must be 0"
                 " and QoS at most 2 (3.1.1 [MQTT-3-8.3-4])"
