@@ -133,7 +133,7 @@ class Broker:
         self._pending: dict[int, BrokerConnection] = {}
         self._timers: list[tuple[float, int, str, str, float]] = []
         self._timer_seq = 0
-        self._pending_wills: dict[str, tuple[Will, float]] = {}
+        self._pending_wills: dict[str, tuple[Will, float, str | None]] = {}
         self._shared_next: dict[tuple[str, str], int] = {}
         self._changes = StoreChanges()
         self._dirty: dict[str, Session] = {}
@@ -173,7 +173,7 @@ class Broker:
                 pending = self._pending_wills.get(key)
                 if pending is not None and pending[1] == stamp:
                     del self._pending_wills[key]
-                    self._publish_will(key, pending[0], now, events)
+                    self._publish_will(key, pending[0], pending[2], now, events)
             elif kind == "expiry":
                 session = self.sessions.get(key)
                 if (
@@ -294,7 +294,7 @@ class Broker:
         if packet.clean_start and session is not None:
             if pending_will is not None:
                 # The old session ends here, so its delayed will goes now [MQTT-3.1.3-9].
-                self._publish_will(client_id, pending_will[0], now, events)
+                self._publish_will(client_id, pending_will[0], pending_will[2], now, events)
             self._end_session(session, now, events)
             session = None
         resumed = session is not None
@@ -348,10 +348,10 @@ class Broker:
                 # The will goes when the session ends, if that is sooner [MQTT-3.1.3-9].
                 delay = min(delay, session.expiry_interval_s)
             if delay <= 0:
-                self._publish_will(client_id, will, now, events)
+                self._publish_will(client_id, will, conn.username, now, events)
                 will_sent = True
             else:
-                self._pending_wills[client_id] = (will, now)
+                self._pending_wills[client_id] = (will, now, conn.username)
                 self._schedule(now + delay, "will", client_id, now)
         if session.expiry_interval_s == 0:
             self._end_session(session, now, events)
@@ -656,7 +656,21 @@ class Broker:
 
     # -- wills and session ends ------------------------------------------------------
 
-    def _publish_will(self, client_id: str, will: Will, now: float, events: list[Event]) -> None:
+    def _publish_will(
+        self, client_id: str, will: Will, username: str | None, now: float, events: list[Event]
+    ) -> None:
+        """Publish a will as its client would have, authorisation included."""
+        if not self.authorizer.may_publish(client_id, username, will.topic):
+            self.stats.denied += 1
+            events.append(
+                ActionDenied(
+                    client_id=client_id,
+                    action="publish will",
+                    topic=will.topic,
+                    reason_code=ReasonCode.NOT_AUTHORIZED,
+                )
+            )
+            return
         props = replace(will.properties, will_delay_interval=None)
         packet = Publish(
             topic=will.topic,
@@ -666,9 +680,6 @@ class Broker:
             packet_id=None if will.qos == 0 else 1,
             properties=props,
         )
-        username = None
-        if not self.authorizer.may_publish(client_id, username, will.topic):
-            return
         self._accept_message(packet, client_id, now, events)
 
     def _end_session(self, session: Session, now: float, events: list[Event]) -> None:
