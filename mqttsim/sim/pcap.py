@@ -178,8 +178,8 @@ class PcapWriter:
         if vantage not in _VANTAGES:
             raise ValueError(f"vantage must be one of {', '.join(_VANTAGES)}; got {vantage!r}")
         self.vantage = vantage
-        self.addresses = addresses if addresses is not None else HostAddresses(
-            broker_port=broker_port
+        self.addresses = (
+            addresses if addresses is not None else HostAddresses(broker_port=broker_port)
         )
         self.broker_port = broker_port
         self.frames = 0
@@ -239,7 +239,7 @@ class PcapWriter:
 
     def _timestamps(self, record: LinkRecord, seg: Segment, src: bytes, dst: bytes) -> bytes:
         """The timestamps option (RFC 7323 §3), with this sender's TS.Recent echoed."""
-        tsval = round(record.time_s * 1000) & 0xFFFFFFFF
+        tsval = int(record.time_s * 1000) & 0xFFFFFFFF  # a clock ticking every ms
         peer = (dst, seg.dst_port, src, seg.src_port)
         arriving = self._ts_in_flight.get(peer)
         while arriving and arriving[0][0] <= record.time_s:
@@ -247,7 +247,8 @@ class PcapWriter:
         tsecr = self._ts_recent.get(peer, 0) if seg.flags & ACK else 0
         if record.arrival_s is not None:
             own = (src, seg.src_port, dst, seg.dst_port)
-            self._ts_in_flight.setdefault(own, deque()).append((record.arrival_s, tsval))
+            in_flight = self._ts_in_flight.setdefault(own, deque(maxlen=4096))
+            in_flight.append((record.arrival_s, tsval))  # bounded if the peer never sends
         return _TS_OPTION.pack(1, 1, 8, 10, tsval, tsecr)
 
     def _frame(self, record: LinkRecord, seg: Segment) -> bytes:

@@ -1,0 +1,444 @@
+"""Event logs of a simulation run, and the DataFrames and summary made from them.
+
+Theory of operation
+-------------------
+A long run produces millions of packets and hundreds of thousands of
+messages, so nothing here touches pandas while the simulation runs. The
+logs keep plain columns (Python lists and :mod:`array` arrays) and turn
+them into DataFrames once, at the end:
+
+* :class:`MessageLog`: one row per application message a node published,
+  filled in as it is delivered (``deliveries`` counts every delivery, so a
+  QoS 1 duplicate shows as 2).
+* :class:`PacketLog`: one row per packet handed to a link, from a link
+  ``observer``: when, which link and direction, bytes on the wire (IP and
+  TCP headers included), its fate, TCP flags, whether TCP retransmitted it,
+  and the MQTT control packets that *start* in it. The last is read from the
+  byte stream itself: each TCP flow is followed from its SYN, and each MQTT
+  fixed header (type nibble and Remaining Length, §2.1 of both
+  specifications) gives where the next packet starts. A segment that only
+  carries the middle of a packet has no label. A retransmission gets the
+  label of the segment it repeats.
+
+:func:`summarize` reduces a run to one row per QoS: delivery ratio,
+duplicates, latency percentiles, link bytes per delivered payload byte, cost
+at the link's price, and radio-on time (the uplink transmitter's busy time:
+bytes sent times 8 over the bit rate).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mqttsim.protocol.enums import PacketType
+
+from .link import LinkRecord
+from .tcp_segment import ACK, SYN, Flag, Segment
+
+if TYPE_CHECKING:  # pragma: no cover - pandas is imported where the frames are made
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = ["LinkTotals", "MessageLog", "PacketLog", "summarize", "MB"]
+
+MB = 1 << 20  # prices are per MB of 2**20 bytes (see datasets/README.md)
+_NAN = math.nan
+_OUTCOMES = ("delivered", "lost", "outage", "queue-full")
+_OUTCOME_CODE = {name: i for i, name in enumerate(_OUTCOMES)}
+_TYPE_NAMES = {int(t): t.name for t in PacketType}
+
+
+class MessageLog:
+    """Application messages: who published what, when, and when it arrived.
+
+    Message ids are 0, 1, 2, ... in publication order. Times are simulated
+    seconds.
+    """
+
+    def __init__(self) -> None:
+        self.node: list[str] = []
+        self.topic: list[str] = []
+        self.kind: list[str] = []
+        self.qos: list[int] = []
+        self.sent_s: list[float] = []
+        self.payload_bytes: list[int] = []
+        self.delivered_s: list[float] = []
+        self.deliveries: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.sent_s)
+
+    def published(
+        self, node: str, topic: str, kind: str, qos: int, sent_s: float, payload_bytes: int
+    ) -> int:
+        """Record a publication; return its message id."""
+        self.node.append(node)
+        self.topic.append(topic)
+        self.kind.append(kind)
+        self.qos.append(qos)
+        self.sent_s.append(sent_s)
+        self.payload_bytes.append(payload_bytes)
+        self.delivered_s.append(_NAN)
+        self.deliveries.append(0)
+        return len(self.sent_s) - 1
+
+    def delivered(self, message_id: int, now: float) -> None:
+        """Record one delivery of ``message_id`` at ``now`` (the first sets delivered_s)."""
+        if not self.deliveries[message_id]:
+            self.delivered_s[message_id] = now
+        self.deliveries[message_id] += 1
+
+    def frame(self, node_column: str = "station") -> pd.DataFrame:
+        """The log as a DataFrame, one row per message.
+
+        Columns: message_id, ``node_column``, topic, kind, qos, sent_s,
+        delivered_s (NaN if never delivered), deliveries, latency_s (NaN if
+        never delivered), payload_bytes.
+        """
+        import numpy as np
+        import pandas as pd
+
+        sent = np.asarray(self.sent_s, dtype="float64")
+        delivered = np.asarray(self.delivered_s, dtype="float64")
+        return pd.DataFrame(
+            {
+                "message_id": np.arange(len(sent), dtype="int64"),
+                node_column: pd.Categorical(self.node),
+                "topic": pd.Categorical(self.topic),
+                "kind": pd.Categorical(self.kind),
+                "qos": np.asarray(self.qos, dtype="int8"),
+                "sent_s": sent,
+                "delivered_s": delivered,
+                "deliveries": np.asarray(self.deliveries, dtype="int32"),
+                "latency_s": delivered - sent,
+                "payload_bytes": np.asarray(self.payload_bytes, dtype="int32"),
+            }
+        )
+
+
+class _Flow:
+    """One direction of one TCP connection, followed for MQTT packet starts."""
+
+    __slots__ = ("next_start", "carry", "sent")
+
+    def __init__(self, next_start: int) -> None:
+        self.next_start = next_start  # sequence number where the next MQTT packet begins
+        self.carry = b""  # a fixed header cut by a segment boundary, from its first byte
+        self.sent: deque[tuple[int, int, int]] = deque()  # (end seq, seq, label) not yet acked
+
+
+def _scan(flow: _Flow, seq: int, payload: bytes) -> list[int]:
+    """Types of the MQTT packets starting in new data ``payload`` at ``seq``."""
+    types: list[int] = []
+    carry = flow.carry
+    buf = carry + payload if carry else payload
+    base = seq - len(carry)  # sequence number of buf[0]
+    pos = flow.next_start - base
+    size = len(buf)
+    while pos < size:
+        if pos >= len(carry):
+            types.append(buf[pos] >> 4)  # a packet that starts in this segment
+        # Remaining Length: up to four 7-bit groups, low first (§2.2.3 / §1.5.5).
+        i, length, shift = pos + 1, 0, 0
+        while i < size and shift <= 21:
+            byte = buf[i]
+            length |= (byte & 0x7F) << shift
+            i += 1
+            if byte < 0x80:
+                break
+            shift += 7
+        else:
+            if shift <= 21:  # the header continues in the next segment
+                flow.carry = buf[pos:]
+                flow.next_start = base + pos
+                return types
+            length = 0  # not MQTT after all: resynchronise on the next byte
+        pos = i + length
+    flow.carry = b""
+    flow.next_start = base + pos
+    return types
+
+
+class PacketLog:
+    """Every packet on every observed link, in columns.
+
+    Call :meth:`observers` once per node and pass the results to its links.
+
+    Args:
+        broker_port: the broker's port, which tells client ports apart.
+        label_mqtt: follow the byte streams to name the MQTT packets (see
+            the module docstring); off saves a little time.
+    """
+
+    def __init__(self, *, broker_port: int = 1883, label_mqtt: bool = True) -> None:
+        self.broker_port = broker_port
+        self.label_mqtt = label_mqtt
+        self.time_s = array("d")
+        self.arrival_s = array("d")
+        self.link = array("H")
+        self.size_bytes = array("I")
+        self.payload_bytes = array("I")
+        self.outcome = array("B")
+        self.flags = array("B")
+        self.retransmission = array("B")
+        self.client_port = array("H")
+        self.mqtt = array("H")
+        self.links: list[tuple[str, str, str]] = []  # (link, node, direction)
+        self._labels: dict[str, int] = {"": 0}
+        self._flows: list[dict[int, _Flow]] = []
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def observers(
+        self, node: str, uplink: str, downlink: str
+    ) -> tuple[Callable[[LinkRecord], None], Callable[[LinkRecord], None]]:
+        """Observers for a node's two links, to pass as their ``observer``.
+
+        Args:
+            node: the node whose links they are, e.g. ``"st-07"``.
+            uplink: the name of its link towards the broker.
+            downlink: the name of its link from the broker.
+
+        Returns:
+            ``(uplink observer, downlink observer)``.
+        """
+        return self._observer(uplink, node, "up"), self._observer(downlink, node, "down")
+
+    def _observer(self, link: str, node: str, direction: str) -> Callable[[LinkRecord], None]:
+        index = len(self.links)  # even for an uplink, odd for its downlink
+        self.links.append((link, node, direction))
+        self._flows.append({})
+        broker_port = self.broker_port
+        label = self._label if self.label_mqtt else None
+        t_app = self.time_s.append
+        a_app = self.arrival_s.append
+        l_app = self.link.append
+        s_app = self.size_bytes.append
+        p_app = self.payload_bytes.append
+        o_app = self.outcome.append
+        f_app = self.flags.append
+        r_app = self.retransmission.append
+        c_app = self.client_port.append
+        m_app = self.mqtt.append
+        outcome_code = _OUTCOME_CODE
+
+        def observe(record: LinkRecord) -> None:
+            seg = record.item
+            t_app(record.time_s)
+            arrival = record.arrival_s
+            a_app(_NAN if arrival is None else arrival)
+            l_app(index)
+            s_app(record.size_bytes)
+            o_app(outcome_code[record.outcome])
+            if isinstance(seg, Segment):
+                port = seg.dst_port if seg.src_port == broker_port else seg.src_port
+                p_app(len(seg.payload))
+                f_app(seg.flags)
+                r_app(seg.retransmission)
+                c_app(port)
+                m_app(0 if label is None else label(index, port, seg))
+            else:
+                p_app(0)
+                f_app(0)
+                r_app(0)
+                c_app(0)
+                m_app(0)
+
+        return observe
+
+    def _label(self, index: int, port: int, seg: Segment) -> int:
+        flows = self._flows[index]
+        flags = seg.flags
+        if flags & ACK:  # prune what the peer has acknowledged from the reverse flow
+            reverse = self._flows[index ^ 1].get(port)
+            if reverse is not None:
+                sent = reverse.sent
+                while sent and sent[0][0] <= seg.ack:
+                    sent.popleft()
+        if flags & SYN:
+            flows[port] = _Flow(seg.seq + 1)
+            return 0
+        payload = seg.payload
+        flow = flows.get(port)
+        if not payload or flow is None:
+            return 0
+        if seg.retransmission:
+            for _end, seq, code in flow.sent:
+                if seq == seg.seq:
+                    return code
+            return 0
+        types = _scan(flow, seg.seq, payload)
+        code = self._code(types) if types else 0
+        flow.sent.append((seg.seq + len(payload), seg.seq, code))
+        return code
+
+    def _code(self, types: list[int]) -> int:
+        parts: list[str] = []
+        i = 0
+        while i < len(types):
+            j = i
+            while j < len(types) and types[j] == types[i]:
+                j += 1
+            name = _TYPE_NAMES.get(types[i], f"TYPE{types[i]}")
+            parts.append(name if j - i == 1 else f"{name}x{j - i}")
+            i = j
+        text = "+".join(parts)
+        code = self._labels.get(text)
+        if code is None:
+            code = self._labels[text] = len(self._labels)
+        return code
+
+    def frame(self) -> pd.DataFrame:
+        """The packets as a DataFrame, one row per packet, in the order handed to links.
+
+        Columns: time_s (transmission start), arrival_s (NaN unless
+        delivered), link, node, direction (categoricals), size_bytes (on the
+        wire), payload_bytes (TCP payload), outcome, retransmission, flags
+        (e.g. ``"PSH|ACK"``), client_port (the client's end of the TCP
+        connection), mqtt (the MQTT packets starting in the segment, e.g.
+        ``"PUBLISHx3"`` or ``"PUBACK+PUBLISH"``; empty if none).
+        """
+        import numpy as np
+        import pandas as pd
+
+        link_idx = np.frombuffer(self.link, dtype=np.uint16).astype("int32")
+        names = [name for name, _, _ in self.links]
+        nodes = [node for _, node, _ in self.links]
+        directions = [d for _, _, d in self.links]
+        flag_values = np.frombuffer(self.flags, dtype=np.uint8)
+        flag_names = [_flag_text(v) for v in range(256)]
+        labels = sorted(self._labels, key=self._labels.__getitem__)
+        return pd.DataFrame(
+            {
+                "time_s": np.frombuffer(self.time_s, dtype=np.float64).copy(),
+                "arrival_s": np.frombuffer(self.arrival_s, dtype=np.float64).copy(),
+                "link": _categorical(link_idx, names),
+                "node": _categorical(link_idx, nodes),
+                "direction": _categorical(link_idx, directions),
+                "size_bytes": np.frombuffer(self.size_bytes, dtype=np.uint32).astype("int32"),
+                "payload_bytes": np.frombuffer(self.payload_bytes, dtype=np.uint32).astype(
+                    "int32"
+                ),
+                "outcome": _categorical(
+                    np.frombuffer(self.outcome, dtype=np.uint8).astype("int32"), _OUTCOMES
+                ),
+                "retransmission": np.frombuffer(self.retransmission, dtype=np.uint8).astype(bool),
+                "flags": _categorical(flag_values.astype("int32"), flag_names),
+                "client_port": np.frombuffer(self.client_port, dtype=np.uint16).astype("int32"),
+                "mqtt": _categorical(
+                    np.frombuffer(self.mqtt, dtype=np.uint16).astype("int32"), labels
+                ),
+            }
+        )
+
+
+def _flag_text(value: int) -> str:
+    return "|".join(f.name or "" for f in (Flag.SYN, Flag.FIN, Flag.RST, Flag.PSH, Flag.ACK)
+                    if value & f)
+
+
+def _categorical(codes: object, categories: Sequence[str]) -> pd.Categorical:
+    """A categorical from integer codes into possibly repeated category names."""
+    import numpy as np
+    import pandas as pd
+
+    unique = list(dict.fromkeys(categories))
+    remap = np.asarray([unique.index(c) for c in categories], dtype="int32")
+    mapped = remap[np.asarray(codes)] if len(remap) else np.asarray(codes, dtype="int32")
+    return pd.Categorical.from_codes(mapped, categories=unique)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkTotals:
+    """What the billed links carried in a run (every station link, both ways).
+
+    Attributes:
+        bytes: bytes put on the air, IP and TCP headers included (lost and
+            outage-cut packets too: the transmitter sent them).
+        packets: packets put on the air.
+        radio_on_s: total uplink transmit time: each station's uplink bytes
+            times 8 over its bit rate, summed over stations.
+        node_time_s: stations times the simulated duration, the time the
+            radios could have been on.
+        price_per_mb_usd: the link's price per MB (2**20 bytes).
+        price_per_message_usd: the price per message where the service bills
+            so (each packet on the air counts as one message), else None.
+    """
+
+    bytes: int
+    packets: int
+    radio_on_s: float
+    node_time_s: float
+    price_per_mb_usd: float
+    price_per_message_usd: float | None
+
+
+def summarize(messages: pd.DataFrame, totals: LinkTotals) -> pd.DataFrame:
+    """One row per QoS: delivery, duplicates, latency, bytes, cost, radio time.
+
+    The link figures (bytes, cost, radio time) belong to the whole run, so
+    with several QoS levels in ``messages`` they are shared out in proportion
+    to the messages of each level; a run of one QoS (the usual case) gets
+    them whole.
+
+    Args:
+        messages: a frame as made by :meth:`MessageLog.frame`.
+        totals: the run's link figures.
+
+    Returns:
+        Columns: qos, messages, delivered, delivery_ratio, lost, duplicates
+        (deliveries beyond the first), latency_p50_s, latency_p95_s,
+        latency_p99_s, latency_max_s, payload_bytes_delivered, link_bytes,
+        link_bytes_per_payload_byte, link_bytes_per_message, cost_usd,
+        cost_per_message_usd, cost_per_message_billing_usd (NaN unless the
+        link bills per message), radio_on_s, radio_on_fraction.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    total = max(len(messages), 1)
+    for qos, group in messages.groupby("qos", sort=True, observed=True):
+        count = len(group)
+        share = count / total
+        deliveries = group["deliveries"].to_numpy()
+        got = deliveries > 0
+        delivered = int(got.sum())
+        latency = group["latency_s"].to_numpy()[got]
+        payload = int(group["payload_bytes"].to_numpy()[got].sum())
+        link_bytes = totals.bytes * share
+        cost = link_bytes / MB * totals.price_per_mb_usd
+        per_message = totals.price_per_message_usd
+        billing = np.nan if per_message is None else totals.packets * share * per_message
+        pct = np.percentile(latency, [50, 95, 99]) if delivered else [np.nan] * 3
+        rows.append(
+            {
+                "qos": int(qos),  # type: ignore[call-overload]
+                "messages": count,
+                "delivered": delivered,
+                "delivery_ratio": delivered / count if count else np.nan,
+                "lost": count - delivered,
+                "duplicates": int(np.maximum(deliveries - 1, 0).sum()),
+                "latency_p50_s": float(pct[0]),
+                "latency_p95_s": float(pct[1]),
+                "latency_p99_s": float(pct[2]),
+                "latency_max_s": float(latency.max()) if delivered else np.nan,
+                "payload_bytes_delivered": payload,
+                "link_bytes": link_bytes,
+                "link_bytes_per_payload_byte": link_bytes / payload if payload else np.nan,
+                "link_bytes_per_message": link_bytes / delivered if delivered else np.nan,
+                "cost_usd": cost,
+                "cost_per_message_usd": cost / delivered if delivered else np.nan,
+                "cost_per_message_billing_usd": billing,
+                "radio_on_s": totals.radio_on_s * share,
+                "radio_on_fraction": (
+                    totals.radio_on_s / totals.node_time_s if totals.node_time_s else np.nan
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
