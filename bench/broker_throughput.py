@@ -78,19 +78,19 @@ class Plan:
 
 FULL = Plan(
     rounds=3,
-    run_s=6.0,
-    fanin_messages={0: 100_000, 1: 40_000, 2: 20_000},
-    fanout_messages=4_000,
+    run_s=5.0,
+    fanin_messages={0: 300_000, 1: 100_000, 2: 60_000},
+    fanout_messages=20_000,
     latency_s=5.0,
     idle_counts=(1_000, 10_000),
 )
 QUICK = Plan(
     rounds=1,
-    run_s=2.0,
-    fanin_messages={0: 20_000, 1: 8_000, 2: 4_000},
-    fanout_messages=1_000,
-    latency_s=2.0,
-    idle_counts=(1_000, 2_000),
+    run_s=1.5,
+    fanin_messages={0: 50_000, 1: 20_000, 2: 10_000},
+    fanout_messages=4_000,
+    latency_s=1.5,
+    idle_counts=(1_000,),
 )
 
 
@@ -483,10 +483,10 @@ def _row(name: str, runs: list[RunResult]) -> tuple[str, str | None]:
     each = " / ".join(f"{r.rate:,.0f}" for r in runs)
     cpu = mid.broker_cpu_s / mid.elapsed_s
     per_msg = mid.broker_cpu_s / mid.delivered * 1e6
-    flags = " (capped at run time limit)" if mid.capped else ""
+    delivered = "capped" if mid.capped else f"{mid.delivered / max(mid.expected, 1):.1%}"
     row = (
-        f"  {name:<10} {mid.rate:>10,.0f}   {each:<28} {mid.delivered / max(mid.expected, 1):>8.1%}"
-        f"   {cpu:>6.0%}   {per_msg:>7.1f}   {mid.loadgen_cpu_s / mid.elapsed_s:>6.0%}{flags}"
+        f"  {name:<10} {mid.rate:>10,.0f}   {each:<30} {delivered:>9}   {cpu:>10.0%}"
+        f"   {per_msg:>10.1f}   {mid.loadgen_cpu_s / mid.elapsed_s:>11.0%}"
     )
     note = None
     if cpu < 0.85:
@@ -505,8 +505,8 @@ def report_scenario(scen: Scenario, plan: Plan, runs: dict[str, list[RunResult]]
         f"median of {plan.rounds} round(s); {unit}"
     )
     print(
-        f"  {'broker':<10} {'msg/s':>10}   {'each round':<28} {'delivered':>8}   "
-        f"{'broker CPU':>6}  {'CPU µs/msg':>7}  {'loadgen CPU':>6}"
+        f"  {'broker':<10} {'msg/s':>10}   {'each round':<30} {'delivered':>9}   "
+        f"{'broker CPU':>10}   {'CPU µs/msg':>10}   {'loadgen CPU':>11}"
     )
     notes = []
     for name, name_runs in runs.items():

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import hmac
 import os
-import selectors
+import queue
 import shutil
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -373,19 +374,21 @@ def _start_mosquitto(config: Path) -> subprocess.Popen[str]:
         text=True,
     )
     assert broker.stdout is not None
+    # A reader thread, not select(): select() cannot see lines already
+    # pulled into the pipe's Python buffer by an earlier readline().
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in broker.stdout or ()],  # type: ignore[func-returns-value]
+                     daemon=True).start()
     deadline = time.monotonic() + 10
     log: list[str] = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(broker.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline and len(log) < 100:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            line = broker.stdout.readline()
-            if not line:
-                break
-            log.append(line)
-            if " running" in line:
-                return broker
+    for _ in range(100):
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        log.append(line)
+        if " running" in line:
+            return broker
     broker.kill()
     broker.wait(timeout=10)
     pytest.fail("mosquitto did not start:\n" + "".join(log))
