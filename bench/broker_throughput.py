@@ -55,6 +55,8 @@ FANIN_PUBLISHERS = 4
 FANOUT_SUBSCRIBERS = 50
 FANOUT_PROCESSES = 2
 BROKERS = ("mqttsim", "mosquitto", "amqtt")
+QUIET_WINDOW_S = 0.3  # a broker is idle when it uses at most QUIET_CPU_S in this window
+QUIET_CPU_S = 0.02
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 
 
@@ -79,7 +81,7 @@ class Plan:
 FULL = Plan(
     rounds=3,
     run_s=5.0,
-    fanin_messages={0: 300_000, 1: 100_000, 2: 60_000},
+    fanin_messages={0: 300_000, 1: 50_000, 2: 40_000},
     fanout_messages=20_000,
     latency_s=5.0,
     idle_counts=(1_000, 10_000),
@@ -178,14 +180,26 @@ class BrokerProcess:
 
     def __init__(self, name: str, workdir: Path, profile: Path | None = None) -> None:
         self.name = name
+        self.workdir = workdir
+        self.profile = profile
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         self.port = free_port()
-        self.log_path = workdir / f"{name}-{self.port}.log"
-        argv = ARGV[name](self.port, workdir, profile)
+        self.log_path = self.workdir / f"{self.name}-{self.port}.log"
+        argv = ARGV[self.name](self.port, self.workdir, self.profile)
         with open(self.log_path, "wb") as log_file:
             self.proc = subprocess.Popen(
                 argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         self._wait_listening(timeout_s=20.0)
+
+    def restart(self) -> None:
+        """A fresh process on a new port (a broker still working off a backlog is replaced)."""
+        self.stop()
+        self.restarts += 1
+        self._start()
 
     def _wait_listening(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -280,11 +294,13 @@ def drive(broker: BrokerProcess, jobs: list[Job], run_s: float) -> Outcome:
         extra = (ready, go, results) if is_pub else (ready, go, pub_done, results)
         procs.append(ctx.Process(target=target, args=(*args, *extra), daemon=True))
     outcome = Outcome()
+    grace_s = 5.0
     try:
         for proc in procs:
             proc.start()
         _collect(ready, len(procs), 30.0, outcome)
         if outcome.errors:
+            grace_s = 0.0
             return outcome
         cpu0 = broker.cpu_s()
         outcome.t_go = time.perf_counter()
@@ -296,7 +312,7 @@ def drive(broker: BrokerProcess, jobs: list[Job], run_s: float) -> Outcome:
         outcome.broker_cpu_s = broker.cpu_s() - cpu0
         return outcome
     finally:
-        _reap(procs)
+        _reap(procs, grace_s)
 
 
 def _sort(values: list[Any], outcome: Outcome) -> None:
@@ -307,9 +323,10 @@ def _sort(values: list[Any], outcome: Outcome) -> None:
             outcome.subs.append(value)
 
 
-def _reap(procs: list[Any]) -> None:
+def _reap(procs: list[Any], grace_s: float) -> None:
+    """Join the workers; terminate any still running after ``grace_s``."""
     for proc in procs:
-        proc.join(timeout=5.0)
+        proc.join(timeout=grace_s)
     for proc in procs:
         if proc.is_alive():
             proc.terminate()
@@ -491,8 +508,9 @@ def _row(name: str, runs: list[RunResult]) -> tuple[str, str | None]:
     note = None
     if cpu < 0.85:
         note = (
-            f"  note: {name} used only {cpu:.0%} of a CPU, so something else (the load generator,"
-            " or sharing the CPUs with it) limited it: its msg/s is a lower bound."
+            f"  note: {name} used only {cpu:.0%} of a CPU, so something else limited it (the load"
+            " generator, the CPUs it shares with it, or the 20-message window): its msg/s is a"
+            " lower bound."
         )
     return row, note
 
@@ -631,6 +649,24 @@ def start_brokers(names: list[str], workdir: Path, stack: contextlib.ExitStack) 
     return brokers
 
 
+def settle(brokers: dict[str, BrokerProcess], timeout_s: float = 3.0) -> None:
+    """Wait until no broker is busy; restart any that stays busy.
+
+    A run cut off at its time limit can leave a broker working through a
+    backlog, which would steal CPU from the next runs (brokers and load
+    generator share the machine).
+    """
+    deadline = time.monotonic() + timeout_s
+    busy = list(brokers.values())
+    while busy and time.monotonic() < deadline:
+        before = [b.cpu_s() for b in busy]
+        time.sleep(QUIET_WINDOW_S)
+        busy = [b for b, c in zip(busy, before, strict=True) if b.cpu_s() - c > QUIET_CPU_S]
+    for broker in busy:
+        log(f"{broker.name} still busy after {timeout_s:g} s: restarting it")
+        broker.restart()
+
+
 def throughput_phase(
     brokers: dict[str, BrokerProcess], plan: Plan
 ) -> dict[str, dict[str, list[RunResult]]]:
@@ -641,8 +677,11 @@ def throughput_phase(
     for rnd in range(plan.rounds):
         for scen in SCENARIOS:
             for name, broker in brokers.items():
+                settle(brokers)
                 result = run_throughput(broker, scen, plan, f"{name}-{scen.key}-r{rnd}")
                 runs[scen.key][name].append(result)
+                if result.capped:  # it may still be working off what it was sent
+                    broker.restart()
                 log(
                     f"round {rnd + 1} {scen.key:<10} {name:<10} {result.rate:>10,.0f} msg/s"
                     f"  {result.delivered:,}/{result.expected:,} in {result.elapsed_s:.2f} s"
@@ -707,6 +746,7 @@ def run_all(names: list[str], plan: Plan, workdir: Path) -> list[Check]:
             checks += report_scenario(scen, plan, runs[scen.key])
         latency = {}
         for name, broker in brokers.items():
+            settle(brokers)
             latency[name] = run_latency(broker, plan)
             log(f"latency {name:<10} p50 {latency[name].p50_us:,.0f} µs")
         report_latency(plan, latency)

@@ -202,6 +202,11 @@ class BrokerServer:
                 listener.host,
                 listener.port,
                 ssl=listener.ssl_context,
+                # The TLS handshake comes before connection_made(), so the
+                # connect timeout must bound it here too.
+                ssl_handshake_timeout=(
+                    self.broker.config.connect_timeout_s if listener.ssl_context else None
+                ),
                 reuse_address=True,
             )
             self._servers.append(server)

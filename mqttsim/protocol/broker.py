@@ -103,6 +103,8 @@ class BrokerConfig:
             raise ValueError("max_queued_messages must be in 0..60000")
         if self.max_packet_size < 64:
             raise ValueError("max_packet_size must be at least 64 bytes")
+        if self.connect_timeout_s <= 0:
+            raise ValueError("connect_timeout_s must be positive")
 
 
 class Broker:

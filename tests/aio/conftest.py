@@ -94,10 +94,14 @@ class Probe(AllowAll):
     def may_receive(self, client_id: str, username: str | None, topic: str) -> bool:
         return self.inner.may_receive(client_id, username, topic)
 
-    def wait_subscribed(self, client_id: str, topic_filter: str,
-                        timeout_s: float = TIMEOUT_S) -> None:
-        wait_for(lambda: (client_id, topic_filter) in self.subscriptions, timeout_s,
-                 f"{client_id!r} to subscribe to {topic_filter!r}")
+    def wait_subscribed(
+        self, client_id: str, topic_filter: str, timeout_s: float = TIMEOUT_S
+    ) -> None:
+        wait_for(
+            lambda: (client_id, topic_filter) in self.subscriptions,
+            timeout_s,
+            f"{client_id!r} to subscribe to {topic_filter!r}",
+        )
 
 
 class SocketTable(dict[int, Any]):
@@ -228,12 +232,15 @@ class TlsBroker:
         return self.files.ca_pem
 
 
-def _tls_broker(files: TlsFiles, probe: Probe, *, require_client_cert: bool
-                ) -> Iterator[TlsBroker]:
+def _tls_broker(files: TlsFiles, probe: Probe, *, require_client_cert: bool) -> Iterator[TlsBroker]:
     listeners = [
         Listener(kind="tcp", host=HOST, port=0),
-        Listener(kind="tls", host=HOST, port=0,
-                 ssl_context=files.server_context(require_client_cert=require_client_cert)),
+        Listener(
+            kind="tls",
+            host=HOST,
+            port=0,
+            ssl_context=files.server_context(require_client_cert=require_client_cert),
+        ),
     ]
     with running_broker(listeners=listeners, authorizer=probe) as b:
         yield TlsBroker(broker=b, files=files)
@@ -314,9 +321,11 @@ class PahoClient:
             self.client.ws_set_options(path="/mqtt")
         if ca_pem is not None:
             certfile, keyfile = client_cert if client_cert else (None, None)
-            self.client.tls_set(ca_certs=str(ca_pem),
-                                certfile=str(certfile) if certfile else None,
-                                keyfile=str(keyfile) if keyfile else None)
+            self.client.tls_set(
+                ca_certs=str(ca_pem),
+                certfile=str(certfile) if certfile else None,
+                keyfile=str(keyfile) if keyfile else None,
+            )
         if will is not None:
             self.client.will_set(will[0], will[1], qos=will[2])
         self.messages: queue.Queue[Any] = queue.Queue()
@@ -335,15 +344,17 @@ class PahoClient:
 
     # paho callbacks (paho's thread) ---------------------------------------------------------
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
+    def _on_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         self.connect_reason = reason
         self.session_present = bool(flags.session_present)
         self.connected.set()
         notify_changed()
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         self.disconnect_reason = reason
         self.disconnected.set()
         notify_changed()
@@ -352,8 +363,9 @@ class PahoClient:
         self.messages.put(message)
         notify_changed()
 
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: list[Any],
-                      properties: Any) -> None:
+    def _on_subscribe(
+        self, client: Any, userdata: Any, mid: int, reasons: list[Any], properties: Any
+    ) -> None:
         self.subacks[mid] = list(reasons)
         notify_changed()
 
@@ -366,8 +378,9 @@ class PahoClient:
             properties = paho_properties.Properties(paho_packettypes.PacketTypes.CONNECT)
             properties.SessionExpiryInterval = self.session_expiry_s
         if self.version == 5:
-            self.client.connect(HOST, self.port, keepalive=60, clean_start=self.clean,
-                                properties=properties)
+            self.client.connect(
+                HOST, self.port, keepalive=60, clean_start=self.clean, properties=properties
+            )
         else:
             self.client.connect(HOST, self.port, keepalive=60)
         self.client.loop_start()
@@ -377,13 +390,18 @@ class PahoClient:
             raise AssertionError(f"connection refused: {self.connect_reason}")
         return self
 
-    def subscribe(self, topic_filter: str, qos: int = 1, *, properties: Any = None,
-                  timeout_s: float = TIMEOUT_S) -> list[Any]:
+    def subscribe(
+        self,
+        topic_filter: str,
+        qos: int = 1,
+        *,
+        properties: Any = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> list[Any]:
         """Subscribe and wait for the SUBACK; returns its reason codes."""
         if self.version == 5:
             options = mqtt.SubscribeOptions(qos=qos)
-            rc, mid = self.client.subscribe(topic_filter, options=options,
-                                            properties=properties)
+            rc, mid = self.client.subscribe(topic_filter, options=options, properties=properties)
         else:
             rc, mid = self.client.subscribe(topic_filter, qos)
         assert rc == mqtt.MQTT_ERR_SUCCESS, f"subscribe not sent: {rc}"
@@ -392,12 +410,19 @@ class PahoClient:
         assert all(not r.is_failure for r in reasons), f"subscription refused: {reasons}"
         return reasons
 
-    def publish(self, topic: str, payload: bytes, qos: int = 0, *, retain: bool = False,
-                properties: Any = None, timeout_s: float = TIMEOUT_S) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 0,
+        *,
+        retain: bool = False,
+        properties: Any = None,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         """Publish and wait until paho has written it (QoS 0) or has the
         acknowledgement (PUBACK for QoS 1, PUBCOMP for QoS 2)."""
-        info = self.client.publish(topic, payload, qos=qos, retain=retain,
-                                   properties=properties)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         assert info.rc == mqtt.MQTT_ERR_SUCCESS, f"publish not sent: {info.rc}"
         info.wait_for_publish(timeout=timeout_s)
         assert info.is_published(), f"publish on {topic!r} not completed in {timeout_s} s"

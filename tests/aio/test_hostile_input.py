@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from mqttsim.aio.background import BackgroundBroker, running_broker
+from mqttsim.aio.server import Listener
 from mqttsim.protocol.broker import BrokerConfig
 
-from .conftest import HOST, PahoClient, SocketTable, wait_for, watch_sockets
+from .conftest import HOST, PahoClient, SocketTable, TlsFiles, wait_for, watch_sockets
 
 pytest.importorskip("paho.mqtt.client")
 
@@ -163,6 +164,13 @@ def quick_broker() -> Iterator[BackgroundBroker]:
 
 
 @pytest.fixture
+def patient_broker() -> Iterator[BackgroundBroker]:
+    """A broker with the default connect timeout (10 s, twice READ_TIMEOUT_S)."""
+    with running_broker() as b:
+        yield b
+
+
+@pytest.fixture
 def bystanders(quick_broker: BackgroundBroker, paho: Paho) -> Bystanders:
     return Bystanders(paho, quick_broker.port)
 
@@ -174,8 +182,7 @@ def sockets(quick_broker: BackgroundBroker, bystanders: Bystanders) -> SocketTab
 
 
 def assert_back_to(broker: BackgroundBroker, sockets: SocketTable, baseline: int) -> None:
-    wait_for(lambda: len(sockets) == baseline, 10.0,
-             f"the broker to be back to {baseline} sockets")
+    wait_for(lambda: len(sockets) == baseline, 10.0, f"the broker to be back to {baseline} sockets")
     assert broker.call(lambda: len(broker.server.sockets)) == baseline  # type: ignore[union-attr]
 
 
@@ -183,7 +190,9 @@ def assert_back_to(broker: BackgroundBroker, sockets: SocketTable, baseline: int
 
 
 def test_garbage_on_50_connections_is_closed_and_others_are_served(
-    quick_broker: BackgroundBroker, bystanders: Bystanders, sockets: SocketTable,
+    quick_broker: BackgroundBroker,
+    bystanders: Bystanders,
+    sockets: SocketTable,
     rng: random.Random,
 ) -> None:
     baseline = len(sockets)
@@ -226,20 +235,19 @@ def test_garbage_after_a_good_connect_closes_only_that_connection(
     ],
 )
 def test_connect_with_oversized_remaining_length_is_closed_without_waiting(
-    paho: Paho, header: bytes
+    patient_broker: BackgroundBroker, paho: Paho, header: bytes
 ) -> None:
-    # The default broker waits 10 s for a CONNECT; the read gives up after 5 s.
-    # EOF before then means the broker refused the header itself, not the
+    # This broker waits 10 s for a CONNECT; the read gives up after 5 s. EOF
+    # before then means the broker refused the header itself, not the
     # connection's slowness, and never tried to buffer 256 MB.
-    with running_broker() as b:
-        table = watch_sockets(b)
-        witness = Bystanders(paho, b.port)
-        baseline = len(table)
-        with open_raw(b.port) as sock:
-            sock.sendall(header)
-            assert read_until_closed(sock) == b""  # no CONNACK: the version is unknown
-        witness.assert_unaffected()
-        assert_back_to(b, table, baseline)
+    witness = Bystanders(paho, patient_broker.port)
+    table = watch_sockets(patient_broker)
+    baseline = len(table)
+    with open_raw(patient_broker.port) as sock:
+        sock.sendall(header)
+        assert read_until_closed(sock) == b""  # no CONNACK: the version is unknown
+    witness.assert_unaffected()
+    assert_back_to(patient_broker, table, baseline)
 
 
 def test_publish_over_the_maximum_packet_size_gets_disconnect_0x95(
@@ -286,7 +294,7 @@ def test_slowloris_connect_is_closed_at_the_connect_timeout(
         sock.settimeout(0.05)  # the pace: wait up to 50 ms for the broker to hang up
         closed = False
         for sent in range(1, len(packet) + 1):
-            if not send_ignoring_close(sock, packet[sent - 1: sent]):
+            if not send_ignoring_close(sock, packet[sent - 1 : sent]):
                 closed = True
                 break
             try:
@@ -305,6 +313,53 @@ def test_slowloris_connect_is_closed_at_the_connect_timeout(
     assert_back_to(quick_broker, sockets, baseline)
 
 
+@pytest.fixture
+def quick_tls_ws_broker(tls_files: TlsFiles) -> Iterator[BackgroundBroker]:
+    listeners = [
+        Listener(kind="tcp", host=HOST, port=0),
+        Listener(kind="tls", host=HOST, port=0, ssl_context=tls_files.server_context()),
+        Listener(kind="ws", host=HOST, port=0),
+    ]
+    config = BrokerConfig(connect_timeout_s=CONNECT_TIMEOUT_S)
+    with running_broker(listeners=listeners, config=config) as b:
+        yield b
+
+
+@pytest.mark.parametrize(
+    ("kind", "opening"),
+    [
+        pytest.param("tls", b"", id="tls-silent"),
+        pytest.param("tls", b"\x16\x03\x01\x00\xc8\x01\x00", id="tls-half-hello"),
+        pytest.param("ws", b"", id="ws-silent"),
+        pytest.param("ws", b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n", id="ws-half-upgrade"),
+    ],
+)
+def test_unfinished_handshake_is_closed_at_the_connect_timeout(
+    quick_tls_ws_broker: BackgroundBroker, paho: Paho, kind: str, opening: bytes
+) -> None:
+    """The connect timeout bounds the whole wait for CONNECT, TLS and
+    WebSocket handshakes included; otherwise a silent socket on the TLS port
+    is held for asyncio's own 60 s handshake timeout."""
+    witness = Bystanders(paho, quick_tls_ws_broker.ports["tcp"])
+    with open_raw(quick_tls_ws_broker.ports[kind]) as sock:
+        sock.sendall(opening)
+        assert read_until_closed(sock) == b""
+    witness.assert_unaffected()
+
+
+def test_garbage_on_the_tls_and_websocket_ports_is_closed(
+    quick_tls_ws_broker: BackgroundBroker, paho: Paho, rng: random.Random
+) -> None:
+    witness = Bystanders(paho, quick_tls_ws_broker.ports["tcp"])
+    for kind in ("tls", "ws"):
+        for _ in range(10):
+            with open_raw(quick_tls_ws_broker.ports[kind]) as sock:
+                send_ignoring_close(sock, rng.randbytes(rng.randint(1, 512)) + b"\r\n\r\n")
+                read_until_closed(sock)
+        witness.check()
+    witness.assert_unaffected()
+
+
 # -- (e) connection churn -------------------------------------------------------------------
 
 
@@ -315,6 +370,10 @@ def test_a_thousand_connections_opened_and_dropped(
     accepted_before = sockets.added
     partial = connect_packet("dropper")[:7]
     reset = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+
+    def accepted_at_least(n: int) -> Callable[[], bool]:
+        return lambda: sockets.added - accepted_before >= n
+
     for i in range(1000):
         sock = socket.create_connection((HOST, quick_broker.port), timeout=READ_TIMEOUT_S)
         if i % 4 == 1:
@@ -327,9 +386,7 @@ def test_a_thousand_connections_opened_and_dropped(
         sock.close()
         if i % 50 == 49:
             # Keep the accept queue short: let the broker catch up every 50.
-            opened = i + 1
-            wait_for(lambda n=opened: sockets.added - accepted_before >= n, 10.0,
-                     "the broker to accept the connections")
+            wait_for(accepted_at_least(i + 1), 10.0, "the broker to accept the connections")
         if i % 100 == 99:
             bystanders.check()
 

@@ -27,8 +27,10 @@ MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 
 pytestmark = [
     pytest.mark.interop,
-    pytest.mark.skipif(MOSQUITTO_PUB is None or MOSQUITTO_SUB is None,
-                       reason="mosquitto_pub/mosquitto_sub are not installed"),
+    pytest.mark.skipif(
+        MOSQUITTO_PUB is None or MOSQUITTO_SUB is None,
+        reason="mosquitto_pub/mosquitto_sub are not installed",
+    ),
 ]
 
 Paho = Callable[..., PahoClient]
@@ -43,7 +45,10 @@ def pub(port: int, *args: str) -> subprocess.CompletedProcess[str]:
     assert MOSQUITTO_PUB is not None
     return subprocess.run(
         [MOSQUITTO_PUB, "-h", HOST, "-p", str(port), *args],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
     )
 
 
@@ -57,7 +62,9 @@ def sub() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         assert MOSQUITTO_SUB is not None
         proc = subprocess.Popen(
             [MOSQUITTO_SUB, "-h", HOST, "-p", str(port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         started.append(proc)
         return proc
@@ -83,12 +90,24 @@ def ok(result: subprocess.CompletedProcess[str]) -> None:
 # -- publish and subscribe ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_qos_2_round_trip(
-    broker: BackgroundBroker, probe: Probe, sub: Sub, version: str
-) -> None:
-    reader = sub(broker.port, "-V", version, "-i", "reader", "-t", "pipe/+/flow", "-q", "2",
-                 "-C", "1", "-W", "10", *FORMAT)
+@pytest.mark.parametrize("version", [pytest.param("mqttv31", id="v31"), *VERSIONS])
+def test_qos_2_round_trip(broker: BackgroundBroker, probe: Probe, sub: Sub, version: str) -> None:
+    reader = sub(
+        broker.port,
+        "-V",
+        version,
+        "-i",
+        "reader",
+        "-t",
+        "pipe/+/flow",
+        "-q",
+        "2",
+        "-C",
+        "1",
+        "-W",
+        "10",
+        *FORMAT,
+    )
     probe.wait_subscribed("reader", "pipe/+/flow")
 
     ok(pub(broker.port, "-V", version, "-t", "pipe/st-02/flow", "-q", "2", "-m", "31.5 m3/h"))
@@ -102,14 +121,26 @@ def test_retained_message_reaches_a_later_subscriber_until_cleared(
 ) -> None:
     ok(pub(broker.port, "-V", version, "-t", "valve/3", "-q", "1", "-r", "-m", "open"))
 
-    late = sub(broker.port, "-V", version, "-t", "valve/3", "-q", "1", "-C", "1", "-W", "10",
-               *FORMAT)
+    late = sub(
+        broker.port, "-V", version, "-t", "valve/3", "-q", "1", "-C", "1", "-W", "10", *FORMAT
+    )
     assert finish(late) == ["valve/3|1|1|open"]
 
     ok(pub(broker.port, "-V", version, "-t", "valve/3", "-q", "1", "-r", "-n"))  # clear
     # --retained-only prints retained messages and exits at the first live one.
-    later = sub(broker.port, "-V", version, "-i", "later", "-t", "valve/3", "--retained-only",
-                "-W", "10", *FORMAT)
+    later = sub(
+        broker.port,
+        "-V",
+        version,
+        "-i",
+        "later",
+        "-t",
+        "valve/3",
+        "--retained-only",
+        "-W",
+        "10",
+        *FORMAT,
+    )
     probe.wait_subscribed("later", "valve/3")
     ok(pub(broker.port, "-V", version, "-t", "valve/3", "-m", "live"))
     assert finish(later) == []
@@ -117,14 +148,25 @@ def test_retained_message_reaches_a_later_subscriber_until_cleared(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_will_of_a_killed_mosquitto_sub_is_published(
-    broker: BackgroundBroker, probe: Probe, sub: Sub,
-    paho: Paho, version: str
+    broker: BackgroundBroker, probe: Probe, sub: Sub, paho: Paho, version: str
 ) -> None:
     watcher = paho(broker.port, version=5)
     watcher.subscribe("station/+/status", qos=1)
-    doomed = sub(broker.port, "-V", version, "-i", "st-09", "-t", "cmd/st-09",
-                 "--will-topic", "station/st-09/status", "--will-payload", "lost",
-                 "--will-qos", "1")
+    doomed = sub(
+        broker.port,
+        "-V",
+        version,
+        "-i",
+        "st-09",
+        "-t",
+        "cmd/st-09",
+        "--will-topic",
+        "station/st-09/status",
+        "--will-payload",
+        "lost",
+        "--will-qos",
+        "1",
+    )
     probe.wait_subscribed("st-09", "cmd/st-09")
 
     doomed.send_signal(signal.SIGKILL)  # no DISCONNECT: the kernel closes the socket
@@ -151,16 +193,48 @@ def password_broker(tmp_path: Path, probe: Probe) -> Iterator[BackgroundBroker]:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_right_password_is_accepted(
-    password_broker: BackgroundBroker, probe: Probe,
-    sub: Sub, version: str
+    password_broker: BackgroundBroker, probe: Probe, sub: Sub, version: str
 ) -> None:
     port = password_broker.port
-    reader = sub(port, "-V", version, "-u", "operator", "-P", "pump-42", "-i", "reader",
-                 "-t", "secure", "-q", "1", "-C", "1", "-W", "10", *FORMAT)
+    reader = sub(
+        port,
+        "-V",
+        version,
+        "-u",
+        "operator",
+        "-P",
+        "pump-42",
+        "-i",
+        "reader",
+        "-t",
+        "secure",
+        "-q",
+        "1",
+        "-C",
+        "1",
+        "-W",
+        "10",
+        *FORMAT,
+    )
     probe.wait_subscribed("reader", "secure")
 
-    ok(pub(port, "-V", version, "-u", "operator", "-P", "pump-42", "-t", "secure", "-q", "1",
-           "-m", "in"))
+    ok(
+        pub(
+            port,
+            "-V",
+            version,
+            "-u",
+            "operator",
+            "-P",
+            "pump-42",
+            "-t",
+            "secure",
+            "-q",
+            "1",
+            "-m",
+            "in",
+        )
+    )
 
     assert finish(reader) == ["secure|1|0|in"]
 
@@ -169,10 +243,12 @@ def test_right_password_is_accepted(
 @pytest.mark.parametrize(
     ("credentials", "expected"),
     [
-        pytest.param(["-u", "operator", "-P", "pump-43"], "bad user name or password",
-                     id="wrong-password"),
-        pytest.param(["-u", "intruder", "-P", "pump-42"], "bad user name or password",
-                     id="unknown-user"),
+        pytest.param(
+            ["-u", "operator", "-P", "pump-43"], "bad user name or password", id="wrong-password"
+        ),
+        pytest.param(
+            ["-u", "intruder", "-P", "pump-42"], "bad user name or password", id="unknown-user"
+        ),
         pytest.param([], "not authori", id="anonymous"),
     ],
 )
@@ -190,12 +266,24 @@ def test_bad_credentials_are_refused(
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_tls_round_trip_verifying_the_server_certificate(
-    tls_broker: TlsBroker, probe: Probe, sub: Sub,
-    version: str
+    tls_broker: TlsBroker, probe: Probe, sub: Sub, version: str
 ) -> None:
     tls = ["-V", version, "--cafile", str(tls_broker.ca_pem)]
-    reader = sub(tls_broker.tls_port, *tls, "-i", "reader", "-t", "tls/t", "-q", "1",
-                 "-C", "1", "-W", "10", *FORMAT)
+    reader = sub(
+        tls_broker.tls_port,
+        *tls,
+        "-i",
+        "reader",
+        "-t",
+        "tls/t",
+        "-q",
+        "1",
+        "-C",
+        "1",
+        "-W",
+        "10",
+        *FORMAT,
+    )
     probe.wait_subscribed("reader", "tls/t")
 
     ok(pub(tls_broker.tls_port, *tls, "-t", "tls/t", "-q", "1", "-m", "sealed"))
@@ -203,9 +291,7 @@ def test_tls_round_trip_verifying_the_server_certificate(
     assert finish(reader) == ["tls/t|1|0|sealed"]
 
 
-def test_tls_server_signed_by_another_ca_is_refused(
-    tls_broker: TlsBroker, tmp_path: Path
-) -> None:
+def test_tls_server_signed_by_another_ca_is_refused(tls_broker: TlsBroker, tmp_path: Path) -> None:
     import trustme
 
     other = tmp_path / "other-ca.pem"
@@ -223,10 +309,29 @@ def test_client_certificate_is_accepted_when_required(
     mtls_broker: TlsBroker, probe: Probe, sub: Sub
 ) -> None:
     files = mtls_broker.files
-    tls = ["--cafile", str(files.ca_pem), "--cert", str(files.client_cert),
-           "--key", str(files.client_key)]
-    reader = sub(mtls_broker.tls_port, *tls, "-i", "reader", "-t", "mtls", "-q", "1",
-                 "-C", "1", "-W", "10", *FORMAT)
+    tls = [
+        "--cafile",
+        str(files.ca_pem),
+        "--cert",
+        str(files.client_cert),
+        "--key",
+        str(files.client_key),
+    ]
+    reader = sub(
+        mtls_broker.tls_port,
+        *tls,
+        "-i",
+        "reader",
+        "-t",
+        "mtls",
+        "-q",
+        "1",
+        "-C",
+        "1",
+        "-W",
+        "10",
+        *FORMAT,
+    )
     probe.wait_subscribed("reader", "mtls")
 
     ok(pub(mtls_broker.tls_port, *tls, "-t", "mtls", "-q", "1", "-m", "mutual"))
@@ -235,8 +340,17 @@ def test_client_certificate_is_accepted_when_required(
 
 
 def test_missing_client_certificate_is_refused_when_required(mtls_broker: TlsBroker) -> None:
-    result = pub(mtls_broker.tls_port, "--cafile", str(mtls_broker.ca_pem), "-t", "mtls",
-                 "-q", "1", "-m", "x")
+    result = pub(
+        mtls_broker.tls_port,
+        "--cafile",
+        str(mtls_broker.ca_pem),
+        "-t",
+        "mtls",
+        "-q",
+        "1",
+        "-m",
+        "x",
+    )
     assert result.returncode != 0
 
 
@@ -249,6 +363,19 @@ def test_client_certificate_from_another_ca_is_refused(
     cert, key = tmp_path / "stranger.pem", tmp_path / "stranger.key"
     stranger.cert_chain_pems[0].write_to_path(str(cert))
     stranger.private_key_pem.write_to_path(str(key))
-    result = pub(mtls_broker.tls_port, "--cafile", str(mtls_broker.ca_pem), "--cert", str(cert),
-                 "--key", str(key), "-t", "mtls", "-q", "1", "-m", "x")
+    result = pub(
+        mtls_broker.tls_port,
+        "--cafile",
+        str(mtls_broker.ca_pem),
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        "-t",
+        "mtls",
+        "-q",
+        "1",
+        "-m",
+        "x",
+    )
     assert result.returncode != 0

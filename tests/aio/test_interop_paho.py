@@ -130,8 +130,12 @@ def test_will_is_published_when_the_connection_drops_without_disconnect(
 ) -> None:
     watcher = paho(broker.port, version=version)
     watcher.subscribe("station/+/status", qos=1)
-    station = paho(broker.port, version=version, client_id="st-07",
-                   will=("station/st-07/status", b"offline", 1))
+    station = paho(
+        broker.port,
+        version=version,
+        client_id="st-07",
+        will=("station/st-07/status", b"offline", 1),
+    )
 
     station.abort()
 
@@ -145,8 +149,12 @@ def test_will_is_discarded_on_a_normal_disconnect(
 ) -> None:
     watcher = paho(broker.port, version=version)
     watcher.subscribe("station/+/status", qos=1)
-    station = paho(broker.port, version=version, client_id="st-08",
-                   will=("station/st-08/status", b"offline", 1))
+    station = paho(
+        broker.port,
+        version=version,
+        client_id="st-08",
+        will=("station/st-08/status", b"offline", 1),
+    )
 
     wait_closed(station, sockets)  # DISCONNECT 0x00 discards the will [MQTT-3.14.4-3]
 
@@ -220,8 +228,9 @@ def test_message_expiry_interval_sent_on_is_what_remains(
     scada.subscribe("telemetry/#", qos=1)
     wait_closed(scada, sockets)
     pub = paho(broker.port, version=5)
-    pub.publish("telemetry/flow", b"42", qos=1,
-                properties=publish_properties(MessageExpiryInterval=60))
+    pub.publish(
+        "telemetry/flow", b"42", qos=1, properties=publish_properties(MessageExpiryInterval=60)
+    )
     advance_clock(broker, 15)  # 15 s offline
 
     again = paho(broker.port, **persistent(5, "scada"))
@@ -238,10 +247,12 @@ def test_message_that_expired_while_offline_is_not_delivered(
     scada.subscribe("telemetry/#", qos=1)
     wait_closed(scada, sockets)
     pub = paho(broker.port, version=5)
-    pub.publish("telemetry/flow", b"stale", qos=1,
-                properties=publish_properties(MessageExpiryInterval=1))
-    pub.publish("telemetry/flow", b"fresh", qos=1,
-                properties=publish_properties(MessageExpiryInterval=3600))
+    pub.publish(
+        "telemetry/flow", b"stale", qos=1, properties=publish_properties(MessageExpiryInterval=1)
+    )
+    pub.publish(
+        "telemetry/flow", b"fresh", qos=1, properties=publish_properties(MessageExpiryInterval=3600)
+    )
     pub.publish("telemetry/flow", b"forever", qos=1)
     advance_clock(broker, 10)
 
@@ -258,13 +269,16 @@ def test_topic_alias_from_a_publisher_is_resolved_for_subscribers(
     sub.subscribe("pipeline/#", qos=1)
     pub = paho(broker.port, version=5)
 
-    pub.publish("pipeline/st-03/temperature", b"first", qos=1,
-                properties=publish_properties(TopicAlias=1))
+    pub.publish(
+        "pipeline/st-03/temperature", b"first", qos=1, properties=publish_properties(TopicAlias=1)
+    )
     pub.publish("", b"second", qos=1, properties=publish_properties(TopicAlias=1))
 
     got = [(m.topic, m.payload) for m in sub.drain()]
-    assert got == [("pipeline/st-03/temperature", b"first"),
-                   ("pipeline/st-03/temperature", b"second")]  # [MQTT-3.3.2-12]
+    assert got == [
+        ("pipeline/st-03/temperature", b"first"),
+        ("pipeline/st-03/temperature", b"second"),
+    ]  # [MQTT-3.3.2-12]
 
 
 def test_user_properties_are_forwarded_unchanged_and_in_order(
@@ -314,9 +328,7 @@ def test_websocket_client_round_trip_at_qos_1(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_tls_client_round_trip_at_qos_1(
-    tls_broker: TlsBroker, paho: Paho, version: int
-) -> None:
+def test_tls_client_round_trip_at_qos_1(tls_broker: TlsBroker, paho: Paho, version: int) -> None:
     secure = paho(tls_broker.tls_port, version=version, ca_pem=tls_broker.ca_pem)
     plain = paho(tls_broker.tcp_port, version=version)
     secure.subscribe("tls/#", qos=1)
