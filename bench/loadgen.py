@@ -11,7 +11,8 @@ Each worker (:func:`publisher`, :func:`subscriber`, :func:`latency_publisher`,
 :func:`latency_subscriber`) runs in its own process. It connects, says so on
 ``ready``, waits for ``go``, does its bounded work (a message count *and* a
 deadline) and puts one result on ``results``. Errors are reported on the same
-queues instead of hanging the parent.
+queues instead of hanging the parent. :func:`drive` does the parent's part:
+start the workers, release them together, gather what they report.
 
 Times are ``time.perf_counter`` values, which on Linux are CLOCK_MONOTONIC and
 therefore comparable between processes on the same host.
@@ -19,6 +20,8 @@ therefore comparable between processes on the same host.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import queue
 import selectors
 import socket
 import time
@@ -40,20 +43,10 @@ from mqttsim.protocol.packets import (
 )
 
 __all__ = [
-    "Frame",
-    "PubResult",
-    "SubResult",
-    "LatencyResult",
-    "split_frames",
-    "connect",
-    "subscribe",
-    "publish_wire",
-    "publisher",
-    "subscriber",
-    "latency_publisher",
-    "latency_subscriber",
-    "open_idle",
-]
+    "Frame", "PubSpec", "SubSpec", "LatencySpec", "PubResult", "SubResult", "LatencyResult",
+    "split_frames", "connect", "subscribe", "publish_wire", "publisher", "subscriber",
+    "latency_publisher", "latency_subscriber", "open_idle", "Job", "Outcome", "drive",
+]  # fmt: skip
 
 V311 = ProtocolVersion.V311
 CONNECT_TIMEOUT_S = 10.0
@@ -432,8 +425,8 @@ def _drain(
     """Read every connection until all messages came, the deadline, or silence."""
     handler = HANDLERS[spec.qos]
     sel = selectors.DefaultSelector()
-    for sock, buf in opened:
-        sel.register(sock, selectors.EVENT_READ, buf)
+    for pair in opened:
+        sel.register(pair[0], selectors.EVENT_READ, pair)
     counter = _Counter()
     target = spec.expected * len(opened)
     deadline = time.perf_counter() + spec.run_s
@@ -443,13 +436,12 @@ def _drain(
         if now >= deadline or counter.finished(now, pub_done, spec.idle_s):
             break
         for key, _ in sel.select(timeout=0.05):
-            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            sock, buf = key.data
             data = sock.recv(262144)
             if not data:
                 sel.unregister(sock)
                 continue
             at = time.perf_counter()
-            buf: bytearray = key.data
             buf += data
             frames, used = split_frames(buf)
             n = handler(buf, frames, replies)
@@ -655,24 +647,25 @@ def _start_batch(
 def _await_connacks(socks: list[socket.socket], deadline: float) -> None:
     """Wait until every socket has its 4-byte CONNACK with return code 0."""
     sel = selectors.DefaultSelector()
-    got: dict[int, bytes] = {}
     for sock in socks:
-        sel.register(sock, selectors.EVENT_READ)
+        sel.register(sock, selectors.EVENT_READ, bytearray())
+    waiting = len(socks)
     try:
-        while len(got) < len(socks):
+        while waiting:
             left = deadline - time.perf_counter()
             if left <= 0:
-                raise TimeoutError(f"{len(socks) - len(got)} CONNACK(s) still missing")
+                raise TimeoutError(f"{waiting} CONNACK(s) still missing")
             for key, _ in sel.select(timeout=min(left, 1.0)):
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                data = got.get(sock.fileno(), b"") + sock.recv(16)
+                got: bytearray = key.data
+                data = key.fileobj.recv(16)  # type: ignore[union-attr]
                 if not data:
                     raise ConnectionError("the broker closed an idle connection during CONNECT")
-                got[sock.fileno()] = data
-                if len(data) >= 4:
-                    sel.unregister(sock)
-                    if data[0] >> 4 != CONNACK or data[3] != 0:
-                        raise ConnectionError(f"CONNECT refused: {data[:4].hex()}")
+                got += data
+                if len(got) >= 4:
+                    sel.unregister(key.fileobj)
+                    waiting -= 1
+                    if got[0] >> 4 != CONNACK or got[3] != 0:
+                        raise ConnectionError(f"CONNECT refused: {got[:4].hex()}")
     finally:
         sel.close()
 
@@ -705,3 +698,89 @@ def open_idle(
             sock.close()
         raise
     return socks
+
+
+# -- running the workers -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the workers of one run reported."""
+
+    t_go: float = 0.0
+    wall_s: float = 0.0  # from the start signal to the last result
+    pubs: list[PubResult] = field(default_factory=list)
+    subs: list[Any] = field(default_factory=list)  # SubResult or LatencyResult
+    errors: list[str] = field(default_factory=list)
+    broker_cpu_s: float = 0.0
+
+
+Job = tuple[Callable[..., None], tuple[Any, ...], bool]  # target, spec args, is_publisher
+
+
+def _collect(box: Any, count: int, timeout_s: float, outcome: Outcome) -> list[Any]:
+    """Up to ``count`` messages from ``box``; errors go to ``outcome.errors``."""
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count:
+        try:
+            kind, value = box.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            outcome.errors.append(f"{count - len(got)} worker(s) did not answer in {timeout_s} s")
+            break
+        if kind == "error":
+            outcome.errors.append(value)
+            count -= 1
+        else:
+            got.append(value)
+    return got
+
+
+def drive(jobs: list[Job], run_s: float, broker_cpu_s: Callable[[], float]) -> Outcome:
+    """Start the workers, release them together, gather their results.
+
+    ``broker_cpu_s`` reads the broker's CPU time, before the start and after the results.
+    """
+    ctx = mp.get_context("fork")
+    ready, results = ctx.Queue(), ctx.Queue()
+    go, pub_done = ctx.Event(), ctx.Event()
+    procs = []
+    for target, args, is_pub in jobs:
+        extra = (ready, go, results) if is_pub else (ready, go, pub_done, results)
+        procs.append(ctx.Process(target=target, args=(*args, *extra), daemon=True))
+    outcome = Outcome()
+    grace_s = 5.0
+    try:
+        for proc in procs:
+            proc.start()
+        _collect(ready, len(procs), 30.0, outcome)
+        if outcome.errors:
+            grace_s = 0.0
+            return outcome
+        cpu0 = broker_cpu_s()
+        outcome.t_go = time.perf_counter()
+        go.set()
+        n_pubs = sum(1 for _, _, is_pub in jobs if is_pub)
+        _sort(_collect(results, n_pubs, run_s + 15.0, outcome), outcome)
+        pub_done.set()
+        _sort(_collect(results, len(procs) - n_pubs, run_s + 15.0, outcome), outcome)
+        outcome.broker_cpu_s = broker_cpu_s() - cpu0
+        outcome.wall_s = time.perf_counter() - outcome.t_go
+        return outcome
+    finally:
+        _reap(procs, grace_s)
+
+
+def _sort(values: list[Any], outcome: Outcome) -> None:
+    for value in values:
+        (outcome.pubs if isinstance(value, PubResult) else outcome.subs).append(value)
+
+
+def _reap(procs: list[Any], grace_s: float) -> None:
+    """Join the workers; terminate any still running after ``grace_s``."""
+    for proc in procs:
+        proc.join(timeout=grace_s)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=2.0)

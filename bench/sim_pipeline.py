@@ -1,12 +1,12 @@
 """Simulation speed: the pipeline scenario beside a bare SimPy model of the same traffic.
 
 Run it with ``python -m bench.sim_pipeline`` (options: ``--stations``,
-``--hours``, ``--qos``, ``--repeat``, ``--no-packets``). It prints simulated
-application messages per wall-clock second for
+``--hours``, ``--qos``, ``--repeat``, ``--packets on|off|both``). It prints
+simulated application messages per wall-clock second for
 
 * **mqttsim**: :func:`mqttsim.sim.scenarios.pipeline.run_pipeline` (MQTT client
-  and broker cores, the small TCP, links with loss and outages, the packet
-  log), and
+  and broker cores, the small TCP, links with loss and outages, the logs and
+  their DataFrames), with and without the per-packet log, and
 * **bare SimPy**: the same stations replaying the same telemetry batches at
   the same instants, each message formatted the same way, given one loss
   draw and one delay draw (the link's delay plus jitter), carried by a
@@ -70,7 +70,7 @@ def bare_pipeline(*, stations: int, hours: float, seed: int, link: str = "vsat-1
                     yield env.timeout(at - env.now)
                 for j, text in batch.readings:
                     seq += 1
-                    payload = b"%d %s" % (seq, f"{t_abs} {text}".encode())
+                    payload = b"%d %d %s" % (seq, t_abs, text)
                     sent.append(env.now)
                     if rng.random() >= loss:
                         env.process(carry((len(sent) - 1, topics[j], payload)))
@@ -110,28 +110,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1, 2))
     parser.add_argument("--seed", type=int, default=1999)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best counts")
-    parser.add_argument("--no-packets", action="store_true", help="no per-packet log")
+    parser.add_argument(
+        "--packets",
+        choices=("on", "off", "both"),
+        default="both",
+        help="with the per-packet log (the API's default), without it (the CLI's), or both",
+    )
     args = parser.parse_args(argv)
-    load_plans()  # read the telemetry once, outside both clocks
+    load_plans()  # read the telemetry once, outside every clock
     common = {"stations": args.stations, "hours": args.hours, "seed": args.seed}
     print(
         f"pipeline scenario: {args.stations} stations, {args.hours:g} simulated hours,"
-        f" QoS {args.qos}, packet log {'off' if args.no_packets else 'on'}"
+        f" QoS {args.qos}, link vsat-1999"
     )
+    models: list[tuple[str, Any, dict[str, Any]]] = []
+    for log in ("on", "off"):
+        if args.packets in (log, "both"):
+            extra = {"qos": args.qos, "packets": log == "on"}
+            models.append((f"mqttsim, packet log {log}", _mqttsim, extra))
+    models.append(("bare SimPy", bare_pipeline, {}))
     best: dict[str, tuple[int, float]] = {}
     for _ in range(args.repeat):
-        for name, fn, extra in (
-            ("mqttsim", _mqttsim, {"qos": args.qos, "packets": not args.no_packets}),
-            ("bare SimPy", bare_pipeline, {}),
-        ):
+        for name, fn, extra in models:
             count, wall = _timed(fn, **common, **extra)
             if name not in best or wall < best[name][1]:
                 best[name] = (count, wall)
     rates = {}
     for name, (count, wall) in best.items():
         rates[name] = count / wall
-        print(f"  {name:<11} {count:>9,} messages in {wall:7.2f} s = {rates[name]:>10,.0f} msg/s")
-    print(f"  ratio (mqttsim / bare SimPy): {rates['mqttsim'] / rates['bare SimPy']:.3f}")
+        print(f"  {name:<24} {count:>9,} messages in {wall:7.2f} s = {rates[name]:>9,.0f} msg/s")
+    bare = rates.pop("bare SimPy")
+    for name, rate in rates.items():
+        print(f"  ratio ({name} / bare SimPy): {rate / bare:.3f}")
     return 0
 
 

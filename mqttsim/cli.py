@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from . import __version__
-from .commands import broker, passwd
+from .commands import broker, passwd, sim
 from .commands.common import PROG, USAGE_ERROR, fail
 from .protocol.errors import ConfigError
 
@@ -75,6 +75,12 @@ COMMANDS: tuple[Command, ...] = (
         help="manage a password file in mosquitto_passwd's format",
         add_arguments=passwd.add_arguments,
         run=passwd.run,
+    ),
+    Command(
+        name="sim",
+        help="run a simulated scenario (the 1999 pipeline)",
+        add_arguments=sim.add_arguments,
+        run=sim.run,
     ),
 )
 """Every subcommand, in the order ``mqttsim --help`` lists them."""

@@ -9,7 +9,7 @@ them into DataFrames once, at the end:
 
 * :class:`MessageLog`: one row per application message a node published,
   filled in as it is delivered (``deliveries`` counts every delivery, so a
-  QoS 1 duplicate shows as 2).
+  QoS 1 duplicate shows as 2), and a row per delivery.
 * :class:`PacketLog`: one row per packet handed to a link, from a link
   ``observer``: when, which link and direction, bytes on the wire (IP and
   TCP headers included), its fate, TCP flags, whether TCP retransmitted it,
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from mqttsim.protocol.enums import PacketType
 
 from .link import LinkRecord
-from .tcp_segment import ACK, SYN, Flag, Segment
+from .tcp_segment import SYN, Flag, Segment
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported where the frames are made
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -68,6 +68,8 @@ class MessageLog:
         self.payload_bytes: list[int] = []
         self.delivered_s: list[float] = []
         self.deliveries: list[int] = []
+        self.delivery_ids = array("q")  # every delivery, in order: message id ...
+        self.delivery_times = array("d")  # ... and time
 
     def __len__(self) -> int:
         return len(self.sent_s)
@@ -91,6 +93,24 @@ class MessageLog:
         if not self.deliveries[message_id]:
             self.delivered_s[message_id] = now
         self.deliveries[message_id] += 1
+        self.delivery_ids.append(message_id)
+        self.delivery_times.append(now)
+
+    def deliveries_frame(self) -> pd.DataFrame:
+        """Every delivery, duplicates included, in order: message_id, time_s, nth
+        (1 for the first delivery of a message, 2 for its first duplicate...)."""
+        import numpy as np
+        import pandas as pd
+
+        ids = np.frombuffer(self.delivery_ids, dtype=np.int64).copy()
+        frame = pd.DataFrame(
+            {
+                "message_id": ids,
+                "time_s": np.frombuffer(self.delivery_times, dtype=np.float64).copy(),
+            }
+        )
+        frame["nth"] = frame.groupby("message_id").cumcount().astype("int32") + 1
+        return frame
 
     def frame(self, node_column: str = "station") -> pd.DataFrame:
         """The log as a DataFrame, one row per message.
@@ -123,12 +143,13 @@ class MessageLog:
 class _Flow:
     """One direction of one TCP connection, followed for MQTT packet starts."""
 
-    __slots__ = ("next_start", "carry", "sent")
+    __slots__ = ("next_start", "carry", "labels", "order")
 
     def __init__(self, next_start: int) -> None:
         self.next_start = next_start  # sequence number where the next MQTT packet begins
         self.carry = b""  # a fixed header cut by a segment boundary, from its first byte
-        self.sent: deque[tuple[int, int, int]] = deque()  # (end seq, seq, label) not yet acked
+        self.labels: dict[int, int] = {}  # seq -> label, for segments that may be resent
+        self.order: deque[tuple[int, int]] = deque()  # (end seq, seq), oldest first
 
 
 def _scan(flow: _Flow, seq: int, payload: bytes) -> list[int]:
@@ -189,7 +210,9 @@ class PacketLog:
         self.mqtt = array("H")
         self.links: list[tuple[str, str, str]] = []  # (link, node, direction)
         self._labels: dict[str, int] = {"": 0}
+        self._codes: dict[tuple[int, ...], int] = {}
         self._flows: list[dict[int, _Flow]] = []
+        self._window = 0  # the largest receive window any end advertised (in its SYN)
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -237,11 +260,16 @@ class PacketLog:
             o_app(outcome_code[record.outcome])
             if isinstance(seg, Segment):
                 port = seg.dst_port if seg.src_port == broker_port else seg.src_port
-                p_app(len(seg.payload))
-                f_app(seg.flags)
+                payload = seg.payload
+                flags = seg.flags
+                p_app(len(payload))
+                f_app(flags)
                 r_app(seg.retransmission)
                 c_app(port)
-                m_app(0 if label is None else label(index, port, seg))
+                # Only data and SYNs matter to the labels; pure ACKs are most segments.
+                m_app(
+                    0 if label is None or not (payload or flags & SYN) else label(index, port, seg)
+                )
             else:
                 p_app(0)
                 f_app(0)
@@ -252,32 +280,37 @@ class PacketLog:
         return observe
 
     def _label(self, index: int, port: int, seg: Segment) -> int:
-        flows = self._flows[index]
         flags = seg.flags
-        if flags & ACK:  # prune what the peer has acknowledged from the reverse flow
-            reverse = self._flows[index ^ 1].get(port)
-            if reverse is not None:
-                sent = reverse.sent
-                while sent and sent[0][0] <= seg.ack:
-                    sent.popleft()
-        if flags & SYN:
-            flows[port] = _Flow(seg.seq + 1)
+        if flags & SYN:  # a new connection: its stream starts after the SYN
+            self._flows[index][port] = _Flow(seg.seq + 1)
+            self._window = max(self._window, seg.window)
             return 0
         payload = seg.payload
-        flow = flows.get(port)
+        flow = self._flows[index].get(port)
         if not payload or flow is None:
             return 0
         if seg.retransmission:
-            for _end, seq, code in flow.sent:
-                if seq == seg.seq:
-                    return code
-            return 0
+            return flow.labels.get(seg.seq, 0)
         types = _scan(flow, seg.seq, payload)
         code = self._code(types) if types else 0
-        flow.sent.append((seg.seq + len(payload), seg.seq, code))
+        # Remember labels for retransmissions, as long as one is possible: the
+        # sender never has more than the peer's window unacknowledged.
+        end = seg.seq + len(payload)
+        order, labels = flow.order, flow.labels
+        order.append((end, seg.seq))
+        labels[seg.seq] = code
+        while order[0][0] <= end - self._window:
+            del labels[order.popleft()[1]]
         return code
 
     def _code(self, types: list[int]) -> int:
+        key = tuple(types)
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = self._intern(types)
+        return code
+
+    def _intern(self, types: list[int]) -> int:
         parts: list[str] = []
         i = 0
         while i < len(types):
@@ -321,9 +354,7 @@ class PacketLog:
                 "node": _categorical(link_idx, nodes),
                 "direction": _categorical(link_idx, directions),
                 "size_bytes": np.frombuffer(self.size_bytes, dtype=np.uint32).astype("int32"),
-                "payload_bytes": np.frombuffer(self.payload_bytes, dtype=np.uint32).astype(
-                    "int32"
-                ),
+                "payload_bytes": np.frombuffer(self.payload_bytes, dtype=np.uint32).astype("int32"),
                 "outcome": _categorical(
                     np.frombuffer(self.outcome, dtype=np.uint8).astype("int32"), _OUTCOMES
                 ),
@@ -338,8 +369,9 @@ class PacketLog:
 
 
 def _flag_text(value: int) -> str:
-    return "|".join(f.name or "" for f in (Flag.SYN, Flag.FIN, Flag.RST, Flag.PSH, Flag.ACK)
-                    if value & f)
+    return "|".join(
+        f.name or "" for f in (Flag.SYN, Flag.FIN, Flag.RST, Flag.PSH, Flag.ACK) if value & f
+    )
 
 
 def _categorical(codes: object, categories: Sequence[str]) -> pd.Categorical:
@@ -418,7 +450,7 @@ def summarize(messages: pd.DataFrame, totals: LinkTotals) -> pd.DataFrame:
         pct = np.percentile(latency, [50, 95, 99]) if delivered else [np.nan] * 3
         rows.append(
             {
-                "qos": int(qos),  # type: ignore[call-overload]
+                "qos": int(qos),
                 "messages": count,
                 "delivered": delivered,
                 "delivery_ratio": delivered / count if count else np.nan,

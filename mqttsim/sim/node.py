@@ -1,39 +1,33 @@
-"""Simulated MQTT nodes: the protocol core driven by SimPy processes.
+"""Simulated MQTT nodes: the protocol cores driven by SimPy processes.
 
 Theory of operation
 -------------------
-:class:`SimBroker` and :class:`SimClient` run the very objects that the
-asyncio driver runs (:class:`~mqttsim.protocol.Broker`,
+:class:`SimBroker` and :class:`SimClient` run the very objects the asyncio
+driver runs (:class:`~mqttsim.protocol.Broker`,
 :class:`~mqttsim.protocol.ClientConnection`) over the simulated TCP of
 :mod:`mqttsim.sim.tcp`. Each connection is one SimPy process doing the four
 steps of every mqttsim driver (DESIGN.md, "How the drivers stay thin"):
 
-1. wait for bytes or the core's next deadline:
-   ``yield endpoint.recv() | env.timeout(deadline - env.now)``;
+1. wait for bytes or the core's next deadline (see :class:`_Pump`);
 2. hand them over: ``receive_data(data, now=)``, ``connection_lost(now=)``
    when the stream ends, or ``handle_timeout(now=)``;
 3. write ``data_to_send(now=)`` to the endpoint;
 4. turn events into SimPy idioms: a received message goes on a
-   :class:`simpy.Store`; connection events go in a plain ``log`` list.
+   :class:`simpy.Store`, other events into a plain ``log`` list.
 
-The driver decides nothing about MQTT. When the core says the connection is
-over (its state is closed) the driver writes what is left and closes the
-TCP end; when the TCP stream ends it tells the core. A client then opens a
-new TCP connection after a back-off and calls ``connect()`` again: whether
-the session resumes is the core's business (its ``clean_start``).
-
-A deadline that moves later leaves its SimPy timeout in place: when it fires
-early, ``handle_timeout`` finds nothing due, and a new one is set. So a busy
-connection keeps one pending timeout, not one per packet.
-
-Randomness: the only draw here is the reconnect jitter, from the ``rng``
-passed in.
+The driver decides nothing about MQTT. When the core has closed the
+connection the driver writes what is left and closes the TCP end; when the
+TCP stream ends it tells the core. A client then waits a back-off, opens a
+new TCP connection and calls ``connect()`` again: whether the session
+resumes, and what becomes of messages published meanwhile, is the core's
+business. The only random draw here is the reconnect jitter, from the
+``rng`` passed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import simpy
 
@@ -41,6 +35,7 @@ from mqttsim.protocol.broker import Broker
 from mqttsim.protocol.broker_connection import BrokerConnection
 from mqttsim.protocol.client import ClientConnection
 from mqttsim.protocol.enums import QoS
+from mqttsim.protocol.errors import LocalProtocolError
 from mqttsim.protocol.events import (
     Connected,
     Event,
@@ -55,33 +50,43 @@ from mqttsim.protocol.packets import Subscription
 from mqttsim.protocol.tables import ClientState
 
 from .loss import RandomSource
-from .path import Path, TcpListener
-from .tcp import ConnectionFailed, TcpEndpoint
+from .path import TcpListener
+from .tcp import ConnectionFailed
 from .tcp_segment import TcpConfig
 from .tcp_timers import Timer
 
-__all__ = ["SimBroker", "SimClient"]
+__all__ = ["Connector", "SimBroker", "SimClient", "Transport"]
 
 Proc = Generator[simpy.Event, Any, None]
 _ACKS = (PublishAcked, PublishReceived, PublishCompleted)
 _TRACE = (PacketSent, PacketReceived)
 
 
+class Transport(Protocol):
+    """What a pump needs of a connection's end: TcpEndpoint and LoopbackEnd fit."""
+
+    @property
+    def is_open(self) -> bool: ...
+    def send(self, data: bytes) -> None: ...
+    def recv(self) -> simpy.Event: ...
+    def close(self) -> None: ...
+
+
+class Connector(Protocol):
+    """What a client needs of its path: Path and LoopbackPath fit."""
+
+    def connect(self, config: TcpConfig | None = None) -> simpy.Event: ...
+
+
 class _Pump:
-    """The four steps for one connection, shared by the broker and the client side.
+    """The four steps for one connection, on the broker's side or a client's.
 
-    Step 1 waits on ``endpoint.recv()`` alone. The core's deadline is kept by
+    Step 1 waits on ``endpoint.recv()`` alone; the core's deadline is kept by
     one :class:`~mqttsim.sim.tcp_timers.Timer`, which interrupts the wait
-    only when the deadline is really due. This stands for the textbook
-    ``yield recv | env.timeout(deadline - now)``, which costs a Condition and
-    a timeout per packet, more than the MQTT work they wrap on the
-    200-station pipeline, while deadlines are rarely due.
-
-    Args:
-        env: the SimPy environment.
-        endpoint: the TCP end.
-        core: a ClientConnection or BrokerConnection.
-        after: steps 3 and 4, called with the events of step 2 and the time.
+    only when the deadline is really due (one that moved later just re-arms
+    it). The textbook ``yield recv | env.timeout(deadline - now)`` costs a
+    Condition and a timeout per packet: more than the MQTT work they wrap on
+    the 200-station pipeline (measured), while deadlines seldom fire.
     """
 
     __slots__ = ("env", "endpoint", "core", "after", "timer", "process", "_waiting")
@@ -89,14 +94,14 @@ class _Pump:
     def __init__(
         self,
         env: simpy.Environment,
-        endpoint: TcpEndpoint,
+        endpoint: Transport,
         core: ClientConnection | BrokerConnection,
         after: Callable[[list[Event], float], None],
     ) -> None:
         self.env = env
         self.endpoint = endpoint
         self.core = core
-        self.after = after
+        self.after = after  # steps 3 and 4
         self.timer = Timer(env, self._due)
         self.process: simpy.Process | None = None
         self._waiting = False
@@ -113,7 +118,7 @@ class _Pump:
         """Pump until ``done()`` says the core has closed the connection."""
         env, endpoint, core, timer = self.env, self.endpoint, self.core, self.timer
         while not done():
-            recv = endpoint.recv()  # the same event again if the last wait was interrupted
+            recv = endpoint.recv()  # the same event again after an interrupted wait
             deadline = core.next_deadline()
             if deadline is None:
                 timer.stop()
@@ -137,7 +142,7 @@ class _Pump:
 
 
 class SimBroker:
-    """A broker host: one :class:`Broker`, serving every connection its listener accepts.
+    """A broker host: one :class:`Broker` serving every connection its listener accepts.
 
     Args:
         env: the SimPy environment.
@@ -145,11 +150,10 @@ class SimBroker:
         broker: the broker core; a new one with default settings if None.
 
     Attributes:
-        broker: the protocol core (its ``stats``, ``sessions``, ``retained``
-            are there to read).
-        log: ``(time_s, event)`` for every event the core reported
-            (clients connecting and leaving, wills, drops); trace events
-            go to ``broker.trace_log`` instead, when asked for.
+        broker: the protocol core (``stats``, ``sessions``, ``retained``...).
+        log: ``(time_s, event)`` for every event the core reported (clients
+            connecting and leaving, wills, drops); trace events, when asked
+            for, go to ``broker.trace_log``.
     """
 
     def __init__(
@@ -159,7 +163,7 @@ class SimBroker:
         self.listener = listener
         self.broker = broker if broker is not None else Broker(now=env.now)
         self.log: list[tuple[float, Event]] = []
-        self._endpoints: dict[int, TcpEndpoint] = {}  # connection id -> its TCP end
+        self._endpoints: dict[int, Transport] = {}  # connection id -> its end
         self._wake: simpy.Event = env.event()
         self._timer_at: float | None = None
         env.process(self._accept())
@@ -172,16 +176,14 @@ class SimBroker:
             conn = self.broker.connection_made(now=env.now)
             self._endpoints[conn.id] = endpoint
             pump = _Pump(env, endpoint, conn, self._after)
-            pump.process = env.process(pump.run(lambda conn=conn: conn.is_closed))
+            pump.process = env.process(pump.run(_closed(conn)))
 
     def _timers(self) -> Proc:
         """Wills, session expiry and ``$SYS``: the broker's own deadlines."""
-        env = self.env
-        broker = self.broker
+        env, broker = self.env, self.broker
         while True:
             self._wake = env.event()
-            deadline = broker.next_deadline()
-            self._timer_at = deadline
+            deadline = self._timer_at = broker.next_deadline()
             if deadline is None:
                 yield self._wake
             else:
@@ -210,44 +212,39 @@ class SimBroker:
 
 
 class SimClient:
-    """A client host: one :class:`ClientConnection` over a :class:`Path`, reconnecting.
+    """A client host: one :class:`ClientConnection` over a path, reconnecting.
 
-    The client connects at once (or when :meth:`start` is called). When the
-    network connection ends (the core closed it, or TCP died or was reset)
-    it waits a back-off, ``delay * (0.5 + rng.random())`` with ``delay``
-    doubling from ``backoff_initial_s`` up to ``backoff_max_s`` and going
-    back to the start after a successful CONNACK, then opens a new TCP
-    connection and calls ``connect()`` again. Whether the session resumes,
-    and what happens to messages published meanwhile, is the core's
-    business: built with ``clean_start=False``, it keeps QoS 1/2 messages
-    for the resumed session and drops QoS 0 (see
-    :meth:`ClientConnection.publish`).
+    It connects at once (or at :meth:`start`). When the network connection
+    ends it waits ``delay * (0.5 + rng.random())``, ``delay`` doubling from
+    ``backoff_initial_s`` to ``backoff_max_s`` and starting over after a
+    CONNACK, then connects again. Built with ``clean_start=False`` the core
+    resumes its session, keeping QoS 1/2 messages published meanwhile and
+    dropping QoS 0 (:meth:`ClientConnection.publish`).
 
     Args:
         env: the SimPy environment.
-        path: the client's path to the broker host.
+        path: a :class:`~mqttsim.sim.path.Path` to the broker host, or a
+            :class:`~mqttsim.sim.loopback.LoopbackPath` on it.
         connection: the protocol core; the driver calls its ``connect()``.
         rng: random source for the reconnect jitter.
         tcp_config: settings of the client's TCP end.
-        backoff_initial_s: the first reconnect delay (before jitter).
-        backoff_max_s: the longest reconnect delay (before jitter).
+        backoff_initial_s, backoff_max_s: the reconnect delays (before jitter).
         log_acks: also log PublishAcked/PublishReceived/PublishCompleted
             (one per QoS 1/2 message: off for long runs).
         autostart: start connecting at once.
 
     Attributes:
-        connection: the protocol core.
         messages: a Store of :class:`MessageReceived` events, in arrival
             order: ``event = yield client.messages.get()``.
         log: ``(time_s, event)`` for the core's other events (Connected,
             Disconnected, PublishDropped, Subscribed, ...).
-        attempts: TCP connection attempts made.
+        attempts: TCP connections attempted.
     """
 
     def __init__(
         self,
         env: simpy.Environment,
-        path: Path,
+        path: Connector,
         connection: ClientConnection,
         *,
         rng: RandomSource,
@@ -269,15 +266,13 @@ class SimClient:
         self._tcp_config = tcp_config
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._skip = _TRACE if log_acks else _TRACE + _ACKS
-        self._endpoint: TcpEndpoint | None = None
+        self._endpoint: Transport | None = None
         self._waiting: list[simpy.Event] = []
         self._stopped = False
         self._process: simpy.Process | None = None
         self._accepted = False
         if autostart:
             self.start()
-
-    # -- the scenario's side ------------------------------------------------------
 
     @property
     def is_connected(self) -> bool:
@@ -304,11 +299,8 @@ class SimClient:
         return pid
 
     def publish_many(self, messages: Iterable[tuple[str, bytes, int, bool]]) -> list[int | None]:
-        """Publish ``(topic, payload, qos, retain)`` tuples, then write once.
-
-        One write means the packets share TCP segments, as an application
-        that writes a whole report at once would see.
-        """
+        """Publish ``(topic, payload, qos, retain)`` tuples, then write once (so
+        the packets share TCP segments, as a report written at once does)."""
         now = self.env.now
         publish = self.connection.publish
         pids = [publish(t, p, qos=q, retain=r, now=now) for t, p, q, r in messages]
@@ -327,31 +319,30 @@ class SimClient:
         return pid
 
     def disconnect(self) -> None:
-        """Send DISCONNECT, close the TCP end, and stop reconnecting."""
+        """Send DISCONNECT (if connected), close the TCP end, stop reconnecting."""
         self._stopped = True
-        if self.connection.state in (ClientState.CONNECTING, ClientState.CONNECTED):
+        try:
             self.connection.disconnect(now=self.env.now)
-            self.flush()
+        except LocalProtocolError:
+            pass  # not connected: nothing to say
+        self.flush()
         if self._endpoint is not None:
             self._endpoint.close()
 
     def flush(self) -> None:
-        """Step 3: write what the core has to send (dropped if TCP cannot take it)."""
+        """Step 3: write what the core has to send (lost if TCP cannot take it)."""
         data = self.connection.data_to_send(now=self.env.now)
         endpoint = self._endpoint
         if data and endpoint is not None and endpoint.is_open:
             endpoint.send(data)
 
-    # -- the driver -----------------------------------------------------------------
-
     def _run(self) -> Proc:
-        env = self.env
         initial, longest = self._backoff
         delay = initial
         while not self._stopped:
             self.attempts += 1
             try:
-                endpoint: TcpEndpoint = yield self.path.connect(self._tcp_config)
+                endpoint: Transport = yield self.path.connect(self._tcp_config)
             except ConnectionFailed:
                 pass
             else:
@@ -361,10 +352,10 @@ class SimClient:
                 self._endpoint = None
             if self._stopped:
                 break
-            yield env.timeout(delay * (0.5 + self._rng.random()))
+            yield self.env.timeout(delay * (0.5 + self._rng.random()))
             delay = min(delay * 2.0, longest)
 
-    def _pump(self, endpoint: TcpEndpoint) -> Generator[simpy.Event, Any, bool]:
+    def _pump(self, endpoint: Transport) -> Generator[simpy.Event, Any, bool]:
         """One network connection; returns True if CONNACK accepted it."""
         conn = self.connection
         self._accepted = False
@@ -377,13 +368,8 @@ class SimClient:
         return self._accepted
 
     def _after(self, events: list[Event], now: float) -> None:
+        """Steps 3 and 4: write; messages to the Store, other events to the log."""
         self.flush()
-        if events:
-            self._dispatch(events)
-
-    def _dispatch(self, events: list[Event]) -> None:
-        """Step 4: messages to the Store, other events to the log."""
-        now = self.env.now
         skip = self._skip
         for event in events:
             if isinstance(event, MessageReceived):
@@ -396,3 +382,6 @@ class SimClient:
                     for waiter in waiting:
                         waiter.succeed(event)
 
+
+def _closed(conn: BrokerConnection) -> Callable[[], bool]:
+    return lambda: conn.is_closed

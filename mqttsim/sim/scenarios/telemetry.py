@@ -39,13 +39,13 @@ class Batch:
 
     Attributes:
         t_s: the readings' time, seconds from the start of the trace.
-        readings: ``(sensor index, value text)`` pairs.
-        alarms: ``(sensor index, "LOW"|"HIGH"|"CLEAR"|"DROP", value text)``.
+        readings: ``(sensor index, value)`` pairs, the value as ASCII text.
+        alarms: ``(sensor index, b"LOW"|b"HIGH"|b"CLEAR"|b"DROP", value)``.
     """
 
     t_s: int
-    readings: tuple[tuple[int, str], ...]
-    alarms: tuple[tuple[int, str, str], ...]
+    readings: tuple[tuple[int, bytes], ...]
+    alarms: tuple[tuple[int, bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def load_plans() -> tuple[Pipeline, tuple[StationPlan, ...]]:
     frame = load_telemetry()
     index = {st.id: i for i, st in enumerate(pipeline.stations)}
     sensor_index = [{s.name: j for j, s in enumerate(st.sensors)} for st in pipeline.stations]
-    rows: list[dict[int, list[tuple[int, str]]]] = [{} for _ in pipeline.stations]
+    rows: list[dict[int, list[tuple[int, bytes]]]] = [{} for _ in pipeline.stations]
     for t, station, sensor, value in zip(
         frame["t_s"].tolist(),
         frame["station"].astype(str).tolist(),
@@ -77,7 +77,7 @@ def load_plans() -> tuple[Pipeline, tuple[StationPlan, ...]]:
         i = index[station]
         j = sensor_index[i][sensor]
         decimals = _DECIMALS[pipeline.stations[i].sensors[j].kind]
-        rows[i].setdefault(t, []).append((j, f"{value:.{decimals}f}"))
+        rows[i].setdefault(t, []).append((j, b"%.*f" % (decimals, value)))
     plans = tuple(
         StationPlan(station=st, batches=_batches(st, rows[i]))
         for i, st in enumerate(pipeline.stations)
@@ -85,7 +85,7 @@ def load_plans() -> tuple[Pipeline, tuple[StationPlan, ...]]:
     return pipeline, plans
 
 
-def _batches(station: Station, rows: dict[int, list[tuple[int, str]]]) -> tuple[Batch, ...]:
+def _batches(station: Station, rows: dict[int, list[tuple[int, bytes]]]) -> tuple[Batch, ...]:
     sensors = station.sensors
     low = [False] * len(sensors)
     high = [False] * len(sensors)
@@ -93,7 +93,7 @@ def _batches(station: Station, rows: dict[int, list[tuple[int, str]]]) -> tuple[
     last: list[tuple[int, float] | None] = [None] * len(sensors)
     batches = []
     for t in sorted(rows):
-        alarms: list[tuple[int, str, str]] = []
+        alarms: list[tuple[int, bytes, bytes]] = []
         for j, text in rows[t]:
             sensor = sensors[j]
             value = float(text)
@@ -101,23 +101,23 @@ def _batches(station: Station, rows: dict[int, list[tuple[int, str]]]) -> tuple[
             if sensor.alarm_low is not None:
                 if not low[j] and value < sensor.alarm_low:
                     low[j] = True
-                    alarms.append((j, "LOW", text))
+                    alarms.append((j, b"LOW", text))
                 elif low[j] and value >= sensor.alarm_low + band:
                     low[j] = False
-                    alarms.append((j, "CLEAR", text))
+                    alarms.append((j, b"CLEAR", text))
             if sensor.alarm_high is not None:
                 if not high[j] and value > sensor.alarm_high:
                     high[j] = True
-                    alarms.append((j, "HIGH", text))
+                    alarms.append((j, b"HIGH", text))
                 elif high[j] and value <= sensor.alarm_high - band:
                     high[j] = False
-                    alarms.append((j, "CLEAR", text))
+                    alarms.append((j, b"CLEAR", text))
             rate = sensor.alarm_drop_bar_per_min
             previous = last[j]
             if rate is not None and previous is not None:
                 fall = (previous[1] - value) * 60.0 / (t - previous[0])
                 if fall > rate and not dropping[j]:
-                    alarms.append((j, "DROP", text))
+                    alarms.append((j, b"DROP", text))
                 dropping[j] = fall > rate
             last[j] = (t, value)
         batches.append(Batch(t_s=t, readings=tuple(rows[t]), alarms=tuple(alarms)))

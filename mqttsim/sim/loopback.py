@@ -1,0 +1,113 @@
+"""A loopback connection: two processes on one host, bytes passed at once.
+
+When the MQTT client runs on the broker's own machine (the SCADA host beside
+the broker at the control centre), its TCP connection never loses a packet
+and takes no measurable time, so simulating its segments only costs CPU.
+:class:`LoopbackPath` stands in for a :class:`~mqttsim.sim.path.Path` there:
+``connect()`` gives a :class:`LoopbackEnd` at once and hands its peer to the
+broker's listener; ``send()`` on one end makes the bytes readable on the
+other in the same instant, in order. No packets exist, so none are logged
+and none are billed.
+
+The ends keep the interface the node drivers use of a
+:class:`~mqttsim.sim.tcp.TcpEndpoint`: ``send``, ``recv`` (an event with the
+next bytes, ``b""`` at the end; the same event again while it is pending),
+``is_open``, ``close``, ``abort`` and the ``closed`` event.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from .path import TcpListener
+from .tcp import ConnectionClosed
+from .tcp_segment import TcpConfig
+
+__all__ = ["LoopbackEnd", "LoopbackPath"]
+
+
+class LoopbackEnd:
+    """One end of a loopback connection.
+
+    Attributes:
+        closed: fires once with ``"closed"`` when either end closes.
+    """
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.peer: LoopbackEnd | None = None
+        self.closed = env.event()
+        self._buffer: list[bytes] = []
+        self._eof = False
+        self._open = True
+        self._recv: simpy.Event | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until either end closes."""
+        return self._open
+
+    def send(self, data: bytes) -> None:
+        """Make ``data`` readable at the peer now.
+
+        Raises:
+            ConnectionClosed: after either end closed.
+        """
+        if not self._open:
+            raise ConnectionClosed("send() on a closed loopback connection")
+        if data and self.peer is not None:
+            self.peer._buffer.append(data)
+            self.peer._wake()
+
+    def recv(self) -> simpy.Event:
+        """An event firing with the next bytes, ``b""`` once the connection ended."""
+        event = self._recv
+        if event is not None and not event.triggered:
+            return event
+        event = self._recv = self.env.event()
+        self._wake()
+        return event
+
+    def close(self) -> None:
+        """Close both directions; the peer reads what was sent, then ``b""``."""
+        for end in (self, self.peer):
+            if end is not None and end._open:
+                end._open = False
+                end._eof = True
+                end.closed.succeed("closed")
+                end._wake()
+
+    abort = close
+
+    def _wake(self) -> None:
+        event = self._recv
+        if event is None or event.triggered:
+            return
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            event.succeed(data)
+        elif self._eof:
+            event.succeed(b"")
+
+
+class LoopbackPath:
+    """A client on the broker's host: ``connect()`` as :meth:`Path.connect` does.
+
+    Args:
+        env: the SimPy environment.
+        listener: the broker's listener, which accepts the server end.
+    """
+
+    def __init__(self, env: simpy.Environment, listener: TcpListener) -> None:
+        self.env = env
+        self.listener = listener
+
+    def connect(self, config: TcpConfig | None = None) -> simpy.Event:
+        """An event that fires at once with the client's end (``config`` is ignored)."""
+        client, server = LoopbackEnd(self.env), LoopbackEnd(self.env)
+        client.peer, server.peer = server, client
+        self.listener._accepted(server)  # type: ignore[arg-type]
+        event = self.env.event()
+        event.succeed(client)
+        return event

@@ -1,0 +1,66 @@
+"""Sweeps: a grid of pipeline runs on any executor, returned as one DataFrame."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+
+from mqttsim.protocol.errors import ConfigError
+from mqttsim.sim.scenarios.pipeline import PipelineConfig, run_pipeline
+from mqttsim.sim.sweep import sweep, sweep_configs
+
+BASE = PipelineConfig(stations=2, hours=0.2, drain_s=300.0, record_packets=False, seed=5)
+
+
+def test_grid_times_replications_in_grid_order_with_seeds_per_replication() -> None:
+    runs = sweep_configs({"qos": [0, 1], "loss_rate": [0.0, 0.02]}, base=BASE, replications=2)
+    assert [(p["qos"], p["loss_rate"], r, c.seed) for p, r, c in runs] == [
+        (q, loss, r, 5 + r) for q in (0, 1) for loss in (0.0, 0.02) for r in (0, 1)
+    ]
+    assert all(c.qos == p["qos"] and c.stations == 2 for p, _, c in runs)
+
+
+def test_sweep_on_a_thread_pool_matches_single_runs() -> None:
+    seen: list[tuple[int, int]] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        table = sweep(
+            {"qos": [0, 2]},
+            base=BASE,
+            replications=2,
+            executor=pool,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert table[["qos", "replication", "seed"]].values.tolist() == [
+        [0, 0, 5],
+        [0, 1, 6],
+        [2, 0, 5],
+        [2, 1, 6],
+    ]
+    assert {"delivery_ratio", "latency_p99_s", "link_bytes", "cost_usd", "wall_s"} <= set(table)
+    single = run_pipeline(
+        PipelineConfig(stations=2, hours=0.2, drain_s=300.0, record_packets=False, qos=2, seed=6)
+    ).summary()
+    row = table[(table.qos == 2) & (table.replication == 1)].drop(
+        columns=["replication", "seed", "wall_s"]
+    )
+    pd.testing.assert_frame_equal(row.reset_index(drop=True), single, check_dtype=False)
+
+
+def test_sweep_runs_on_a_process_pool_by_default() -> None:
+    table = sweep({"qos": [1]}, base=BASE, replications=2)
+    assert table["seed"].tolist() == [5, 6]
+    assert (table["delivery_ratio"] > 0.9).all()
+
+
+def test_sweep_refuses_unknown_keys_and_empty_lists() -> None:
+    with pytest.raises(ConfigError, match="cannot sweep 'loss'; allowed: stations, hours"):
+        sweep_configs({"loss": [0.1]}, base=BASE)
+    with pytest.raises(ConfigError, match="non-empty list"):
+        sweep_configs({"qos": []}, base=BASE)
+    with pytest.raises(ConfigError, match="qos must be 0, 1 or 2"):
+        sweep_configs({"qos": [3]}, base=BASE)
+    with pytest.raises(ConfigError, match="replications"):
+        sweep_configs({"qos": [1]}, base=BASE, replications=0)
