@@ -44,6 +44,7 @@ from .transport import Framing, PlainFraming, WebSocketServerFraming
 __all__ = ["BrokerServer", "Listener"]
 
 log = logging.getLogger("mqttsim.broker")
+_DROPS = [0]  # messages dropped since start, for the log's rate limit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,4 +323,15 @@ class BrokerServer:
             case ProtocolViolation(reason_code=code, detail=detail):
                 log.warning("closing connection from %s: %s (0x%02X)", peer, detail, code)
             case MessageDropped(client_id=cid, topic=topic, reason=reason):
-                log.warning("dropped a message on %r for client %r: %s", topic, cid, reason)
+                # Every drop is counted in $SYS/broker/messages/dropped/...; the
+                # log names the first ones and then every thousandth, so an
+                # overload cannot flood it.
+                _DROPS[0] += 1
+                if _DROPS[0] <= 10 or _DROPS[0] % 1000 == 0:
+                    log.warning(
+                        "dropped a message on %r for client %r: %s (%d dropped so far)",
+                        topic,
+                        cid,
+                        reason,
+                        _DROPS[0],
+                    )

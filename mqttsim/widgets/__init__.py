@@ -1,0 +1,37 @@
+"""mqttsim.widgets: what the lessons show, as functions and ipywidgets.
+
+Everything a notebook needs beyond a line or two lives here, with tests, so
+that lesson cells stay short:
+
+* :func:`inspect_packet` and :class:`PacketInspector`: the bytes of a packet,
+  field by field;
+* :func:`record_exchange`: one publish -> broker -> subscriber exchange of the
+  real protocol core, recorded packet by packet on a fake clock;
+* :func:`plot_sequence` and :class:`SequenceExplorer`: the message-sequence
+  chart of such an exchange;
+* :func:`check`: the self-check of an exercise.
+
+This package imports ipywidgets, pandas and matplotlib; nothing else in
+``mqttsim`` imports it.
+"""
+
+from __future__ import annotations
+
+from .exchange import TraceRow, exchange_frame, record_exchange
+from .exercises import check, remaining_length_size
+from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_length_table
+from .sequence import SequenceExplorer, plot_sequence
+
+__all__ = [
+    "TraceRow",
+    "record_exchange",
+    "exchange_frame",
+    "plot_sequence",
+    "SequenceExplorer",
+    "inspect_packet",
+    "parse_hex",
+    "remaining_length_table",
+    "PacketInspector",
+    "check",
+    "remaining_length_size",
+]
