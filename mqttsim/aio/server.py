@@ -44,7 +44,6 @@ from .transport import Framing, PlainFraming, WebSocketServerFraming
 __all__ = ["BrokerServer", "Listener"]
 
 log = logging.getLogger("mqttsim.broker")
-_DROPS = [0]  # messages dropped since start, for the log's rate limit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +175,7 @@ class BrokerServer:
         self._servers: list[asyncio.Server] = []
         self._broker_timer: asyncio.TimerHandle | None = None
         self._broker_deadline: float | None = None
+        self._drops_logged = 0
 
     # -- clock ------------------------------------------------------------------
 
@@ -298,8 +298,7 @@ class BrokerServer:
         self.after([], None)
         self._arm_broker_timer()
 
-    @staticmethod
-    def _log(event: Event, sock: _Socket | None) -> None:
+    def _log(self, event: Event, sock: _Socket | None) -> None:
         peer = sock.peer if sock is not None else "-"
         match event:
             case ClientConnected(client_id=cid, version=version, username=user):
@@ -326,8 +325,8 @@ class BrokerServer:
                 # Every drop is counted in $SYS/broker/messages/dropped/...; the
                 # log names the first ones and then every thousandth, so an
                 # overload cannot flood it.
-                _DROPS[0] += 1
-                if _DROPS[0] <= 10 or _DROPS[0] % 1000 == 0:
+                self._drops_logged += 1
+                if self._drops_logged <= 10 or self._drops_logged % 1000 == 0:
                     log.warning(
                         "dropped a message on %r for client %r: %s (%d dropped so far)",
                         topic,
