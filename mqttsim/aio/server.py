@@ -332,5 +332,5 @@ class BrokerServer:
                         topic,
                         cid,
                         reason,
-                        _DROPS[0],
+                        self._drops_logged,
                     )
