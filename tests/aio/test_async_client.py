@@ -220,3 +220,25 @@ def test_websocket_round_trip_with_our_client() -> None:
                 assert message.payload == b"over websocket"
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_dropped_message_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """A full offline queue drops visibly: a log line and a $SYS counter."""
+    from mqttsim.protocol.broker import BrokerConfig
+
+    async def main() -> None:
+        config = BrokerConfig(max_queued_messages=0)
+        async with BrokerServer([Listener(kind="tcp", port=0)], config=config) as server:
+            port = server.ports["tcp"]
+            options = {"client_id": "away", "clean_start": False,
+                       "session_expiry_interval_s": 600}
+            async with AsyncClient("127.0.0.1", port, **options) as away:
+                await away.subscribe("a", qos=1)
+            async with AsyncClient("127.0.0.1", port) as pub:
+                await pub.publish("a", b"nowhere to go", qos=1)
+            assert server.broker.stats.dropped["queue-full"] == 1
+
+    with caplog.at_level("WARNING", logger="mqttsim.broker"):
+        asyncio.run(asyncio.wait_for(main(), 20))
+    assert any("dropped a message on 'a' for client 'away': queue-full" in r.getMessage()
+               for r in caplog.records)
