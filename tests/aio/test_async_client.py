@@ -235,7 +235,10 @@ def test_a_dropped_message_is_logged_and_counted(caplog: pytest.LogCaptureFixtur
             async with AsyncClient("127.0.0.1", port, **options) as away:
                 await away.subscribe("a", qos=1)
             async with AsyncClient("127.0.0.1", port) as pub:
-                await pub.publish("a", b"nowhere to go", qos=1)
+                # No subscriber could take it, so the publisher hears so (MQTT 5).
+                with pytest.raises(PublishFailed) as refused:
+                    await pub.publish("a", b"nowhere to go", qos=1)
+                assert refused.value.reason_code == ReasonCode.QUOTA_EXCEEDED
             assert server.broker.stats.dropped["queue-full"] == 1
 
     with caplog.at_level("WARNING", logger="mqttsim.broker"):
