@@ -16,6 +16,7 @@ from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.errors import ConnectFailed, PublishFailed
 from mqttsim.protocol.events import PublishAcked, PublishCompleted
 from mqttsim.protocol.packets import Publish, Will
+from mqttsim.protocol.properties import Properties
 
 V311, V5 = ProtocolVersion.V311, ProtocolVersion.V5
 Scenario = Callable[[str, int], Awaitable[None]]
@@ -125,13 +126,73 @@ async def offline_queue(host: str, port: int) -> None:
         assert received == [b"0", b"1", b"2", b"3", b"4"]
 
 
-@pytest.mark.parametrize("scenario", [qos_round_trips, retained_and_will, offline_queue])
+async def shared_subscription(host: str, port: int) -> None:
+    async with (
+        AsyncClient(host, port, client_id="w1") as w1,
+        AsyncClient(host, port, client_id="w2") as w2,
+        AsyncClient(host, port, client_id="feeder") as feeder,
+    ):
+        for worker in (w1, w2):
+            await worker.subscribe("$share/scada/jobs/#", qos=1)
+        for n in range(6):
+            await feeder.publish(f"jobs/{n}", b"%d" % n, qos=1)
+        got: list[bytes] = []
+        for _ in range(6):  # each message goes to exactly one member of the group
+            done, _pending = await asyncio.wait(
+                [asyncio.ensure_future(anext(w.messages())) for w in (w1, w2)],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in _pending:
+                task.cancel()
+            got.extend(t.result().payload for t in done)
+            if len(got) >= 6:
+                break
+        assert sorted(got) == [b"%d" % n for n in range(6)]
+
+
+async def mqtt5_properties(host: str, port: int) -> None:
+    """Message expiry sent on as what is left, topic aliases, user properties."""
+    options = {"client_id": "props-sub", "clean_start": False, "session_expiry_interval_s": 600}
+    async with AsyncClient(host, port, **options) as sub:
+        await sub.subscribe("props/#", qos=1)
+    user = (("station", "st-07"), ("unit", "bar"), ("station", "again"))
+    async with AsyncClient(host, port, client_id="props-pub", use_topic_aliases=True) as pub:
+        await pub.publish(
+            "props/expiring", b"e", qos=1, properties=Properties(message_expiry_interval=60)
+        )
+        for n in range(3):
+            await pub.publish(
+                "props/aliased/topic", b"%d" % n, qos=1, properties=Properties(user_properties=user)
+            )
+    async with AsyncClient(host, port, **options) as sub:
+        got = []
+        async for message in sub.messages():
+            got.append(message)
+            if len(got) == 4:
+                break
+    expiring = got[0].properties.message_expiry_interval
+    assert expiring is not None and 0 < expiring <= 60  # [MQTT-3.3.2-6]
+    assert [m.topic for m in got[1:]] == ["props/aliased/topic"] * 3
+    assert all(m.properties.topic_alias is None for m in got[1:])
+    assert all(m.properties.user_properties == user for m in got[1:])
+
+
+ALL_SCENARIOS = [
+    qos_round_trips,
+    retained_and_will,
+    offline_queue,
+    shared_subscription,
+    mqtt5_properties,
+]
+
+
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS)
 def test_scenario_against_our_broker(scenario: Scenario) -> None:
     run_against_ours(scenario)
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("scenario", [qos_round_trips, retained_and_will, offline_queue])
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS)
 def test_scenario_against_mosquitto(scenario: Scenario, mosquitto: int) -> None:
     run_against_mosquitto(mosquitto, scenario)
 
@@ -230,8 +291,7 @@ def test_a_dropped_message_is_logged_and_counted(caplog: pytest.LogCaptureFixtur
         config = BrokerConfig(max_queued_messages=0)
         async with BrokerServer([Listener(kind="tcp", port=0)], config=config) as server:
             port = server.ports["tcp"]
-            options = {"client_id": "away", "clean_start": False,
-                       "session_expiry_interval_s": 600}
+            options = {"client_id": "away", "clean_start": False, "session_expiry_interval_s": 600}
             async with AsyncClient("127.0.0.1", port, **options) as away:
                 await away.subscribe("a", qos=1)
             async with AsyncClient("127.0.0.1", port) as pub:
@@ -243,5 +303,7 @@ def test_a_dropped_message_is_logged_and_counted(caplog: pytest.LogCaptureFixtur
 
     with caplog.at_level("WARNING", logger="mqttsim.broker"):
         asyncio.run(asyncio.wait_for(main(), 20))
-    assert any("dropped a message on 'a' for client 'away': queue-full" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "dropped a message on 'a' for client 'away': queue-full" in r.getMessage()
+        for r in caplog.records
+    )
