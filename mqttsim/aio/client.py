@@ -50,7 +50,6 @@ from mqttsim.protocol.events import (
 )
 from mqttsim.protocol.packets import Publish, Subscription
 from mqttsim.protocol.properties import NO_PROPERTIES, Properties
-from mqttsim.protocol.tables import ClientState
 
 from .transport import Framing, PlainFraming, WebSocketClientFraming
 
@@ -253,7 +252,7 @@ class AsyncClient:
                 await self._await_websocket(reader)
             self.connection.connect(now=self._now())
             self._flush()
-            while self.connection.state is not ClientState.CLOSED:
+            while not self.connection.is_closed:
                 deadline = self.connection.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self._now())
                 try:

@@ -225,6 +225,12 @@ class ClientConnection:
         return self._state is _S.CONNECTED
 
     @property
+    def is_closed(self) -> bool:
+        """True once the network connection is over (the driver may close
+        the transport when ``data_to_send`` is drained), until ``connect()``."""
+        return self._state is _S.CLOSED
+
+    @property
     def session(self) -> Session:
         """The session state: plain data a store can save."""
         return self._session

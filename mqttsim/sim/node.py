@@ -47,7 +47,6 @@ from mqttsim.protocol.events import (
     PublishReceived,
 )
 from mqttsim.protocol.packets import Subscription
-from mqttsim.protocol.tables import ClientState
 
 from .loss import RandomSource
 from .path import TcpListener
@@ -363,7 +362,7 @@ class SimClient:
         self.flush()
         pump = _Pump(self.env, endpoint, conn, self._after)
         pump.process = self._process
-        yield from pump.run(lambda: conn.state is ClientState.CLOSED)
+        yield from pump.run(lambda: conn.is_closed)
         endpoint.close()  # after the last bytes (a DISCONNECT, if any)
         return self._accepted
 
