@@ -230,7 +230,7 @@ class AsyncClient:
                 log.info("connection to %s:%d failed: %s", self.host, self.port, exc)
                 self._dispatch(self.connection.connection_lost(now=self._now()))
             except ConnectFailed:
-                return  # refused: retrying with the same credentials cannot help
+                break  # refused: retrying with the same credentials cannot help
             if self._closing or not self._reconnect:
                 break
             await asyncio.sleep(delay * (0.5 + self._rng.random()))
