@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +14,8 @@ from mqttsim.protocol.errors import ConnectFailed, PublishFailed
 from mqttsim.protocol.events import PublishAcked, PublishCompleted
 from mqttsim.protocol.packets import Publish, Will
 from mqttsim.protocol.properties import Properties
+
+from .mosquitto import MOSQUITTO, start_mosquitto
 
 V311, V5 = ProtocolVersion.V311, ProtocolVersion.V5
 Scenario = Callable[[str, int], Awaitable[None]]
@@ -33,10 +32,7 @@ def run_against_ours(scenario: Scenario, **server_kwargs: object) -> None:
 @pytest.fixture(scope="module")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real mosquitto on a free loopback port, started and stopped here."""
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if binary is None:
+    if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (.ci/run installs it)")
     import socket
 
@@ -44,16 +40,9 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-        "persistence false\nlog_type all\nlog_dest stderr\n"
-    )
-    proc = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    for _ in range(50):  # bounded: mosquitto logs a few lines before "running"
-        line = proc.stderr.readline()
-        if not line or " running" in line:
-            break
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                    "persistence false\nlog_type all\nlog_dest stderr\n")
+    proc = start_mosquitto(conf)
     yield port
     proc.terminate()
     proc.wait(timeout=10)

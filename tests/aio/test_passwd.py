@@ -6,12 +6,9 @@ import base64
 import hashlib
 import hmac
 import os
-import queue
 import shutil
 import stat
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,8 @@ from mqttsim.aio.passwd import (
 from mqttsim.protocol.enums import ReasonCode
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.protocol.hooks import Authenticator
+
+from .mosquitto import MOSQUITTO, start_mosquitto
 
 SALT = bytes(range(1, 13))  # 12 bytes, fixed so the expected lines are reproducible
 
@@ -358,40 +357,7 @@ def test_file_made_by_mosquitto_passwd_is_verified(tmp_path: Path, hash_option: 
     assert passwords.authenticate("c", "bob", b"b0b") is ReasonCode.BAD_USER_NAME_OR_PASSWORD
 
 
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-)
 MOSQUITTO_PUB = shutil.which("mosquitto_pub")
-
-
-def _start_mosquitto(config: Path) -> subprocess.Popen[str]:
-    """Start mosquitto and wait, bounded in time, until its log says it is running."""
-    assert MOSQUITTO is not None
-    broker = subprocess.Popen(
-        [MOSQUITTO, "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert broker.stdout is not None
-    # A reader thread, not select(): select() cannot see lines already
-    # pulled into the pipe's Python buffer by an earlier readline().
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in broker.stdout or ()],  # type: ignore[func-returns-value]
-                     daemon=True).start()
-    deadline = time.monotonic() + 10
-    log: list[str] = []
-    for _ in range(100):
-        try:
-            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        log.append(line)
-        if " running" in line:
-            return broker
-    broker.kill()
-    broker.wait(timeout=10)
-    pytest.fail("mosquitto did not start:\n" + "".join(log))
 
 
 @pytest.mark.interop
@@ -410,7 +376,7 @@ def test_file_saved_here_is_accepted_by_a_mosquitto_broker(tmp_path: Path, free_
     config.write_text(
         f"{user}listener {free_port} 127.0.0.1\npassword_file {path}\nallow_anonymous false\n"
     )
-    broker = _start_mosquitto(config)
+    broker = start_mosquitto(config)
     try:
         base = [MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(free_port), "-t", "t", "-m", "m"]
         good = subprocess.run(
