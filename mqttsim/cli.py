@@ -26,9 +26,6 @@ from .protocol.errors import ConfigError
 
 __all__ = ["Command", "COMMANDS", "main", "build_parser"]
 
-_PROG = PROG
-_USAGE_ERROR = USAGE_ERROR
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
@@ -52,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(_USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _describe_os_error(exc: OSError) -> str:
@@ -88,7 +85,7 @@ COMMANDS: tuple[Command, ...] = (
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     """Build the top-level parser with one subparser per command."""
-    parser = _Parser(prog=_PROG, description="Learn MQTT and try it on hostile satellite links.")
+    parser = _Parser(prog=PROG, description="Learn MQTT and try it on hostile satellite links.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors, already printed
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
-        return _USAGE_ERROR
+        return USAGE_ERROR
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
