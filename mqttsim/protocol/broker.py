@@ -107,6 +107,20 @@ class BrokerConfig:
             raise ValueError("connect_timeout_s must be positive")
 
 
+def _message(topic: str, payload: bytes, qos: int, retain: bool, properties: Properties) -> Publish:
+    """An application message inside the broker, as a PUBLISH. A QoS 1/2
+    PUBLISH must carry a packet identifier; this one holds 1 until a
+    subscriber's own identifier replaces it on delivery."""
+    return Publish(
+        topic=topic,
+        payload=payload,
+        qos=QoS(qos),
+        retain=retain,
+        packet_id=None if qos == 0 else 1,
+        properties=properties,
+    )
+
+
 class Broker:
     """The shared state of one broker; see the module docstring."""
 
@@ -200,14 +214,7 @@ class Broker:
         now: float,
     ) -> ReasonCode:
         """Publish a message from the broker itself (``$SYS``, admin tools)."""
-        packet = Publish(
-            topic=topic,
-            payload=payload,
-            qos=QoS(qos),
-            retain=retain,
-            packet_id=None if qos == 0 else 1,
-            properties=properties,
-        )
+        packet = _message(topic, payload, qos, retain, properties)
         events: list[Event] = []
         return self._accept_message(packet, None, now, events)
 
@@ -643,14 +650,7 @@ class Broker:
             # its packet identifier will differ per subscriber.
             publish = packet
         else:
-            publish = Publish(
-                topic=packet.topic,
-                payload=packet.payload,
-                qos=QoS(qos),
-                retain=retain,
-                packet_id=None if qos == 0 else 1,
-                properties=props,
-            )
+            publish = _message(packet.topic, packet.payload, qos, retain, props)
         if version is None:
             return publish, b"", 0
         encoded = encode(publish, version)
@@ -674,14 +674,7 @@ class Broker:
             )
             return
         props = replace(will.properties, will_delay_interval=None)
-        packet = Publish(
-            topic=will.topic,
-            payload=will.payload,
-            qos=will.qos,
-            retain=will.retain,
-            packet_id=None if will.qos == 0 else 1,
-            properties=props,
-        )
+        packet = _message(will.topic, will.payload, will.qos, will.retain, props)
         self._accept_message(packet, client_id, now, events)
 
     def _end_session(self, session: Session, now: float, events: list[Event]) -> None:
