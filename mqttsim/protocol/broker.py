@@ -233,8 +233,7 @@ class Broker:
     def flush_store(self) -> None:
         """Write pending session and retained changes to the store, if any."""
         if self.store is None:
-            self._dirty.clear()
-            return
+            return  # mark_dirty keeps nothing without a store
         if self._dirty:
             self._changes.sessions.extend(self._dirty.values())
             self._dirty.clear()
@@ -251,10 +250,11 @@ class Broker:
         if self.store is not None and session.expiry_interval_s != 0:
             self._dirty[session.client_id] = session
 
-    def track_outbound(
-        self, session: Session, publish: Publish, state: OutboundState, expires_at: float | None
-    ) -> None:
+    def track_outbound(self, session: Session, publish: Publish, expires_at: float | None) -> None:
+        """Record a QoS 1/2 PUBLISH just sent as in flight, awaiting the
+        first acknowledgement of its QoS (PUBACK or PUBREC)."""
         assert publish.packet_id is not None
+        state = OutboundState.AWAITING_PUBACK if publish.qos == 1 else OutboundState.AWAITING_PUBREC
         session.outbound[publish.packet_id] = InflightMessage(
             publish=publish, state=state, expires_at=expires_at
         )
@@ -601,8 +601,7 @@ class Broker:
                 pid = session.packet_ids.allocate()
                 data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
                 publish = replace(publish, packet_id=pid)
-                state = OutboundState.AWAITING_PUBACK if qos == 1 else OutboundState.AWAITING_PUBREC
-                self.track_outbound(session, publish, state, expires_at)
+                self.track_outbound(session, publish, expires_at)
                 self.mark_dirty(session)
                 self.stats.publish_sent += 1
                 conn.send_bytes(data, publish)

@@ -258,12 +258,7 @@ class BrokerConnection:
                     session.packet_ids.release(queued.publish.packet_id)
                 continue
             if publish.qos > 0:
-                state = (
-                    OutboundState.AWAITING_PUBACK
-                    if publish.qos == QoS.AT_LEAST_ONCE
-                    else OutboundState.AWAITING_PUBREC
-                )
-                self._broker.track_outbound(session, publish, state, queued.expires_at)
+                self._broker.track_outbound(session, publish, queued.expires_at)
             self._broker.stats.publish_sent += 1
             self.send(publish)
             self._broker.mark_dirty(session)
