@@ -9,6 +9,8 @@ that lesson cells stay short:
   real protocol core, recorded packet by packet on a fake clock;
 * :func:`plot_sequence` and :class:`SequenceExplorer`: the message-sequence
   chart of such an exchange;
+* :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
+  the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
 * :func:`check`: the self-check of an exercise.
 
 This package imports ipywidgets, pandas and matplotlib; nothing else in
@@ -19,6 +21,18 @@ from __future__ import annotations
 
 from .exchange import TraceRow, exchange_frame, record_exchange
 from .exercises import check, remaining_length_size
+from .explorer import (
+    QosExplorer,
+    QosRuns,
+    compare_qos,
+    explorer_config,
+    format_outages,
+    outage_fate,
+    parse_outages,
+    plot_qos_comparison,
+    qos_table,
+    run_qos,
+)
 from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_length_table
 from .sequence import SequenceExplorer, plot_sequence
 
@@ -34,4 +48,14 @@ __all__ = [
     "PacketInspector",
     "check",
     "remaining_length_size",
+    "QosExplorer",
+    "QosRuns",
+    "compare_qos",
+    "explorer_config",
+    "format_outages",
+    "outage_fate",
+    "parse_outages",
+    "plot_qos_comparison",
+    "qos_table",
+    "run_qos",
 ]
