@@ -11,7 +11,9 @@ that lesson cells stay short:
   chart of such an exchange;
 * :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
   the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
-* :func:`check`: the self-check of an exercise.
+* :func:`check`: the self-check of an exercise;
+* :func:`lesson_broker`: the live broker of a lesson, mqttsim's own or the
+  one the environment variable ``MQTTSIM_BROKER`` names.
 
 This package imports ipywidgets, pandas and matplotlib; nothing else in
 ``mqttsim`` imports it.
@@ -19,6 +21,7 @@ This package imports ipywidgets, pandas and matplotlib; nothing else in
 
 from __future__ import annotations
 
+from .broker import LessonBroker, lesson_broker
 from .exchange import TraceRow, exchange_frame, record_exchange
 from .exercises import check, remaining_length_size
 from .explorer import (
@@ -37,6 +40,8 @@ from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_len
 from .sequence import SequenceExplorer, plot_sequence
 
 __all__ = [
+    "LessonBroker",
+    "lesson_broker",
     "TraceRow",
     "record_exchange",
     "exchange_frame",
