@@ -9,8 +9,15 @@ that lesson cells stay short:
   real protocol core, recorded packet by packet on a fake clock;
 * :func:`plot_sequence` and :class:`SequenceExplorer`: the message-sequence
   chart of such an exchange;
+* :class:`Timeline`: the broker core and its clients on a fake clock, for
+  what takes minutes (wills, session expiry, keep-alive);
+* :func:`will_delay_story` (lesson 04), :func:`offline_story` and
+  :class:`QueueExplorer` (lesson 05): wills, sessions and offline queues;
 * :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
   the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
+* :func:`latency_runs`, :func:`plot_latency_cdf`, :func:`plot_outage` and
+  :class:`SatLinkExplorer`: the satellite link's delay, loss and outages, and
+  what TCP makes of them (lesson 08);
 * :func:`check`: the self-check of an exercise;
 * :func:`lesson_broker`: the live broker of a lesson, mqttsim's own or the
   one the environment variable ``MQTTSIM_BROKER`` names.
@@ -37,11 +44,34 @@ from .explorer import (
     run_qos,
 )
 from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_length_table
+from .satlink import (
+    SatLinkExplorer,
+    backoff_schedule,
+    first_retry_after,
+    geo_hop_table,
+    latency_runs,
+    latency_summary,
+    outage_table,
+    outage_trace,
+    plot_latency_cdf,
+    plot_outage,
+    serialisation_table,
+)
 from .sequence import SequenceExplorer, plot_sequence
+from .sessions import OfflineResult, QueueExplorer, offline_story
+from .timeline import Timeline, will_message
+from .wills import will_delay_story, will_heard_after
 
 __all__ = [
     "LessonBroker",
     "lesson_broker",
+    "Timeline",
+    "will_message",
+    "will_delay_story",
+    "will_heard_after",
+    "OfflineResult",
+    "offline_story",
+    "QueueExplorer",
     "TraceRow",
     "record_exchange",
     "exchange_frame",
@@ -63,4 +93,15 @@ __all__ = [
     "plot_qos_comparison",
     "qos_table",
     "run_qos",
+    "SatLinkExplorer",
+    "backoff_schedule",
+    "first_retry_after",
+    "geo_hop_table",
+    "latency_runs",
+    "latency_summary",
+    "outage_table",
+    "outage_trace",
+    "plot_latency_cdf",
+    "plot_outage",
+    "serialisation_table",
 ]
