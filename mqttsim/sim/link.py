@@ -54,9 +54,13 @@ __all__ = ["Link", "LinkRecord", "LinkStats", "OutageSchedule", "Outcome", "Rand
 Outcome = Literal["delivered", "lost", "outage", "queue-full"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkRecord:
-    """What happened to one packet handed to a link.
+    """What happened to one packet handed to a link (treat it as read-only).
+
+    A plain slotted class, not a frozen dataclass: one is made per packet
+    while a packet log is kept, and a frozen dataclass's ``__init__`` cost
+    twice as much (bench/sim_pipeline.py). Equality and ``repr`` are by
+    value, as a dataclass's are.
 
     Attributes:
         time_s: when its transmission started (or was refused, for
@@ -68,12 +72,38 @@ class LinkRecord:
         item: the object carried (a TCP segment, for instance).
     """
 
-    time_s: float
-    link: str
-    size_bytes: int
-    outcome: Outcome
-    arrival_s: float | None
-    item: object
+    __slots__ = ("time_s", "link", "size_bytes", "outcome", "arrival_s", "item")
+
+    def __init__(
+        self,
+        time_s: float,
+        link: str,
+        size_bytes: int,
+        outcome: Outcome,
+        arrival_s: float | None,
+        item: object,
+    ) -> None:
+        self.time_s = time_s
+        self.link = link
+        self.size_bytes = size_bytes
+        self.outcome = outcome
+        self.arrival_s = arrival_s
+        self.item = item
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.time_s, self.link, self.size_bytes, self.outcome, self.arrival_s, self.item)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not LinkRecord:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"LinkRecord({fields})"
 
 
 @dataclass(slots=True)
@@ -291,7 +321,7 @@ class Link:
             if self._queued_bytes + size_bytes > self.queue_limit_bytes:
                 stats.queue_full += 1
                 if self.observer is not None:
-                    self._record(now, size_bytes, "queue-full", None, item)
+                    self.observer(LinkRecord(now, self.name, size_bytes, "queue-full", None, item))
                 return
         start = now if now > self._tx_free_s else self._tx_free_s
         end = start + size_bytes * self._s_per_byte
@@ -320,8 +350,15 @@ class Link:
             self._in_flight.append(item)
             self.env.timeout(arrival - now).callbacks.append(self._deliver_cb)
         if self.observer is not None:
-            self._record(
-                start, size_bytes, outcome, arrival if outcome == "delivered" else None, item
+            self.observer(
+                LinkRecord(
+                    start,
+                    self.name,
+                    size_bytes,
+                    outcome,
+                    arrival if outcome == "delivered" else None,
+                    item,
+                )
             )
 
     def recv(self) -> simpy.Event:
@@ -332,21 +369,6 @@ class Link:
         on a link with an attached sink.
         """
         return self._store.get()
-
-    def _record(
-        self, time_s: float, size: int, outcome: Outcome, arrival: float | None, item: object
-    ) -> None:
-        assert self.observer is not None
-        self.observer(
-            LinkRecord(
-                time_s=time_s,
-                link=self.name,
-                size_bytes=size,
-                outcome=outcome,
-                arrival_s=arrival,
-                item=item,
-            )
-        )
 
     def _deliver(self, event: simpy.Event) -> None:
         # Arrivals are in send order, but ``now + (arrival - now)`` rounds

@@ -27,9 +27,10 @@ business. The only random draw here is the reconnect jitter, from the
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import simpy
+from simpy.events import URGENT
 
 from mqttsim.protocol.broker import Broker
 from mqttsim.protocol.broker_connection import BrokerConnection
@@ -77,6 +78,29 @@ class Connector(Protocol):
     def connect(self, config: TcpConfig | None = None) -> simpy.Event: ...
 
 
+def _call_soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
+    """Run ``callback`` as an urgent event of its own, now.
+
+    That is the place in SimPy's queue that a new process's first step (its
+    ``Initialize``) and an interrupt take, so a callback started this way
+    runs exactly when the process it stands for would have.
+    """
+    event = simpy.Event(env)
+    event._ok = True  # triggered, as SimPy's own run(until=...) marks its event
+    event._value = None
+    event.callbacks.append(callback)
+    env.schedule(event, URGENT)
+
+
+def _when(event: simpy.Event, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback(event)`` once ``event`` is processed: what ``yield event``
+    does for a process (at once, if the event already was)."""
+    if event.callbacks is None:
+        callback(event)
+    else:
+        event.callbacks.append(callback)
+
+
 class _Pump:
     """The four steps for one connection, on the broker's side or a client's.
 
@@ -86,9 +110,35 @@ class _Pump:
     it). The textbook ``yield recv | env.timeout(deadline - now)`` costs a
     Condition and a timeout per packet: more than the MQTT work they wrap on
     the 200-station pipeline (measured), while deadlines seldom fire.
+
+    The loop is written as callbacks on the ``recv()`` events rather than as a
+    generator process: resuming a process costs more than the callback, and
+    a pump wakes several times per message. Each step happens in the same
+    event, in the same order, as a process's would (an interrupted wait is an
+    urgent event of its own, as :meth:`simpy.Process.interrupt` makes), so
+    the model's results are the same.
+
+    Args:
+        env: the SimPy environment.
+        endpoint: the connection's end.
+        core: the protocol object that reads and writes it.
+        after: steps 3 and 4, called with the core's events and the time.
+        done: True once the core has closed the connection: the loop ends.
+        finished: called once, when the loop ends.
     """
 
-    __slots__ = ("env", "endpoint", "core", "after", "timer", "process", "_waiting")
+    __slots__ = (
+        "env",
+        "endpoint",
+        "core",
+        "after",
+        "done",
+        "finished",
+        "timer",
+        "_recv",
+        "_waiting",
+        "_resume_cb",
+    )
 
     def __init__(
         self,
@@ -96,48 +146,72 @@ class _Pump:
         endpoint: Transport,
         core: ClientConnection | BrokerConnection,
         after: Callable[[list[Event], float], None],
+        done: Callable[[], bool],
+        finished: Callable[[], None] | None = None,
     ) -> None:
         self.env = env
         self.endpoint = endpoint
         self.core = core
         self.after = after  # steps 3 and 4
+        self.done = done
+        self.finished = finished
         self.timer = Timer(env, self._due)
-        self.process: simpy.Process | None = None
+        self._recv: simpy.Event | None = None
         self._waiting = False
+        self._resume_cb = self._resume
+
+    def start(self, _event: simpy.Event | None = None) -> None:
+        """Begin the loop: its first wait starts now."""
+        self._wait()
+
+    def _wait(self) -> None:
+        """Step 1: wait for bytes, with the timer set to the core's deadline."""
+        if self.done():
+            self.timer.stop()
+            if self.finished is not None:
+                self.finished()
+            return
+        recv = self.endpoint.recv()  # the same event again after an interrupted wait
+        deadline = self.core.next_deadline()
+        if deadline is None:
+            self.timer.stop()
+        else:
+            self.timer.set_at(deadline)
+        self._waiting = True
+        self._recv = recv
+        _when(recv, self._resume_cb)
+
+    def _resume(self, event: simpy.Event) -> None:
+        self._waiting = False
+        self._step(event.value)
 
     def _due(self) -> None:
         deadline = self.core.next_deadline()
         if deadline is not None and deadline > self.env.now:
             self.timer.set_at(deadline)  # it moved later: sleep on
-        elif self._waiting and self.process is not None:
+        elif self._waiting:
             self._waiting = False
-            self.process.interrupt()
+            _call_soon(self.env, self._interrupted)
 
-    def run(self, done: Callable[[], bool]) -> Generator[simpy.Event, Any, None]:
-        """Pump until ``done()`` says the core has closed the connection."""
-        env, endpoint, core, timer = self.env, self.endpoint, self.core, self.timer
-        while not done():
-            recv = endpoint.recv()  # the same event again after an interrupted wait
-            deadline = core.next_deadline()
-            if deadline is None:
-                timer.stop()
-            else:
-                timer.set_at(deadline)
-            self._waiting = True
-            try:
-                data: bytes | None = yield recv
-            except simpy.Interrupt:
-                data = recv.value if recv.triggered else None
-            self._waiting = False
-            now = env.now
-            if data is None:
-                events = core.handle_timeout(now=now)
-            elif data:
-                events = core.receive_data(data, now=now)
-            else:
-                events = core.connection_lost(now=now)
-            self.after(events, now)
-        timer.stop()
+    def _interrupted(self, _event: simpy.Event) -> None:
+        """The deadline came while waiting: stop waiting, as an interrupt would."""
+        recv = self._recv
+        assert recv is not None and recv.callbacks is not None
+        recv.callbacks.remove(self._resume_cb)
+        self._step(recv.value if recv.triggered else None)
+
+    def _step(self, data: bytes | None) -> None:
+        """Step 2 (bytes, end of stream, or the deadline), then 3 and 4, then wait again."""
+        core = self.core
+        now = self.env.now
+        if data is None:
+            events = core.handle_timeout(now=now)
+        elif data:
+            events = core.receive_data(data, now=now)
+        else:
+            events = core.connection_lost(now=now)
+        self.after(events, now)
+        self._wait()
 
 
 class SimBroker:
@@ -174,8 +248,8 @@ class SimBroker:
             endpoint = yield self.listener.accept()
             conn = self.broker.connection_made(now=env.now)
             self._endpoints[conn.id] = endpoint
-            pump = _Pump(env, endpoint, conn, self._after)
-            pump.process = env.process(pump.run(_closed(conn)))
+            pump = _Pump(env, endpoint, conn, self._after, _closed(conn))
+            _call_soon(env, pump.start)  # where a process for it would start
 
     def _timers(self) -> Proc:
         """Wills, session expiry and ``$SYS``: the broker's own deadlines."""
@@ -268,8 +342,9 @@ class SimClient:
         self._endpoint: Transport | None = None
         self._waiting: list[simpy.Event] = []
         self._stopped = False
-        self._process: simpy.Process | None = None
+        self._started = False
         self._accepted = False
+        self._delay = backoff_initial_s  # the next reconnect delay, before jitter
         if autostart:
             self.start()
 
@@ -280,8 +355,9 @@ class SimClient:
 
     def start(self) -> None:
         """Start connecting (once; later calls do nothing)."""
-        if self._process is None:
-            self._process = self.env.process(self._run())
+        if not self._started:
+            self._started = True
+            _call_soon(self.env, self._attempt)
 
     def connected(self) -> simpy.Event:
         """An event that fires with the next :class:`Connected` event."""
@@ -335,36 +411,57 @@ class SimClient:
         if data and endpoint is not None and endpoint.is_open:
             endpoint.send(data)
 
-    def _run(self) -> Proc:
-        initial, longest = self._backoff
-        delay = initial
-        while not self._stopped:
-            self.attempts += 1
-            try:
-                endpoint: Transport = yield self.path.connect(self._tcp_config)
-            except ConnectionFailed:
-                pass
-            else:
-                self._endpoint = endpoint
-                if (yield from self._pump(endpoint)):
-                    delay = initial  # a connection that worked resets the back-off
-                self._endpoint = None
-            if self._stopped:
-                break
-            yield self.env.timeout(delay * (0.5 + self._rng.random()))
-            delay = min(delay * 2.0, longest)
+    # The connect / pump / back-off loop, as callbacks (see _Pump): each step
+    # runs in the event where a process's ``yield`` would have resumed.
 
-    def _pump(self, endpoint: Transport) -> Generator[simpy.Event, Any, bool]:
-        """One network connection; returns True if CONNACK accepted it."""
+    def _attempt(self, _event: simpy.Event | None = None) -> None:
+        """Open a TCP connection (the top of the loop)."""
+        if self._stopped:
+            return
+        self.attempts += 1
+        _when(self.path.connect(self._tcp_config), self._on_connect)
+
+    def _on_connect(self, event: simpy.Event) -> None:
+        """The connection opened (or failed: ConnectionFailed)."""
+        if not event.ok:
+            failure = event.value
+            if isinstance(failure, BaseException) and not isinstance(failure, ConnectionFailed):
+                raise failure  # not a refused connection: a bug, as a process would crash
+            event.defused = True  # a failed attempt is an answer, not a crash
+            self._retry_later()
+            return
+        endpoint = cast(Transport, event.value)
         conn = self.connection
+        self._endpoint = endpoint
         self._accepted = False
         conn.connect(now=self.env.now)
         self.flush()
-        pump = _Pump(self.env, endpoint, conn, self._after)
-        pump.process = self._process
-        yield from pump.run(lambda: conn.is_closed)
+        pump = _Pump(
+            self.env,
+            endpoint,
+            conn,
+            self._after,
+            lambda: conn.is_closed,
+            lambda: self._connection_over(endpoint),
+        )
+        pump.start()
+
+    def _connection_over(self, endpoint: Transport) -> None:
         endpoint.close()  # after the last bytes (a DISCONNECT, if any)
-        return self._accepted
+        if self._accepted:
+            self._delay = self._backoff[0]  # a connection that worked resets the back-off
+        self._endpoint = None
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        if self._stopped:
+            return
+        wait = self.env.timeout(self._delay * (0.5 + self._rng.random()))
+        _when(wait, self._backed_off)
+
+    def _backed_off(self, _event: simpy.Event) -> None:
+        self._delay = min(self._delay * 2.0, self._backoff[1])
+        self._attempt()
 
     def _after(self, events: list[Event], now: float) -> None:
         """Steps 3 and 4: write; messages to the Store, other events to the log."""

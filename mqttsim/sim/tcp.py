@@ -215,6 +215,8 @@ class TcpEndpoint:
         self._rtx_timer = Timer(env, self._on_rtx_timeout)
         self._ack_timer = Timer(env, self._send_ack)
         self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
+        self._header_bytes = config.header_bytes
+        self._window_bytes = config.window_bytes
 
     # -- the user's API ---------------------------------------------------
 
@@ -471,18 +473,19 @@ class TcpEndpoint:
             self._ack_timer.stop()  # this segment carries the ACK
             self._rcv_unacked = 0
             self._ack_now = False
-        seg = Segment(
-            src_port=self.local_port,
-            dst_port=self.remote_port,
-            seq=seq,
-            ack=self.rcv_nxt if flags & ACK else 0,
-            flags=flags,
-            payload=payload,
-            header_bytes=self.config.header_bytes,
-            window=self.config.window_bytes,
-            retransmission=retransmission,
+        header = self._header_bytes
+        seg = Segment(  # positional: this is the hot path of the whole model
+            self.local_port,
+            self.remote_port,
+            seq,
+            self.rcv_nxt if flags & ACK else 0,
+            flags,
+            payload,
+            header,
+            self._window_bytes,
+            retransmission,
         )
-        self._link.send(seg, seg.header_bytes + len(payload))
+        self._link.send(seg, header + len(payload))
         return seg
 
     def _flush_ack(self) -> None:
