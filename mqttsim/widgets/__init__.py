@@ -9,6 +9,10 @@ that lesson cells stay short:
   real protocol core, recorded packet by packet on a fake clock;
 * :func:`plot_sequence` and :class:`SequenceExplorer`: the message-sequence
   chart of such an exchange;
+* :class:`Timeline`: the broker core and its clients on a fake clock, for
+  what takes minutes (wills, session expiry, keep-alive);
+* :func:`will_delay_story` (lesson 04), :func:`offline_story` and
+  :class:`QueueExplorer` (lesson 05): wills, sessions and offline queues;
 * :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
   the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
 * :func:`latency_runs`, :func:`plot_latency_cdf`, :func:`plot_outage` and
@@ -54,10 +58,20 @@ from .satlink import (
     serialisation_table,
 )
 from .sequence import SequenceExplorer, plot_sequence
+from .sessions import OfflineResult, QueueExplorer, offline_story
+from .timeline import Timeline, will_message
+from .wills import will_delay_story, will_heard_after
 
 __all__ = [
     "LessonBroker",
     "lesson_broker",
+    "Timeline",
+    "will_message",
+    "will_delay_story",
+    "will_heard_after",
+    "OfflineResult",
+    "offline_story",
+    "QueueExplorer",
     "TraceRow",
     "record_exchange",
     "exchange_frame",

@@ -319,10 +319,12 @@ class LiveClient:
 
 def peek_retained(broker: LessonBroker, topic_filter: str) -> pd.DataFrame:
     """What a brand-new subscriber to ``topic_filter`` gets at once: the
-    retained messages the broker holds for the topics it matches."""
+    retained messages the broker holds for the topics it matches, sorted by
+    topic (brokers send them in different orders)."""
     peek = LiveClient(broker, f"mqttsim-lesson-peek-{next(_peeks)}").connect()
     try:
         peek.subscribe(topic_filter, qos=1)
-        return peek.inbox()
+        messages = sorted(peek._take_until_marker(), key=lambda m: m.topic)
     finally:
         peek.disconnect()
+    return messages_frame(messages)
