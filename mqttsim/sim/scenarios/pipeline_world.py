@@ -13,6 +13,7 @@ station or changing the QoS leaves the other streams where they were.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,13 @@ import simpy
 from mqttsim.protocol.broker import Broker, BrokerConfig
 from mqttsim.protocol.client import ClientConnection
 from mqttsim.protocol.enums import ProtocolVersion, QoS
-from mqttsim.protocol.events import ClientDisconnected, Connected, Disconnected, PublishDropped
+from mqttsim.protocol.events import (
+    ClientDisconnected,
+    Connected,
+    Disconnected,
+    MessageReceived,
+    PublishDropped,
+)
 from mqttsim.protocol.packets import Publish, Will
 from mqttsim.protocol.session import SESSION_NEVER_EXPIRES
 
@@ -105,9 +112,13 @@ class PipelineWorld:
         host_path: Path | LoopbackPath = (
             LoopbackPath(self.env, self.listener) if config.host_link == "loopback" else self._lan()
         )
-        self.scada = self._client(SCADA_ID, host_path, will=None)
+        # The SCADA host's reader (see _scada_arrived): messages not yet read,
+        # and whether the two events of a Store's put and get are pending.
+        self._scada_inbox: deque[Publish] = deque()
+        self._scada_put_pending = False
+        self._scada_get_pending = False
+        self.scada = self._client(SCADA_ID, host_path, will=None, on_message=self._scada_arrived)
         self.env.process(self._scada_subscriber())
-        self.env.process(self._scada_receiver())
 
     # -- building ----------------------------------------------------------------------
 
@@ -189,7 +200,13 @@ class PipelineWorld:
             rng=self._rng(SCADA_ID, "isn"),
         )
 
-    def _client(self, node: str, path: Any, will: Will | None) -> SimClient:
+    def _client(
+        self,
+        node: str,
+        path: Any,
+        will: Will | None,
+        on_message: Callable[[MessageReceived], None] | None = None,
+    ) -> SimClient:
         c = self.config
         v5 = self.version is ProtocolVersion.V5
         connection = ClientConnection(
@@ -208,6 +225,7 @@ class PipelineWorld:
             tcp_config=c.tcp,
             backoff_initial_s=c.backoff_initial_s,
             backoff_max_s=c.backoff_max_s,
+            on_message=on_message,
         )
 
     def _add_station(self, index: int, node: str, plan: StationPlan) -> None:
@@ -327,14 +345,31 @@ class PipelineWorld:
             if client.is_connected and not connected.session_present:
                 client.subscribe([("pipeline/+/+", 2), ("pipeline/+/alarm/+", 2)])
 
-    def _scada_receiver(self) -> Proc:
+    # The host reads its messages in the event where a reader process taking
+    # them from the client's Store would: that Store's put event triggers the
+    # get, whose event resumes the reader, which then also takes every
+    # message that came meanwhile. Two bare events stand for those (a put
+    # event while one is pending, or while the get is, does nothing), so
+    # the commands of _isolate leave at the very same point of the run as
+    # with the Store, for a fraction of its cost per message.
+
+    def _scada_arrived(self, event: MessageReceived) -> None:
+        self._scada_inbox.append(event.publish)
+        if not (self._scada_put_pending or self._scada_get_pending):
+            self._scada_put_pending = True
+            _soon(self.env, self._scada_put_done)
+
+    def _scada_put_done(self, _event: simpy.Event) -> None:
+        self._scada_put_pending = False
+        self._scada_get_pending = True
+        _soon(self.env, self._scada_read)
+
+    def _scada_read(self, _event: simpy.Event) -> None:
         """Log each live delivery; isolate a section on a block valve's LOW alarm."""
-        store = self.scada.messages
-        pending = store.items
-        while True:
-            self._scada_message((yield store.get()).publish)
-            while pending:  # the rest of the same write, without a get per message
-                self._scada_message(pending.pop(0).publish)
+        self._scada_get_pending = False
+        inbox = self._scada_inbox
+        while inbox:
+            self._scada_message(inbox.popleft())
 
     def _scada_message(self, publish: Publish) -> None:
         if publish.retain:
@@ -420,6 +455,13 @@ class PipelineWorld:
         rows += [(t, node, "WillReceived", "SCADA host got the will") for t, node in self.wills]
         rows.sort(key=lambda row: row[0])
         return rows
+
+
+def _soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback`` from an event triggered now (as a Store's put or get is)."""
+    event = env.event()
+    event.callbacks.append(callback)
+    event.succeed()
 
 
 def _seq(payload: bytes) -> int | None:
