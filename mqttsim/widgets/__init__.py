@@ -18,6 +18,9 @@ that lesson cells stay short:
 * :func:`latency_runs`, :func:`plot_latency_cdf`, :func:`plot_outage` and
   :class:`SatLinkExplorer`: the satellite link's delay, loss and outages, and
   what TCP makes of them (lesson 08);
+* :func:`lesson_config`, :func:`alarm_table`, :func:`byte_budget` and the rest
+  of :mod:`.pipeline_view`: the 1999 pipeline scenario read as tables, a
+  latency figure and a bill (lesson 09);
 * :func:`check`: the self-check of an exercise;
 * :func:`lesson_broker`: the live broker of a lesson, mqttsim's own or the
   one the environment variable ``MQTTSIM_BROKER`` names.
@@ -44,6 +47,19 @@ from .explorer import (
     run_qos,
 )
 from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_length_table
+from .pipeline_view import (
+    alarm_table,
+    byte_budget,
+    command_table,
+    last_known_values,
+    lesson_config,
+    line_table,
+    mb_per_day,
+    plot_pipeline_latency,
+    qos_cost_table,
+    station_events,
+    traffic_table,
+)
 from .satlink import (
     SatLinkExplorer,
     backoff_schedule,
@@ -104,4 +120,15 @@ __all__ = [
     "plot_latency_cdf",
     "plot_outage",
     "serialisation_table",
+    "alarm_table",
+    "byte_budget",
+    "command_table",
+    "last_known_values",
+    "lesson_config",
+    "line_table",
+    "mb_per_day",
+    "plot_pipeline_latency",
+    "qos_cost_table",
+    "station_events",
+    "traffic_table",
 ]
