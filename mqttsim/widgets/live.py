@@ -110,9 +110,11 @@ class LiveClient:
         self._session_expiry_s = session_expiry_s
         self._keep_alive_s = keep_alive_s
         self._timeout_s = timeout_s
-        extra = {} if version == 5 else {"clean_session": clean_start}
+        # No reconnecting behind the lesson's back: a lost connection stays lost.
+        extra: dict[str, Any] = {"reconnect_on_failure": False}
+        if version == 4:
+            extra["clean_session"] = clean_start
         self._client = broker.paho_client(client_id, version=version, **extra)
-        self._client.reconnect_delay_set(1, 1)
         if will is not None:
             self._client.will_set(
                 will.topic,

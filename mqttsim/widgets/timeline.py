@@ -216,7 +216,7 @@ class Timeline:
         sessions = set(self.broker.sessions)
         self._broker_events(self.broker.handle_timeout(now=now))
         for gone in sorted(sessions - set(self.broker.sessions)):
-            self._log(BROKER, "ends a session", f"{gone}'s: its Session Expiry Interval is over")
+            self._log(BROKER, "ends a session", f"{gone}'s: Session Expiry Interval over")
         for pipe in list(self._pipes):
             if not pipe.client.is_closed:
                 self._client_events(pipe.client_id, pipe.client.handle_timeout(now=now))

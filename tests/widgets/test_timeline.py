@@ -123,7 +123,7 @@ def test_session_expiry_is_logged_and_what_it_held_is_counted() -> None:
     timeline.publish("st-07", "pipeline/st-07/alarm", "low", qos=1, at=60)
     timeline.run_until(900)
     assert rows(timeline)[-2:] == [
-        (600.0, "broker", "ends a session", "scada's: its Session Expiry Interval is over"),
+        (600.0, "broker", "ends a session", "scada's: Session Expiry Interval over"),
         (600.0, "broker", "drops", "1 message: session-expired"),
     ]
     assert timeline.sys_topics("messages/dropped") == {
