@@ -13,6 +13,8 @@ that lesson cells stay short:
   what takes minutes (wills, session expiry, keep-alive);
 * :func:`will_delay_story` (lesson 04), :func:`offline_story` and
   :class:`QueueExplorer` (lesson 05): wills, sessions and offline queues;
+* :func:`match_table`, :func:`validity_table`, :func:`topic_cost_table` and
+  :class:`TopicMatcher` (lesson 06): topic names, filters and their cost;
 * :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
   the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
 * :func:`latency_runs`, :func:`plot_latency_cdf`, :func:`plot_outage` and
@@ -76,6 +78,14 @@ from .satlink import (
 from .sequence import SequenceExplorer, plot_sequence
 from .sessions import OfflineResult, QueueExplorer, offline_story
 from .timeline import Timeline, will_message
+from .topics import (
+    TopicMatcher,
+    check_filter,
+    explain_match,
+    match_table,
+    topic_cost_table,
+    validity_table,
+)
 from .wills import will_delay_story, will_heard_after
 
 __all__ = [
@@ -88,6 +98,12 @@ __all__ = [
     "OfflineResult",
     "offline_story",
     "QueueExplorer",
+    "TopicMatcher",
+    "check_filter",
+    "explain_match",
+    "match_table",
+    "topic_cost_table",
+    "validity_table",
     "TraceRow",
     "record_exchange",
     "exchange_frame",
