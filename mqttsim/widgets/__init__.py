@@ -23,6 +23,9 @@ that lesson cells stay short:
 * :func:`lesson_config`, :func:`alarm_table`, :func:`byte_budget` and the rest
   of :mod:`.pipeline_view`: the 1999 pipeline scenario read as tables, a
   latency figure and a bill (lesson 09);
+* :func:`connect_bytes`, :func:`tls_flights`, :func:`tls_cost_table` and
+  :func:`acl_table`: cleartext passwords, what TLS costs on a satellite link,
+  and a mosquitto-format ACL on a live broker (lesson 11);
 * :func:`check`: the self-check of an exercise;
 * :func:`lesson_broker`: the live broker of a lesson, mqttsim's own or the
   one the environment variable ``MQTTSIM_BROKER`` names.
@@ -74,6 +77,19 @@ from .satlink import (
     plot_latency_cdf,
     plot_outage,
     serialisation_table,
+)
+from .security import (
+    LESSON_ACL,
+    Attempt,
+    acl_table,
+    connect_bytes,
+    hex_dump,
+    lesson_acl,
+    lesson_password_file,
+    password_file_table,
+    tls_capture,
+    tls_cost_table,
+    tls_flights,
 )
 from .sequence import SequenceExplorer, plot_sequence
 from .sessions import OfflineResult, QueueExplorer, offline_story
@@ -147,4 +163,15 @@ __all__ = [
     "qos_cost_table",
     "station_events",
     "traffic_table",
+    "LESSON_ACL",
+    "Attempt",
+    "acl_table",
+    "connect_bytes",
+    "hex_dump",
+    "lesson_acl",
+    "lesson_password_file",
+    "password_file_table",
+    "tls_capture",
+    "tls_cost_table",
+    "tls_flights",
 ]
