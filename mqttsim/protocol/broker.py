@@ -36,7 +36,17 @@ from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
 from .events import ActionDenied, Event, MessageDropped
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
-from .packets import Connect, Publish, PubRel, Subscribe, UnsubAck, Unsubscribe, Will
+from .packets import (
+    Connect,
+    Publish,
+    PubRel,
+    Subscribe,
+    UnsubAck,
+    Unsubscribe,
+    Will,
+    publish_unchecked,
+    with_packet_id,
+)
 from .properties import NO_PROPERTIES, Properties
 from .retained import RetainedStore
 from .session import (
@@ -58,6 +68,9 @@ __all__ = ["Broker", "BrokerConfig"]
 _V5 = ProtocolVersion.V5
 _VERSION = "0.1.0"
 _CACHE_LIMIT = 10_000  # topics remembered by the hot-path caches
+_QOS_LEVELS = tuple(QoS)  # QoS(n) as a lookup, for the hot path
+# Where a message goes: client id -> (granted QoS, Retain As Published, subscription ids).
+_Targets = dict[str, tuple[int, bool, tuple[int, ...]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +170,7 @@ class Broker:
         # Hot-path caches, both cleared whenever they could go stale: the
         # subscription tree's answer per topic, and topic names known valid.
         self._routes: dict[str, TreeMatch[str, SubscriptionRecord]] = {}
+        self._targets: dict[tuple[str, str | None], _Targets] = {}  # by (topic, publisher)
         self._valid_topics: set[str] = set()
         if store is not None:
             self._restore(store)
@@ -478,6 +492,7 @@ class Broker:
     def subscriptions_changed(self) -> None:
         """Forget cached routes: the subscription tree changed."""
         self._routes.clear()
+        self._targets.clear()
 
     def _match(self, topic: str) -> TreeMatch[str, SubscriptionRecord]:
         match = self._routes.get(topic)
@@ -496,17 +511,26 @@ class Broker:
         now: float,
         events: list[Event],
     ) -> ReasonCode:
-        match = self._match(packet.topic)
-        # client id -> [granted qos, retain as published, subscription identifiers]
-        targets: dict[str, tuple[int, bool, tuple[int, ...]]] = {}
-        for _filter, client_id, record in match.normal:
-            sub = record.subscription
-            if sub.no_local and client_id == origin:
-                continue  # No Local [MQTT-3.8.3-3]
-            self._merge_target(targets, client_id, record)
-        for group_key, members in match.shared.items():
-            client_id, record = self._pick_shared(group_key, members)
-            self._merge_target(targets, client_id, record)
+        topic = packet.topic
+        targets = self._targets.get((topic, origin))
+        if targets is None:
+            match = self._match(topic)
+            targets = {}
+            for _filter, client_id, record in match.normal:
+                sub = record.subscription
+                if sub.no_local and client_id == origin:
+                    continue  # No Local [MQTT-3.8.3-3]
+                self._merge_target(targets, client_id, record)
+            if match.shared:
+                for group_key, members in match.shared.items():
+                    client_id, record = self._pick_shared(group_key, members)
+                    self._merge_target(targets, client_id, record)
+            else:
+                # Without shared groups (whose member changes per message) the
+                # targets depend only on the topic and the publisher: keep them.
+                if len(self._targets) >= _CACHE_LIMIT:
+                    self._targets.clear()
+                self._targets[(topic, origin)] = targets
         if not targets:
             return ReasonCode.NO_MATCHING_SUBSCRIBERS
         accepted = 0
@@ -600,7 +624,7 @@ class Broker:
             if len(session.outbound) < conn.send_window and not session.queued:
                 pid = session.packet_ids.allocate()
                 data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
-                publish = replace(publish, packet_id=pid)
+                publish = with_packet_id(publish, pid)  # replace(), without its cost per message
                 self.track_outbound(session, publish, expires_at)
                 self.mark_dirty(session)
                 self.stats.publish_sent += 1
@@ -611,7 +635,7 @@ class Broker:
             return False
         pid = session.packet_ids.allocate()
         session.queued.append(
-            QueuedMessage(publish=replace(publish, packet_id=pid), expires_at=expires_at)
+            QueuedMessage(publish=with_packet_id(publish, pid), expires_at=expires_at)
         )
         self.mark_dirty(session)
         return True
@@ -649,7 +673,11 @@ class Broker:
             # its packet identifier will differ per subscriber.
             publish = packet
         else:
-            publish = _message(packet.topic, packet.payload, qos, retain, props)
+            # _message(...), without Publish's checks: the QoS came from a valid packet.
+            pid = None if qos == 0 else 1
+            publish = publish_unchecked(
+                packet.topic, packet.payload, _QOS_LEVELS[qos], retain, False, pid, props
+            )
         if version is None:
             return publish, b"", 0
         encoded = encode(publish, version)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Final
 
 from .client_flows import ClientStats, InboundFlow, OutboundFlow, ServerLimits
 from .codec import StreamDecoder, encode
@@ -61,6 +62,7 @@ from .events import (
     Unsubscribed,
 )
 from .packets import (
+    PACKET_CLASSES,
     Auth,
     ConnAck,
     Connect,
@@ -79,6 +81,7 @@ from .packets import (
     UnsubAck,
     Unsubscribe,
     Will,
+    publish_unchecked,
 )
 from .properties import NO_PROPERTIES, Properties
 from .session import QueuedMessage, Session
@@ -97,10 +100,23 @@ def _by_peer(code: ReasonCode, detail: str, props: Properties) -> Disconnected:
     return Disconnected(reason_code=code, by_peer=True, detail=detail, properties=props)
 
 
+# A dict lookup instead of calling the enum (QoS is an IntEnum, so 1 and
+# QoS.AT_LEAST_ONCE are the same key): publish() does it for every message.
+_QOS_LEVELS: Final = {int(q): q for q in QoS}
+# The table, keyed by packet class: the hot path avoids hashing enums.
+_ALLOWED: Final = {
+    state: {
+        PACKET_CLASSES[ptype]: nxt for (s, ptype), nxt in CLIENT_TRANSITIONS.items() if s is state
+    }
+    for state in ClientState
+}
+_TOPIC_CACHE_LIMIT = 1000  # topic names remembered as valid, per connection
+
+
 def _qos(value: QoS | int) -> QoS:
     try:
-        return QoS(value)
-    except ValueError:
+        return _QOS_LEVELS[value]
+    except (KeyError, TypeError):
         raise LocalProtocolError(f"QoS {value!r} is not 0, 1 or 2 [MQTT-3.3.1-4]") from None
 
 
@@ -197,6 +213,7 @@ class ClientConnection:
             version=version,
             use_topic_aliases=use_topic_aliases,
             stats=self.stats,
+            trace=trace,
         )
         self._in = InboundFlow(
             out=self._out,
@@ -211,6 +228,7 @@ class ClientConnection:
         self._connect_sent_at: float | None = None
         self._ping_pending = False
         self._ping_sent_at: float | None = None
+        self._valid_topics: set[str] = set()  # topic names already validated
 
     # -- read-only views -----------------------------------------------------------
 
@@ -335,29 +353,29 @@ class ClientConnection:
         """
         self._require("publish")
         qos = _qos(qos)
-        validate_topic_name(topic)
-        self._check_properties(properties, "PUBLISH")
-        if properties.topic_alias is not None:
-            raise LocalProtocolError(
-                "Topic Aliases are managed by the connection: pass use_topic_aliases=True"
-            )
-        if properties.subscription_identifiers:
-            raise LocalProtocolError(
-                "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]"
-            )
+        if topic not in self._valid_topics:  # a client publishes on few topics: check each once
+            validate_topic_name(topic)
+            if len(self._valid_topics) >= _TOPIC_CACHE_LIMIT:
+                self._valid_topics.clear()
+            self._valid_topics.add(topic)
+        expires_at = None
+        if properties is not NO_PROPERTIES:  # (the checks below all pass for none)
+            self._check_properties(properties, "PUBLISH")
+            if properties.topic_alias is not None:
+                raise LocalProtocolError(
+                    "Topic Aliases are managed by the connection: pass use_topic_aliases=True"
+                )
+            if properties.subscription_identifiers:
+                raise LocalProtocolError(
+                    "a client's PUBLISH must not carry a Subscription Identifier [MQTT-3.3.4-6]"
+                )
+            expires_at = message_expiry(now, properties.message_expiry_interval)
         connected = self._state is _S.CONNECTED
         if connected and (refusal := self._out.refusal(qos, retain)) is not None:
             raise refusal
-        expires_at = message_expiry(now, properties.message_expiry_interval)
         pid = None if qos == QoS.AT_MOST_ONCE else self._session.packet_ids.allocate()
-        message = Publish(
-            topic=topic,
-            payload=payload,
-            qos=qos,
-            retain=retain,
-            packet_id=pid,
-            properties=properties,
-        )
+        # Publish(...) without __post_init__: QoS, identifier and DUP=0 are right by construction.
+        message = publish_unchecked(topic, payload, qos, retain, False, pid, properties)
         if pid is None and self._state is _S.CLOSED:
             self.stats.dropped_qos0_while_disconnected += 1
         elif pid is None and not connected:
@@ -549,22 +567,22 @@ class ClientConnection:
             return b""
         packets = outbox[:]
         outbox.clear()
+        trace = self._trace
         for packet, data in packets:
-            match packet:
-                case PingReq():
-                    self.stats.pings_sent += 1
-                    if self._ping_sent_at is None:
-                        self._ping_sent_at = now
-                case Connect():
-                    self._connect_sent_at = now
-                case _:
-                    pass
-            if self._trace:
+            kind = type(packet)  # (None for an acknowledgement written directly)
+            if kind is PingReq:
+                self.stats.pings_sent += 1
+                if self._ping_sent_at is None:
+                    self._ping_sent_at = now
+            elif kind is Connect:
+                self._connect_sent_at = now
+            if trace and packet is not None:
                 self.trace_log.append(PacketSent(packet=packet, size=len(data), now=now))
-            self.stats.bytes_sent += len(data)
+        wire = b"".join([data for _, data in packets])
+        self.stats.bytes_sent += len(wire)
         self.stats.packets_sent += len(packets)
         self._last_sent = now
-        return b"".join(data for _, data in packets)
+        return wire
 
     def next_deadline(self) -> float | None:
         """When ``handle_timeout`` must next be called, or ``None``.
@@ -624,13 +642,11 @@ class ClientConnection:
 
     def _handle(self, packet: Packet, now: float, events: list[Event]) -> None:
         """Check ``packet`` against the transition table, then act on it."""
-        next_state = CLIENT_TRANSITIONS.get((self._state, packet.packet_type))
+        next_state = _ALLOWED[self._state].get(type(packet))
         if next_state is None:
             raise RemoteProtocolError(self._unexpected(packet.packet_type))
         self._state = next_state
-        match packet:
-            case ConnAck():
-                self._on_connack(packet, now, events)
+        match packet:  # PUBLISH and its acknowledgements first: most of the traffic
             case Publish():
                 self._in.on_publish(packet, events)
             case PubAck():
@@ -641,6 +657,8 @@ class ClientConnection:
                 self._in.on_pubrel(packet)
             case PubComp():
                 self._out.on_pubcomp(packet, now, events)
+            case ConnAck():
+                self._on_connack(packet, now, events)
             case SubAck(packet_id=pid, reason_codes=codes):
                 if self._take_pending(self._pending_subscribe, pid, len(codes), "SUBACK"):
                     props = packet.properties

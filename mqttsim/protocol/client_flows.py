@@ -53,6 +53,10 @@ from .topics import validate_topic_name
 
 __all__ = ["ClientStats", "ServerLimits", "OutboundFlow", "InboundFlow"]
 
+# First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
+_ACK_FIRST_BYTE: dict[type[Packet], int] = {PubAck: 0x40, PubRec: 0x50, PubRel: 0x62, PubComp: 0x70}
+_TOPIC_CACHE_LIMIT = 1000  # topic names remembered as valid
+
 
 @dataclass(slots=True)
 class ClientStats:
@@ -133,6 +137,7 @@ class OutboundFlow:
         use_topic_aliases: replace repeated topics with Topic Aliases when
             the server allows them.
         stats: the connection's counters.
+        trace: the connection keeps a trace, which needs every packet as an object.
     """
 
     def __init__(
@@ -142,13 +147,16 @@ class OutboundFlow:
         version: ProtocolVersion,
         use_topic_aliases: bool,
         stats: ClientStats,
+        trace: bool = False,
     ) -> None:
         self.session = session
         self.version = version
         self.stats = stats
         self.limits = ServerLimits()
-        #: Packets with their encoding, waiting for ``data_to_send``.
-        self.outbox: list[tuple[Packet, bytes]] = []
+        #: Packets with their encoding, waiting for ``data_to_send``; the
+        #: packet is None for an acknowledgement written directly (queue_ack).
+        self.outbox: list[tuple[Packet | None, bytes]] = []
+        self._trace = trace
         self._v5 = version is ProtocolVersion.V5
         self._use_topic_aliases = use_topic_aliases
         self._aliases: dict[str, int] = {}
@@ -224,6 +232,22 @@ class OutboundFlow:
         """Encode ``packet`` into the outbox (checked against Maximum Packet Size)."""
         self.outbox.append((packet, self.encode_checked(packet)))
 
+    def queue_ack(self, kind: type[PubAck | PubRec | PubRel | PubComp], packet_id: int) -> None:
+        """Queue a success acknowledgement without properties.
+
+        That is the same four bytes in both versions (MQTT 5 §3.4.2.1 lets
+        the reason code go when it is 0x00), so it is written directly, with
+        no packet object (unless a trace wants one, or the server's Maximum
+        Packet Size is under four bytes): acknowledgements are half the
+        packets of a QoS 1/2 exchange.
+        """
+        limit = self.limits.maximum_packet_size
+        if self._trace or (limit is not None and limit < 4):
+            self.queue(kind(packet_id=packet_id))
+            return
+        wire = bytes((_ACK_FIRST_BYTE[kind], 2, packet_id >> 8, packet_id & 0xFF))
+        self.outbox.append((None, wire))
+
     def encode_checked(self, packet: Packet) -> bytes:
         """Encode ``packet``; refuse it if the server could not take it.
 
@@ -277,7 +301,11 @@ class OutboundFlow:
             return
         session = self.session
         try:
-            if connected and not session.queued and self.window_open():
+            if (
+                connected
+                and not session.queued
+                and len(session.outbound) < self.limits.receive_maximum  # window_open()
+            ):
                 self.send_publish(message)
                 session.outbound[pid] = InflightMessage(
                     publish=message, state=_awaiting(message.qos), expires_at=expires_at
@@ -372,7 +400,7 @@ class OutboundFlow:
             self.queue(PubRel(packet_id=pid, reason_code=not_found))
             return
         if message.state is OutboundState.AWAITING_PUBCOMP:
-            self.queue(PubRel(packet_id=pid))  # a repeated PUBREC: PUBREL again
+            self.queue_ack(PubRel, pid)  # a repeated PUBREC: PUBREL again
             return
         events.append(
             PublishReceived(
@@ -386,7 +414,7 @@ class OutboundFlow:
             self.drain(now, events)
             return
         message.state = OutboundState.AWAITING_PUBCOMP
-        self.queue(PubRel(packet_id=pid))
+        self.queue_ack(PubRel, pid)
 
     def on_pubcomp(self, packet: PubComp, now: float, events: list[Event]) -> None:
         """PUBCOMP ends a QoS 2 exchange; the identifier is free again."""
@@ -441,6 +469,7 @@ class InboundFlow:
         self._receive_maximum = receive_maximum
         self._alias_maximum = topic_alias_maximum
         self._aliases: dict[int, str] = {}
+        self._valid_topics: set[str] = set()  # topic names already validated
 
     def end_connection(self) -> None:
         """The server's Topic Aliases die with the connection [MQTT-3.3.2-7]."""
@@ -462,7 +491,7 @@ class InboundFlow:
             events.append(MessageReceived(publish=message))
         elif packet.qos == QoS.AT_LEAST_ONCE:
             events.append(MessageReceived(publish=message))
-            self._out.queue(PubAck(packet_id=pid))  # [MQTT-4.3.2-4]
+            self._out.queue_ack(PubAck, pid)  # [MQTT-4.3.2-4]
         else:
             inbound = self._out.session.inbound_qos2
             if pid in inbound:
@@ -478,7 +507,7 @@ class InboundFlow:
                     )
                 inbound.add(pid)
                 events.append(MessageReceived(publish=message))
-            self._out.queue(PubRec(packet_id=pid))  # [MQTT-4.3.3-8]
+            self._out.queue_ack(PubRec, pid)  # [MQTT-4.3.3-8]
 
     def on_pubrel(self, packet: PubRel) -> None:
         """Answer PUBCOMP and forget the identifier [MQTT-4.3.3-11]: a PUBLISH
@@ -488,7 +517,7 @@ class InboundFlow:
         inbound = self._out.session.inbound_qos2
         if pid in inbound:
             inbound.discard(pid)
-            self._out.queue(PubComp(packet_id=pid))
+            self._out.queue_ack(PubComp, pid)
         elif self._receive_maximum is not None:  # MQTT 5
             code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
             self._out.queue(PubComp(packet_id=pid, reason_code=code))
@@ -506,11 +535,14 @@ class InboundFlow:
         """
         alias = packet.properties.topic_alias
         topic = packet.topic
-        if topic:
+        if topic and topic not in self._valid_topics:  # each topic is checked once
             try:
                 validate_topic_name(topic)
             except TopicNameInvalid as exc:
                 raise RemoteProtocolError(exc.detail, ReasonCode.TOPIC_NAME_INVALID) from None
+            if len(self._valid_topics) >= _TOPIC_CACHE_LIMIT:
+                self._valid_topics.clear()
+            self._valid_topics.add(topic)
         if alias is None:
             if not topic:
                 raise RemoteProtocolError(

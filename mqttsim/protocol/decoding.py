@@ -47,6 +47,7 @@ from .packets import (
     UnsubAck,
     Unsubscribe,
     Will,
+    ack_unchecked,
 )
 from .properties import (
     NO_PROPERTIES,
@@ -549,7 +550,10 @@ def _decode_pub_ack(
         n = end - pos
         if n == 2:
             # 3.1.1, and MQTT 5's short form: Success, no properties (§3.4.2.1).
-            return cls(packet_id=(data[pos] << 8) | data[pos + 1])
+            packet_id = (data[pos] << 8) | data[pos + 1]
+            if packet_id:  # the only check __init__ makes; half the packets are acks
+                return ack_unchecked(cls, packet_id)
+            return cls(packet_id=packet_id)  # raises: identifier 0
         r = Reader(data, pos, end, ptype.name)
         packet_id = r.u16()
         if not v5:

@@ -193,6 +193,71 @@ class PubComp(_PacketIdReason):
     packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
 
 
+# Hot paths (a client publishing, a broker forwarding, the decoder) build
+# packets whose fields they have checked already. A frozen dataclass's
+# __init__ costs an object.__setattr__ per field plus __post_init__, more
+# than the rest of the work on a message, so these two fill the slots
+# directly. Callers must uphold what __post_init__ checks; tests/protocol
+# checks that the results equal what __init__ builds.
+_new = object.__new__
+_PUBLISH_SETTERS = tuple(
+    getattr(Publish, name).__set__
+    for name in ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties")
+)
+_ACK_SETTERS = tuple(
+    getattr(_PacketIdReason, name).__set__ for name in ("packet_id", "reason_code", "properties")
+)
+
+
+def publish_unchecked(
+    topic: str,
+    payload: bytes,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
+    packet_id: int | None,
+    properties: Properties,
+) -> Publish:
+    """A :class:`Publish` built without ``__post_init__``'s checks (see above)."""
+    packet: Publish = _new(Publish)
+    s_topic, s_payload, s_qos, s_retain, s_dup, s_pid, s_props = _PUBLISH_SETTERS
+    s_topic(packet, topic)
+    s_payload(packet, payload)
+    s_qos(packet, qos)
+    s_retain(packet, retain)
+    s_dup(packet, dup)
+    s_pid(packet, packet_id)
+    s_props(packet, properties)
+    return packet
+
+
+def with_packet_id(packet: Publish, packet_id: int) -> Publish:
+    """``dataclasses.replace(packet, packet_id=packet_id)`` for a QoS 1/2
+    PUBLISH and an identifier in 1..65535, without the checks."""
+    return publish_unchecked(
+        packet.topic,
+        packet.payload,
+        packet.qos,
+        packet.retain,
+        packet.dup,
+        packet_id,
+        packet.properties,
+    )
+
+
+def ack_unchecked(
+    cls: type[PubAck | PubRec | PubRel | PubComp], packet_id: int
+) -> PubAck | PubRec | PubRel | PubComp:
+    """A success acknowledgement with no properties, ``cls(packet_id=...)``
+    for an identifier in 1..65535, without the check."""
+    packet: PubAck | PubRec | PubRel | PubComp = _new(cls)
+    s_pid, s_reason, s_props = _ACK_SETTERS
+    s_pid(packet, packet_id)
+    s_reason(packet, ReasonCode.SUCCESS)
+    s_props(packet, NO_PROPERTIES)
+    return packet
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscription:
     """One topic filter with its Subscription Options (§3.8.3.1).

@@ -29,6 +29,9 @@ class RetainedStore:
     def __init__(self) -> None:
         self._root = _Node()
         self._by_topic: dict[str, QueuedMessage] = {}
+        # The trie node of each retained topic: a topic republished (a
+        # station's every reading) then needs no walk down the trie.
+        self._nodes: dict[str, _Node] = {}
 
     def __len__(self) -> int:
         return len(self._by_topic)
@@ -42,9 +45,15 @@ class RetainedStore:
     def set(self, message: QueuedMessage) -> None:
         """Store or replace the retained message of its topic [MQTT-3.3.1-5]."""
         topic = message.publish.topic
-        node = self._root
-        for level in topic.split("/"):
-            node = node.children.setdefault(level, _Node())
+        node = self._nodes.get(topic)
+        if node is None:
+            node = self._root
+            for level in topic.split("/"):
+                child = node.children.get(level)
+                if child is None:
+                    child = node.children[level] = _Node()
+                node = child
+            self._nodes[topic] = node
         node.message = message
         self._by_topic[topic] = message
 
@@ -52,6 +61,7 @@ class RetainedStore:
         """Remove the retained message of ``topic`` [MQTT-3.3.1-6]; prune the trie."""
         if self._by_topic.pop(topic, None) is None:
             return False
+        del self._nodes[topic]
         path = [self._root]
         for level in topic.split("/"):
             path.append(path[-1].children[level])

@@ -51,11 +51,18 @@ class ClientState(Enum):
     CONNECTED = "connected"
     CLOSED = "closed"
 
+    # Members are singletons compared by identity, so identity hashing is
+    # exact, and cheaper than Enum's hash of the name: the state is a table
+    # key on every packet.
+    __hash__ = object.__hash__
+
 
 class BrokerState(Enum):
     AWAITING_CONNECT = "awaiting CONNECT"
     CONNECTED = "connected"
     CLOSED = "closed"
+
+    __hash__ = object.__hash__  # as ClientState's
 
 
 _T = PacketType
