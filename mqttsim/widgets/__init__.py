@@ -15,6 +15,8 @@ that lesson cells stay short:
   :class:`QueueExplorer` (lesson 05): wills, sessions and offline queues;
 * :func:`match_table`, :func:`validity_table`, :func:`topic_cost_table` and
   :class:`TopicMatcher` (lesson 06): topic names, filters and their cost;
+* :func:`keepalive_story`, :func:`plot_keepalive`, :func:`detection_table`,
+  :func:`ping_cost_table` and :class:`KeepAliveExplorer` (lesson 07);
 * :func:`compare_qos`, :func:`plot_qos_comparison` and :class:`QosExplorer`:
   the pipeline scenario at QoS 0, 1 and 2 side by side (the trade-off explorer);
 * :func:`latency_runs`, :func:`plot_latency_cdf`, :func:`plot_outage` and
@@ -52,6 +54,13 @@ from .explorer import (
     run_qos,
 )
 from .inspector import PacketInspector, inspect_packet, parse_hex, remaining_length_table
+from .keepalive import (
+    KeepAliveExplorer,
+    detection_table,
+    keepalive_story,
+    ping_cost_table,
+    plot_keepalive,
+)
 from .pipeline_view import (
     alarm_table,
     byte_budget,
@@ -120,6 +129,11 @@ __all__ = [
     "match_table",
     "topic_cost_table",
     "validity_table",
+    "KeepAliveExplorer",
+    "detection_table",
+    "keepalive_story",
+    "ping_cost_table",
+    "plot_keepalive",
     "TraceRow",
     "record_exchange",
     "exchange_frame",

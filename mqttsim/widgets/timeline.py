@@ -332,11 +332,12 @@ class Timeline:
         rows = [asdict(r) for r in self.rows if who is None or r.who == who]
         return pd.DataFrame(rows, columns=[f.name for f in fields(TimelineRow)])
 
-    def packets(self) -> pd.DataFrame:
-        """Every packet: time, sender, receiver, packet, bytes, lost."""
+    def packets(self, *kinds: str) -> pd.DataFrame:
+        """Every packet (or only those of the given types, e.g. ``"PINGREQ"``):
+        time, sender, receiver, packet, bytes, lost."""
         import pandas as pd
 
-        rows = [asdict(r) for r in self.packet_rows]
+        rows = [asdict(r) for r in self.packet_rows if not kinds or r.packet in kinds]
         return pd.DataFrame(rows, columns=[f.name for f in fields(PacketRow)])
 
     def sys_topics(self, prefix: str = "") -> dict[str, str]:
