@@ -28,6 +28,10 @@ that lesson cells stay short:
 * :func:`connect_bytes`, :func:`tls_flights`, :func:`tls_cost_table` and
   :func:`acl_table`: cleartext passwords, what TLS costs on a satellite link,
   and a mosquitto-format ACL on a live broker (lesson 11);
+* :func:`reason_code_table`, :func:`expiry_table`,
+  :func:`shared_subscription_table`, :func:`user_properties_table` and
+  :func:`topic_alias_table`: MQTT 5 against 3.1.1, on the real cores and a
+  fake clock (lesson 12);
 * :func:`check`: the self-check of an exercise;
 * :func:`lesson_broker`: the live broker of a lesson, mqttsim's own or the
   one the environment variable ``MQTTSIM_BROKER`` names.
@@ -60,6 +64,15 @@ from .keepalive import (
     keepalive_story,
     ping_cost_table,
     plot_keepalive,
+)
+from .mqtt5 import (
+    CoreBench,
+    alias_saving,
+    expiry_table,
+    reason_code_table,
+    shared_subscription_table,
+    topic_alias_table,
+    user_properties_table,
 )
 from .pipeline_view import (
     alarm_table,
@@ -188,4 +201,11 @@ __all__ = [
     "tls_capture",
     "tls_cost_table",
     "tls_flights",
+    "CoreBench",
+    "alias_saving",
+    "expiry_table",
+    "reason_code_table",
+    "shared_subscription_table",
+    "topic_alias_table",
+    "user_properties_table",
 ]
