@@ -188,6 +188,7 @@ def run_link(
     stations: int = _MAX_STATIONS,
     hours: float = 1.0,
     seed: int = 1999,
+    keep_alive_s: int = 120,
 ) -> PipelineResult:
     """The pipeline over ``vsat-1999`` with the link changed as asked.
 
@@ -204,6 +205,8 @@ def run_link(
         stations: 1 to 22.
         hours: simulated publishing time, in (0, 6].
         seed: the seed of every random draw.
+        keep_alive_s: the MQTT Keep Alive of every client, 0 to 65535; 0
+            turns it off, so only TCP notices a dead link.
 
     Raises:
         ConfigError: a value out of its range (one line naming it).
@@ -213,6 +216,7 @@ def run_link(
     _check("outage_s", outage_s, 0.0, 3600.0)
     _check("stations", stations, 1, _MAX_STATIONS)
     _check("hours", hours, 1e-3, _MAX_HOURS)
+    _check("keep_alive_s", keep_alive_s, 0, 65535)
     if delay_s is not None:
         _check("delay_s", delay_s, 0.0, 2.0)
     config = PipelineConfig(
@@ -226,6 +230,7 @@ def run_link(
         random_outages=False,
         outages=((OUTAGE_START_S, float(outage_s)),) if outage_s > 0 else (),
         seed=seed,
+        keep_alive_s=int(keep_alive_s),
     )
     return run_pipeline(config)
 
@@ -522,22 +527,28 @@ def outage_table(
     """The pipeline through one outage of each length, at QoS 0 and at QoS 1.
 
     Every station's link goes down at :data:`OUTAGE_START_S` for one hour
-    of reporting on an otherwise loss-free link.
+    of reporting on an otherwise loss-free link. QoS 0 runs twice: with the
+    scenario's 120 s keep-alive, and with keep-alive off, when only TCP's
+    own give-up can end a connection.
 
     Returns:
-        One row per outage: stations whose connection broke, QoS 0 messages
-        lost, QoS 1 messages lost, and the longest QoS 1 delay (s).
+        One row per outage: stations whose connection broke and QoS 0
+        messages lost (keep-alive 120 s), QoS 0 messages lost without
+        keep-alive, QoS 1 messages lost, and the longest QoS 1 delay (s).
     """
     rows = []
     for duration in durations_s:
-        zero = run_link(outage_s=float(duration), qos=0, stations=stations, seed=seed)
-        one = run_link(outage_s=float(duration), qos=1, stations=stations, seed=seed)
+        outage = float(duration)
+        zero = run_link(outage_s=outage, qos=0, stations=stations, seed=seed)
+        bare = run_link(outage_s=outage, qos=0, stations=stations, seed=seed, keep_alive_s=0)
+        one = run_link(outage_s=outage, qos=1, stations=stations, seed=seed)
         broke = zero.events[zero.events.event == "Disconnected"]["node"].nunique()
         rows.append(
             {
                 "outage (s)": duration,
                 "connections broken": f"{broke} of {stations}",
                 "QoS 0 lost": int((zero.messages.deliveries == 0).sum()),
+                "QoS 0 lost, no keep-alive": int((bare.messages.deliveries == 0).sum()),
                 "QoS 1 lost": int((one.messages.deliveries == 0).sum()),
                 "QoS 1 longest delay (s)": round(float(one.messages.latency_s.max()), 1),
             }

@@ -143,13 +143,22 @@ def test_unknown_station_is_refused() -> None:
 
 
 def test_a_short_outage_costs_time_a_long_one_costs_qos0_messages() -> None:
-    table = outage_table((30, 300), stations=3)
+    table = outage_table((30, 180, 300), stations=3)
     assert table.loc[30, "QoS 0 lost"] == 0
     assert table.loc[30, "connections broken"] == "0 of 3"
-    assert table.loc[300, "QoS 0 lost"] > 0
-    assert table.loc[300, "connections broken"] == "3 of 3"
+    # 180 s of silence trips the broker's keep-alive (1.5 x 120 s); TCP alone bridges it.
+    assert table.loc[180, "connections broken"] == "3 of 3"
+    assert table.loc[180, "QoS 0 lost"] > 0
+    assert table.loc[180, "QoS 0 lost, no keep-alive"] == 0
+    # 300 s is beyond TCP's give-up (8 resends, about 4.5 minutes).
+    assert table.loc[300, "QoS 0 lost, no keep-alive"] > 0
     assert (table["QoS 1 lost"] == 0).all()
     assert table.loc[300, "QoS 1 longest delay (s)"] > 300
+
+
+def test_keep_alive_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="keep_alive_s"):
+        run_link(keep_alive_s=70_000)
 
 
 def test_the_explorer_reruns_with_the_controls_values() -> None:
