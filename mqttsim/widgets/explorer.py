@@ -419,9 +419,10 @@ def format_outages(windows: Iterable[Sequence[float]]) -> str:
 
 _STYLE = {"description_width": "initial"}
 _TABLE_CSS = (
-    f"<style>.{_TABLE_CLASS} {{border-collapse: collapse; font-size: 12px;}}"
+    f"<style>.{_TABLE_CLASS} {{border-collapse: collapse; font-size: 12px; line-height: 1.4;}}"
     f" .{_TABLE_CLASS} th, .{_TABLE_CLASS} td {{padding: 2px 8px; text-align: right;"
-    f" border-bottom: 1px solid #ddd;}}</style>"
+    f" border-bottom: 1px solid #ddd;}}"
+    f" .{_TABLE_CLASS} tbody th {{white-space: nowrap;}}</style>"
 )
 
 
@@ -564,6 +565,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             widgets.HBox([self.run_button, self.progress]),
         ]
         super().__init__([*rows, self.status, self.table, self.chart], **kwargs)
+        self.add_class("mqttsim-qos-explorer")
         self.link.observe(self._on_link, names="value")
         for control in (self.outages, self.hours):
             control.observe(self._on_outages, names="value")
@@ -672,7 +674,9 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.runs = runs
         self.frame = qos_table(runs)
         self.figure = plot_qos_comparison(runs)
-        self.table.value = _TABLE_CSS + self.frame.to_html(classes=_TABLE_CLASS, border=0)
+        self.table.value = _TABLE_CSS + self.frame.to_html(
+            classes=_TABLE_CLASS, border=0, index_names=False
+        )
         png = io.BytesIO()
         self.figure.savefig(png, format="png", dpi=80)
         self.chart.value = png.getvalue()

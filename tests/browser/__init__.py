@@ -1,0 +1,1 @@
+"""Tests that drive the lessons in a real browser (JupyterLab + headless Chromium)."""
