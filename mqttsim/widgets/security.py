@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import logging
 import math
 import os
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -665,15 +667,48 @@ async def _received_before(scada: object, marker: str, payload: str) -> bool:
     raise RuntimeError("the marker never came back")
 
 
+class _Collect(logging.Handler):
+    """Keeps the messages of the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def _broker_warnings() -> Iterator[_Collect]:
+    """Collect mqttsim's broker warnings (its denials) instead of printing them.
+
+    Only warnings: they name the client and the topic, never an address. The
+    broker logs an event before it writes the answer (``BrokerServer.after``),
+    so a record is in by the time the client has its answer.
+    """
+    logger = logging.getLogger("mqttsim.broker")
+    handler, propagate = _Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 async def acl_table(host: str, port: int, attempts: Sequence[Attempt]) -> pd.DataFrame:
     """Try each attempt on a live broker, one client connection each.
 
     The SCADA host (user ``scada-host``) stays subscribed to ``pipeline/#``
     meanwhile, so each publication shows whether it reached the control room.
+    mqttsim's broker, running in this process, logs each denial: the table
+    shows those lines instead of letting them go to the console.
 
     Returns:
         One row per attempt: client, MQTT version, what it tried, the broker's
-        answer as that version can say it, and whether the SCADA host got it.
+        answer as that version can say it, whether the SCADA host got it, and
+        what the broker logged.
     """
     from mqttsim.aio.client import AsyncClient
 
@@ -687,9 +722,15 @@ async def acl_table(host: str, port: int, attempts: Sequence[Attempt]) -> pd.Dat
         reconnect=False,
         connect_timeout_s=5,
     )
-    async with scada:
-        await scada.subscribe("pipeline/#", qos=1)
-        rows = [await _try(host, port, a, scada, i) for i, a in enumerate(attempts, 1)]
+    rows = []
+    with _broker_warnings() as logged:
+        async with scada:
+            await scada.subscribe("pipeline/#", qos=1)
+            for index, attempt in enumerate(attempts, 1):
+                seen = len(logged.lines)
+                row = await _try(host, port, attempt, scada, index)
+                row["broker's log"] = "; ".join(logged.lines[seen:])
+                rows.append(row)
     return pd.DataFrame(rows)
 
 

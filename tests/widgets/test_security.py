@@ -154,3 +154,6 @@ def test_the_acl_lets_st01_write_only_its_own_topics() -> None:
         "CONNACK return code 4",
     ]
     assert list(table["SCADA host got it"][:3]) == ["yes", "no", "no"]
+    logs = list(table["broker's log"])
+    assert logs[0] == ""
+    assert logs[2] == "denied publish by client 'st-01' on 'pipeline/st-02/pressure'"  # 3.1.1 too
