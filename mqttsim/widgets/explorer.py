@@ -1,9 +1,9 @@
 """The QoS trade-off explorer: one pipeline scenario run at QoS 0, 1 and 2, side by side.
 
 Choosing the QoS for a satellite link is a trade: QoS 0 is cheapest and
-loses what a broken connection swallows; QoS 1 delivers everything, at the
-price of acknowledgements and the odd duplicate; QoS 2 never duplicates and
-costs the most bytes. This module makes the trade visible for any link:
+loses what a broken connection swallows; QoS 1 keeps what it could not get
+acknowledged and sends it again later, at the price of acknowledgements and
+the odd duplicate; QoS 2 never duplicates and costs the most bytes. This module makes the trade visible for any link:
 
 * :func:`run_qos` runs the 1999 pipeline scenario
   (:func:`mqttsim.sim.run_pipeline`) three times with the same link, the same
@@ -426,7 +426,7 @@ _TABLE_CSS = (
 )
 
 
-def _shown(preset: LinkPreset) -> dict[str, float]:
+def _field_values(preset: LinkPreset) -> dict[str, float]:
     """The preset's figures in the units of the fields (%, ms, kbit/s)."""
     return {
         "loss": round(preset.loss_rate * 100, 4),
@@ -467,11 +467,11 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self, config: PipelineConfig | None = None, *, run: bool = True, **kwargs: Any
     ) -> None:
         config = config if config is not None else explorer_config()
-        preset = config.link_preset()
+        preset = config.link_preset()  # the config's overrides applied: the fields show them
         self.link = widgets.Dropdown(
             options=list(preset_names()), value=config.link, description="link", style=_STYLE
         )
-        shown = _shown(preset)
+        shown = _field_values(preset)
         self.loss = widgets.BoundedFloatText(
             value=shown["loss"],
             min=0.0,
@@ -543,7 +543,8 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.table = widgets.HTML(value="")
         self.chart = widgets.Image(format="png")
         self._base = config
-        self._shown = shown
+        # What the preset itself says: a field that differs from it is an override.
+        self._shown = _field_values(get_preset(config.link))
         self.runs: QosRuns | None = None
         self.frame: pd.DataFrame | None = None
         self.figure: Figure | None = None
@@ -593,16 +594,17 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         """
         windows = parse_outages(self.outages.value, run_s=self.hours.value * 3600)
 
-        def override(name: str, scale: float) -> float | None:
+        def override(name: str, to_si: Callable[[float], float]) -> float | None:
             value = getattr(self, name).value
-            return None if value == self._shown[name] else value * scale
+            return None if value == self._shown[name] else to_si(value)
 
         return dataclasses.replace(
             self._base,
             link=self.link.value,
-            loss_rate=override("loss", 0.01),
-            delay_s=override("delay", 0.001),
-            bandwidth_bps=override("bandwidth", 1000.0),
+            # One correctly rounded step from the typed number: 0.3 % -> 0.003.
+            loss_rate=override("loss", lambda percent: percent / 100),
+            delay_s=override("delay", lambda ms: ms / 1000),
+            bandwidth_bps=override("bandwidth", lambda kbps: kbps * 1000),
             outages=windows,
             random_outages=self.random_outages.value,
             stations=self.stations.value,
@@ -624,7 +626,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
     # -- reacting to the controls --
 
     def _on_link(self, change: dict[str, Any]) -> None:
-        self._shown = _shown(get_preset(change["new"]))
+        self._shown = _field_values(get_preset(change["new"]))
         # Follow the preset: its figures are the starting point of any "what if".
         for name in ("loss", "delay", "bandwidth"):
             getattr(self, name).value = self._shown[name]

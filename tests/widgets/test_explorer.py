@@ -180,6 +180,13 @@ def test_the_fields_follow_the_preset_and_only_a_change_overrides_it(
     assert explorer.config().delay_s == pytest.approx(0.6)
 
 
+def test_overrides_of_the_given_config_are_shown_and_kept() -> None:
+    config = explorer_config(**SMALL, loss_rate=0.05, outages=[(600, 300)], seed=7)
+    explorer = QosExplorer(config, run=False)
+    assert (explorer.loss.value, explorer.outages.value, explorer.seed.value) == (5.0, "600:300", 7)
+    assert explorer.config() == config
+
+
 def test_a_change_marks_the_results_stale_until_run(explorer: QosExplorer) -> None:
     explorer.stations.value = 3
     assert "press <b>Run</b>" in explorer.status.value
