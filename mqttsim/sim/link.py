@@ -31,7 +31,10 @@ Dropped packets still occupied the transmitter (the sender cannot tell), so
 
 An observer, if given, receives one :class:`LinkRecord` per packet, from
 inside :meth:`Link.send`. Because the fate is decided at once, a queued
-packet's record carries a ``time_s`` later than ``env.now``.
+packet's record carries a ``time_s`` later than ``env.now``. An observer
+with an ``observe_packet(time_s, size_bytes, outcome, arrival_s, item)``
+method (the packet log's) is called that way instead, and no record is
+built: a long run sends millions of packets.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import simpy
 
 from mqttsim.protocol.errors import ConfigError
 
+from .immediate import immediate
 from .loss import LossModel, RandomSource
 
 __all__ = ["Link", "LinkRecord", "LinkStats", "OutageSchedule", "Outcome", "RandomOutages"]
@@ -282,6 +286,9 @@ class Link:
         self.outages = outages
         self.queue_limit_bytes = queue_limit_bytes
         self.observer = observer
+        self._observe_packet: Callable[[float, int, Outcome, float | None, object], None] | None = (
+            getattr(observer, "observe_packet", None)
+        )
         self.stats = LinkStats()
         self._random = rng.random if rng is not None and self.jitter_s > 0.0 else None
         self._s_per_byte = 0.0 if self.bandwidth_bps is None else 8.0 / self.bandwidth_bps
@@ -293,6 +300,7 @@ class Link:
         self._store = simpy.Store(env)
         self._sink: Callable[[Any], None] | None = None
         self._deliver_cb = self._deliver
+        self._immediate = immediate(env)
 
     def attach(self, sink: Callable[[Any], None]) -> None:
         """Hand arriving items to ``sink(item)`` instead of queueing them for recv().
@@ -320,7 +328,9 @@ class Link:
                 self._queued_bytes -= in_queue.popleft()[1]
             if self._queued_bytes + size_bytes > self.queue_limit_bytes:
                 stats.queue_full += 1
-                if self.observer is not None:
+                if self._observe_packet is not None:
+                    self._observe_packet(now, size_bytes, "queue-full", None, item)
+                elif self.observer is not None:
                     self.observer(LinkRecord(now, self.name, size_bytes, "queue-full", None, item))
                 return
         start = now if now > self._tx_free_s else self._tx_free_s
@@ -349,7 +359,11 @@ class Link:
             self._last_arrival_s = arrival
             self._in_flight.append(item)
             self.env.timeout(arrival - now).callbacks.append(self._deliver_cb)
-        if self.observer is not None:
+        if self._observe_packet is not None:
+            self._observe_packet(
+                start, size_bytes, outcome, arrival if outcome == "delivered" else None, item
+            )
+        elif self.observer is not None:
             self.observer(
                 LinkRecord(
                     start,
@@ -377,6 +391,11 @@ class Link:
         # not the event's own, keeps the order exact.
         item = self._in_flight.popleft()
         if self._sink is not None:
-            self._sink(item)
+            now = self._immediate
+            now.enter()
+            try:
+                self._sink(item)
+            finally:
+                now.leave()  # the readers it woke run now, or get queued
         else:
             self._store.put(item)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import simpy
 
+from .immediate import immediate
 from .path import TcpListener
 from .tcp import ConnectionClosed
 from .tcp_segment import TcpConfig
@@ -41,6 +42,7 @@ class LoopbackEnd:
         self._eof = False
         self._open = True
         self._recv: simpy.Event | None = None
+        self._immediate = immediate(env)
 
     @property
     def is_open(self) -> bool:
@@ -86,9 +88,9 @@ class LoopbackEnd:
         if self._buffer:
             data = b"".join(self._buffer)
             self._buffer.clear()
-            event.succeed(data)
+            self._immediate.succeed(event, data)
         elif self._eof:
-            event.succeed(b"")
+            self._immediate.succeed(event, b"")
 
 
 class LoopbackPath:

@@ -184,6 +184,26 @@ def _scan(flow: _Flow, seq: int, payload: bytes) -> list[int]:
     return types
 
 
+class _LinkObserver:
+    """A link observer that also takes a record's fields as arguments.
+
+    :class:`~mqttsim.sim.link.Link` calls ``observe_packet`` when its
+    observer has one, and so builds no :class:`LinkRecord` per packet.
+    """
+
+    __slots__ = ("observe_packet",)
+
+    def __init__(
+        self, observe_packet: Callable[[float, int, str, float | None, object], None]
+    ) -> None:
+        self.observe_packet = observe_packet
+
+    def __call__(self, record: LinkRecord) -> None:
+        self.observe_packet(
+            record.time_s, record.size_bytes, record.outcome, record.arrival_s, record.item
+        )
+
+
 class PacketLog:
     """Every packet on every observed link, in columns.
 
@@ -250,14 +270,14 @@ class PacketLog:
         m_app = self.mqtt.append
         outcome_code = _OUTCOME_CODE
 
-        def observe(record: LinkRecord) -> None:
-            seg = record.item
-            t_app(record.time_s)
-            arrival = record.arrival_s
+        def observe_packet(
+            time_s: float, size_bytes: int, outcome: str, arrival: float | None, seg: object
+        ) -> None:
+            t_app(time_s)
             a_app(_NAN if arrival is None else arrival)
             l_app(index)
-            s_app(record.size_bytes)
-            o_app(outcome_code[record.outcome])
+            s_app(size_bytes)
+            o_app(outcome_code[outcome])
             if isinstance(seg, Segment):
                 port = seg.dst_port if seg.src_port == broker_port else seg.src_port
                 payload = seg.payload
@@ -277,7 +297,7 @@ class PacketLog:
                 c_app(0)
                 m_app(0)
 
-        return observe
+        return _LinkObserver(observe_packet)
 
     def _label(self, index: int, port: int, seg: Segment) -> int:
         flags = seg.flags

@@ -49,6 +49,7 @@ from mqttsim.protocol.events import (
 )
 from mqttsim.protocol.packets import Subscription
 
+from .immediate import immediate
 from .loss import RandomSource
 from .path import TcpListener
 from .tcp import ConnectionFailed
@@ -138,6 +139,7 @@ class _Pump:
         "_recv",
         "_waiting",
         "_resume_cb",
+        "_immediate",
     )
 
     def __init__(
@@ -159,6 +161,7 @@ class _Pump:
         self._recv: simpy.Event | None = None
         self._waiting = False
         self._resume_cb = self._resume
+        self._immediate = immediate(env)
 
     def start(self, _event: simpy.Event | None = None) -> None:
         """Begin the loop: its first wait starts now."""
@@ -183,7 +186,12 @@ class _Pump:
 
     def _resume(self, event: simpy.Event) -> None:
         self._waiting = False
-        self._step(event.value)
+        now = self._immediate
+        now.enter()
+        try:
+            self._step(event.value)
+        finally:
+            now.leave()  # the ends it wrote to wake now, or get queued
 
     def _due(self) -> None:
         deadline = self.core.next_deadline()
@@ -198,7 +206,12 @@ class _Pump:
         recv = self._recv
         assert recv is not None and recv.callbacks is not None
         recv.callbacks.remove(self._resume_cb)
-        self._step(recv.value if recv.triggered else None)
+        now = self._immediate
+        now.enter()
+        try:
+            self._step(recv.value if recv.triggered else None)
+        finally:
+            now.leave()
 
     def _step(self, data: bytes | None) -> None:
         """Step 2 (bytes, end of stream, or the deadline), then 3 and 4, then wait again."""

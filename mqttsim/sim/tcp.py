@@ -84,6 +84,7 @@ import simpy
 
 from mqttsim.protocol.errors import MQTTError
 
+from .immediate import immediate
 from .link import Link
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
@@ -215,6 +216,7 @@ class TcpEndpoint:
         self._rtx_timer = Timer(env, self._on_rtx_timeout)
         self._ack_timer = Timer(env, self._send_ack)
         self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
+        self._immediate = immediate(env)  # readers wake without a trip through the queue
         self._header_bytes = config.header_bytes
         self._window_bytes = config.window_bytes
 
@@ -425,9 +427,9 @@ class TcpEndpoint:
         if self._rcvbuf:
             data = self._rcvbuf[0] if len(self._rcvbuf) == 1 else b"".join(self._rcvbuf)
             self._rcvbuf.clear()
-            ev.succeed(data)
+            self._immediate.succeed(ev, data)
         elif self._eof:
-            ev.succeed(b"")
+            self._immediate.succeed(ev, b"")
 
     # -- segments out -------------------------------------------------------
 

@@ -32,6 +32,7 @@ from mqttsim.protocol.events import (
 from mqttsim.protocol.packets import Publish, Will
 from mqttsim.protocol.session import SESSION_NEVER_EXPIRES
 
+from ..immediate import immediate
 from ..link import Link, LinkRecord, OutageSchedule, RandomOutages
 from ..loopback import LoopbackPath
 from ..loss import Bernoulli, GilbertElliott, LossModel
@@ -461,7 +462,7 @@ def _soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> No
     """Call ``callback`` from an event triggered now (as a Store's put or get is)."""
     event = env.event()
     event.callbacks.append(callback)
-    event.succeed()
+    immediate(env).succeed(event)
 
 
 def _seq(payload: bytes) -> int | None:

@@ -1,0 +1,114 @@
+"""Events triggered for the current instant, run without a trip through SimPy's queue.
+
+Theory of operation
+-------------------
+Much of the model's work is one callback waking another at the same
+simulated instant: a segment arrives and wakes the reader of its TCP end; a
+broker writes on a loopback connection and wakes the client behind it.
+``event.succeed()`` schedules such an event at ``now`` and SimPy runs its
+callbacks when it pops it from the queue, which costs more than the wake-up
+itself.
+
+SimPy orders events by ``(time, priority, id)``, ids counting up as events
+are scheduled. :meth:`Immediate.succeed` triggers the event at once (so
+``event.triggered`` is true, as after ``succeed()``) and takes its id from
+SimPy's counter at the same moment, but does not push it. When the callback
+that SimPy is running returns (see :meth:`Immediate.enter` and
+:meth:`Immediate.leave`), each such event is looked at in id order: if the
+event at the head of SimPy's queue would not run before it, then it is the
+very next event SimPy would process, and its callbacks run now; otherwise it
+and every later one go into the queue under the ids they took. Either way
+every callback runs at the same point of the run as after ``succeed()``, so
+results do not change, and most wake-ups skip the queue.
+
+Outside :meth:`enter` / :meth:`leave` (code run by a SimPy process, say),
+:meth:`succeed` is plain ``event.succeed()``.
+
+This reads SimPy's ``Environment._queue`` and ``_eid`` (SimPy 4). An
+environment without them gets plain ``succeed()`` calls.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL
+
+__all__ = ["Immediate", "immediate"]
+
+
+class Immediate:
+    """The wake-ups of one environment (use :func:`immediate` to get it).
+
+    Args:
+        env: the SimPy environment.
+    """
+
+    __slots__ = ("env", "depth", "_queue", "_eid", "_pending")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.depth = 0  # > 0 while a callback that will call leave() runs
+        queue = getattr(env, "_queue", None)
+        eid = getattr(env, "_eid", None)
+        # Without SimPy's internals, every succeed() stays a plain one.
+        usable = isinstance(queue, list) and isinstance(eid, Iterator)
+        self._queue: list[Any] | None = queue if usable else None
+        self._eid: Iterator[int] = eid if isinstance(eid, Iterator) else iter(())
+        self._pending: deque[tuple[int, simpy.Event]] = deque()
+
+    def succeed(self, event: simpy.Event, value: Any = None) -> None:
+        """``event.succeed(value)``, with its callbacks run at once when nothing
+        else would run before them."""
+        if self.depth == 0 or self._queue is None:
+            event.succeed(value)
+            return
+        event._ok = True  # triggered now, as succeed() does
+        event._value = value
+        self._pending.append((next(self._eid), event))
+
+    def enter(self) -> None:
+        """A callback that SimPy runs starts: wake-ups wait for its end."""
+        self.depth += 1
+
+    def leave(self) -> None:
+        """The callback ends: run or schedule the wake-ups it made."""
+        self.depth -= 1
+        if self.depth == 0 and self._pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        queue = self._queue
+        assert queue is not None
+        now = self.env.now
+        self.depth += 1
+        try:
+            while pending:
+                eid, event = pending[0]
+                if queue and queue[0] < (now, NORMAL, eid):
+                    # Another event comes first: into the queue, in order, as
+                    # succeed() would have put them.
+                    for eid, event in pending:
+                        heappush(queue, (now, NORMAL, eid, event))
+                    pending.clear()
+                    return
+                pending.popleft()
+                # What Environment.step() does with the event it pops.
+                callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+                for callback in callbacks:
+                    callback(event)
+        finally:
+            self.depth -= 1
+
+
+def immediate(env: simpy.Environment) -> Immediate:
+    """The :class:`Immediate` of ``env`` (made on first use)."""
+    found: Immediate | None = env.__dict__.get("_mqttsim_immediate")
+    if found is None:
+        found = env.__dict__["_mqttsim_immediate"] = Immediate(env)
+    return found
