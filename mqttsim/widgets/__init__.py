@@ -66,7 +66,6 @@ from .keepalive import (
     plot_keepalive,
 )
 from .mqtt5 import (
-    CoreBench,
     alias_saving,
     expiry_table,
     reason_code_table,
@@ -201,7 +200,6 @@ __all__ = [
     "tls_capture",
     "tls_cost_table",
     "tls_flights",
-    "CoreBench",
     "alias_saving",
     "expiry_table",
     "reason_code_table",

@@ -44,6 +44,8 @@ from mqttsim.protocol import (
     decode,
 )
 
+from .wire import lesson_version, split_packets
+
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
@@ -248,7 +250,7 @@ class _Recorder:
     def _send(self, link: _Link, data: bytes, now: float, *, to_broker: bool) -> None:
         sender = link.name if to_broker else BROKER
         receiver = BROKER if to_broker else link.name
-        for raw in _split(data):
+        for raw in split_packets(data):
             leaves = max(now, link.free_at[sender])
             link.free_at[sender] = leaves + GAP_S
             lost = link.broken
@@ -321,25 +323,6 @@ class _Recorder:
         self.flush(now)
 
 
-def _split(data: bytes) -> list[bytes]:
-    """Cut a run of whole packets at their fixed headers (§2.1)."""
-    out = []
-    pos = 0
-    while pos < len(data):
-        length = shift = 0
-        i = pos + 1
-        while True:
-            byte = data[i]
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            i += 1
-            if byte < 0x80:
-                break
-        out.append(data[pos : i + length])
-        pos = i + length
-    return out
-
-
 def _mark_retransmissions(rows: list[dict[str, Any]]) -> None:
     """A PUBLISH with DUP=1 is one; so is any other packet sent again with the
     same identifier on the same link before the peer answered that identifier."""
@@ -387,14 +370,7 @@ def record_exchange(
     """
     if qos not in (0, 1, 2):
         raise ConfigError(f"qos must be 0, 1 or 2, not {qos!r}")
-    try:
-        wire = ProtocolVersion(version)
-    except ValueError:
-        raise ConfigError(
-            f"version must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), not {version!r}"
-        ) from None
-    if wire is ProtocolVersion.V31:
-        wire = ProtocolVersion.V311
+    wire = lesson_version(version)
     if loss_after is not None and loss_after < 0:
         raise ConfigError(f"loss_after must be 0 or more, not {loss_after}")
     if loss_on not in (PUBLISHER, SUBSCRIBER):

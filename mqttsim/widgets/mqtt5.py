@@ -1,9 +1,9 @@
 """Lesson 12's MQTT 5: reason codes, message expiry, shared subscriptions, user properties, aliases.
 
 Everything runs mqttsim's real broker core and client core in memory, on a
-fake clock (:class:`CoreBench`): packets cross at once, time moves only when
-told, so a valve command can wait two hours for its station in a
-millisecond, and every table comes out the same on every run.
+fake clock (:class:`~mqttsim.widgets.timeline.Timeline`): packets cross at
+once, time moves only when told, so a valve command can wait two hours for
+its station in a millisecond, and every table comes out the same on every run.
 
 * :func:`reason_code_table`: what a refused CONNECT, SUBSCRIBE and PUBLISH
   (and a taken-over session) look like in MQTT 5 and in 3.1.1;
@@ -20,22 +20,15 @@ millisecond, and every table comes out the same on every run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from mqttsim.protocol import (
-    Broker,
-    BrokerConfig,
-    BrokerConnection,
-    ClientConnection,
     ConfigError,
     ConnectionRefused,
     Disconnected,
     Event,
     LocalProtocolError,
-    MessageReceived,
-    PacketType,
     Properties,
     ProtocolVersion,
     Publish,
@@ -52,10 +45,10 @@ from mqttsim.sim.metrics import MB
 from mqttsim.sim.presets import get_preset
 
 from .security import lesson_acl, lesson_password_file, lesson_passwords
+from .timeline import Timeline
+from .wire import lesson_version
 
 __all__ = [
-    "CoreBench",
-    "WireRow",
     "alias_saving",
     "expiry_table",
     "reason_code_table",
@@ -64,229 +57,7 @@ __all__ = [
     "user_properties_table",
 ]
 
-_MAX_STEPS = 10_000  # bounds every exchange; the lessons' take a few dozen
 V5, V311 = ProtocolVersion.V5, ProtocolVersion.V311
-
-
-@dataclass(frozen=True, slots=True)
-class WireRow:
-    """One packet on one pipe: when, from whom to whom, its bytes."""
-
-    time: float
-    sender: str
-    receiver: str
-    data: bytes
-
-    @property
-    def packet(self) -> str:
-        return PacketType(self.data[0] >> 4).name
-
-
-@dataclass(eq=False)
-class _Pipe:
-    client_id: str
-    client: ClientConnection
-    conn: BrokerConnection
-    open: bool = True
-
-
-@dataclass
-class CoreBench:
-    """mqttsim's broker core and its clients in memory, on a fake clock.
-
-    Attributes:
-        broker: the broker core.
-        now: the fake clock, in seconds.
-        events: client id -> every event its client core reported, in order.
-        wire: every packet that crossed a pipe.
-    """
-
-    broker: Broker = field(default_factory=lambda: Broker(BrokerConfig(sys_interval_s=0), now=0.0))
-    now: float = 0.0
-    events: dict[str, list[Event]] = field(default_factory=dict)
-    wire: list[WireRow] = field(default_factory=list)
-    _pipes: dict[str, _Pipe] = field(default_factory=dict)
-    _known: dict[str, ClientConnection] = field(default_factory=dict)
-
-    @classmethod
-    def with_lesson_security(cls) -> CoreBench:
-        """A broker with lesson 11's password file and ACL."""
-        broker = Broker(
-            BrokerConfig(sys_interval_s=0),
-            authenticator=lesson_password_file(),
-            authorizer=lesson_acl(),
-            now=0.0,
-        )
-        return cls(broker=broker)
-
-    # -- commands ----------------------------------------------------------------------
-
-    def connect(
-        self,
-        name: str,
-        *,
-        client_id: str | None = None,
-        version: ProtocolVersion = V5,
-        clean_start: bool = True,
-        password: str | None = None,
-        **options: object,
-    ) -> list[Event]:
-        """A new connection called ``name``; its session carries over unless ``clean_start``.
-
-        Args:
-            name: how the bench calls this client (its events are kept under it).
-            client_id: the MQTT client identifier; ``name`` by default. Two
-                names with one client id make a session takeover.
-            version: the protocol version.
-            clean_start: start a new session (else resume this name's).
-            password: log in as user ``client_id`` with this password.
-            **options: passed to :class:`ClientConnection`.
-
-        Returns:
-            The client's events (Connected or ConnectionRefused).
-        """
-        old = self._pipes.get(name)
-        if old is not None and old.open and not old.client.is_closed:
-            raise ConfigError(f"{name} is connected: drop it first")
-        ident = name if client_id is None else client_id
-        known = self._known.get(name)
-        client = ClientConnection(
-            client_id=ident,
-            version=version,
-            clean_start=clean_start,
-            session=None if clean_start or known is None else known.session,
-            username=ident if password is not None else None,
-            password=password.encode() if password is not None else None,
-            **options,  # type: ignore[arg-type]
-        )
-        self._known[name] = client
-        self._pipes[name] = _Pipe(name, client, self.broker.connection_made(now=self.now))
-        start = len(self.events.setdefault(name, []))
-        client.connect(now=self.now)
-        self._settle()
-        return self.events[name][start:]
-
-    def publish(
-        self,
-        client_id: str,
-        topic: str,
-        payload: str | bytes = b"",
-        *,
-        qos: int = 1,
-        properties: Properties | None = None,
-    ) -> list[Event]:
-        """PUBLISH from ``client_id``; returns its events (the acknowledgement)."""
-        data = payload.encode() if isinstance(payload, str) else payload
-        client = self._client(client_id)
-        start = len(self.events[client_id])
-        props = properties if properties is not None else Properties()
-        client.publish(topic, data, qos=qos, properties=props, now=self.now)
-        self._settle()
-        return self.events[client_id][start:]
-
-    def subscribe(self, client_id: str, topic_filter: str, *, qos: int = 1) -> list[Event]:
-        """SUBSCRIBE ``client_id``; returns its events (the SUBACK)."""
-        client = self._client(client_id)
-        start = len(self.events[client_id])
-        client.subscribe(topic_filter, qos=qos, now=self.now)
-        self._settle()
-        return self.events[client_id][start:]
-
-    def drop(self, client_id: str) -> None:
-        """The connection ends without DISCONNECT (both ends see it close)."""
-        pipe = self._pipes[client_id]
-        pipe.open = False
-        self._record(client_id, pipe.client.connection_lost(now=self.now))
-        pipe.conn.connection_lost(now=self.now)
-        self._settle()
-
-    def disconnect(self, client_id: str) -> None:
-        """DISCONNECT, then the connection closes."""
-        self._client(client_id).disconnect(now=self.now)
-        self._settle()
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock on, acting on the cores' deadlines (keep-alive, expiry) on the way."""
-        end = self.now + seconds
-        for _ in range(_MAX_STEPS):
-            deadlines = [self.broker.next_deadline()]
-            for pipe in self._pipes.values():
-                if pipe.open:
-                    deadlines += [pipe.client.next_deadline(), pipe.conn.next_deadline()]
-            due = [d for d in deadlines if d is not None and d <= end]
-            if not due:
-                break
-            self.now = max(self.now, min(due))
-            self.broker.handle_timeout(now=self.now)
-            for pipe in self._pipes.values():
-                if pipe.open:
-                    self._record(pipe.client_id, pipe.client.handle_timeout(now=self.now))
-                    pipe.conn.handle_timeout(now=self.now)
-            self._settle()
-        else:
-            raise RuntimeError(f"more than {_MAX_STEPS} deadlines in {seconds:g} s")
-        self.now = end
-
-    # -- what happened -------------------------------------------------------------------
-
-    def received(self, client_id: str) -> list[Publish]:
-        """Every PUBLISH ``client_id`` was handed, in order."""
-        return [e.publish for e in self.events.get(client_id, []) if isinstance(e, MessageReceived)]
-
-    # -- moving bytes --------------------------------------------------------------------
-
-    def _client(self, client_id: str) -> ClientConnection:
-        pipe = self._pipes.get(client_id)
-        if pipe is None or not pipe.open or pipe.client.is_closed:
-            raise ConfigError(f"{client_id} is not connected")
-        return pipe.client
-
-    def _record(self, client_id: str, events: list[Event]) -> None:
-        self.events.setdefault(client_id, []).extend(events)
-
-    def _settle(self) -> None:
-        for _ in range(_MAX_STEPS):
-            moved = False
-            for pipe in list(self._pipes.values()):
-                moved |= self._carry(pipe)
-            if not moved:
-                return
-        raise RuntimeError("the exchange did not settle")
-
-    def _carry(self, pipe: _Pipe) -> bool:
-        if not pipe.open:
-            return False
-        moved = False
-        up = pipe.client.data_to_send(now=self.now)
-        if up:
-            moved = True
-            self._log_wire(up, pipe.client.version, pipe.client_id, "broker")
-            pipe.conn.receive_data(up, now=self.now)
-        down = pipe.conn.data_to_send(now=self.now)
-        if down:
-            moved = True
-            self._log_wire(down, pipe.client.version, "broker", pipe.client_id)
-            self._record(pipe.client_id, pipe.client.receive_data(down, now=self.now))
-        if pipe.client.is_closed or pipe.conn.is_closed:
-            pipe.open = False
-            self._record(pipe.client_id, pipe.client.connection_lost(now=self.now))
-            pipe.conn.connection_lost(now=self.now)
-            moved = True
-        return moved
-
-    def _log_wire(self, data: bytes, version: ProtocolVersion, sender: str, receiver: str) -> None:
-        pos = 0
-        while pos < len(data):  # split at fixed headers (§2.1.1, §2.2.3)
-            length, shift, i = 0, 0, pos + 1
-            while True:
-                byte = data[i]
-                length |= (byte & 0x7F) << shift
-                i += 1
-                shift += 7
-                if byte < 0x80:
-                    break
-            self.wire.append(WireRow(self.now, sender, receiver, data[pos : i + length]))
-            pos = i + length
 
 
 # -- reason codes -----------------------------------------------------------------------------
@@ -294,10 +65,6 @@ class CoreBench:
 
 def _v5_text(code: ReasonCode, packet: str) -> str:
     return f"{packet} 0x{int(code):02X} {code.name.replace('_', ' ').capitalize()}"
-
-
-def _first(events: Sequence[Event], kind: type) -> Event | None:
-    return next((e for e in events if isinstance(e, kind)), None)
 
 
 def _answer(events: Sequence[Event], version: ProtocolVersion) -> str:
@@ -326,21 +93,23 @@ def _answer(events: Sequence[Event], version: ProtocolVersion) -> str:
 
 def _scenario(name: str, version: ProtocolVersion) -> str:
     """Run one refusal on a fresh secured broker; return the answer st-01 gets."""
-    bench = CoreBench.with_lesson_security()
+    timeline = Timeline(
+        version=version, authenticator=lesson_password_file(), authorizer=lesson_acl()
+    )
     secret = lesson_passwords()["st-01"]
     if name == "password":
-        return _answer(bench.connect("st-01", version=version, password="guess"), version)
-    bench.connect("st-01", version=version, password=secret)
+        return _answer(timeline.connect("st-01", password="guess"), version)
+    timeline.connect("st-01", password=secret)
     if name == "subscribe":
-        return _answer(bench.subscribe("st-01", "pipeline/#"), version)
-    if name == "publish":
-        return _answer(bench.publish("st-01", "pipeline/st-02/pressure", "1 50400 41.9"), version)
-    if name == "nobody":
-        return _answer(bench.publish("st-01", "pipeline/st-01/pressure", "1 50400 41.9"), version)
+        return _answer(timeline.subscribe("st-01", "pipeline/#"), version)
+    if name in ("publish", "nobody"):
+        owner = "st-02" if name == "publish" else "st-01"  # the ACL lets st-01 write its own
+        events = timeline.publish("st-01", f"pipeline/{owner}/pressure", "1 50400 41.9", qos=1)
+        return _answer(events, version)
     if name == "takeover":
-        start = len(bench.events["st-01"])
-        bench.connect("spare RTU", client_id="st-01", version=version, password=secret)
-        return _answer(bench.events["st-01"][start:], version)
+        start = len(timeline.client_events["st-01"])
+        timeline.connect("spare RTU", client_id="st-01", password=secret)
+        return _answer(timeline.client_events["st-01"][start:], version)
     raise ConfigError(f"unknown scenario {name!r}")
 
 
@@ -376,18 +145,15 @@ def _command_after(
     away_s: float, expiry_s: int | None, version: ProtocolVersion
 ) -> dict[str, object]:
     """SCADA sends st-03 a close command while st-03 is away for ``away_s``."""
-    bench = CoreBench()
-    expiry = SESSION_NEVER_EXPIRES if version is V5 else 0
-    bench.connect("st-03", version=version, clean_start=False, session_expiry_interval_s=expiry)
-    bench.subscribe("st-03", "pipeline/st-03/cmd/#", qos=1)
-    bench.drop("st-03")  # the satellite link goes down
-    bench.advance(60)
-    bench.connect("scada-host", version=version)
-    props = Properties(message_expiry_interval=expiry_s) if expiry_s is not None else None
-    bench.publish("scada-host", "pipeline/st-03/cmd/valve", "close", qos=1, properties=props)
-    bench.advance(away_s - 60)
-    bench.connect("st-03", version=version, clean_start=False, session_expiry_interval_s=expiry)
-    got = bench.received("st-03")
+    timeline = Timeline(version=version)
+    timeline.connect("st-03", clean_start=False, session_expiry_s=SESSION_NEVER_EXPIRES)
+    timeline.subscribe("st-03", "pipeline/st-03/cmd/#", qos=1)
+    timeline.vanish("st-03")  # the satellite link goes down
+    timeline.connect("scada-host", at=60)
+    props = Properties(message_expiry_interval=expiry_s)  # None: the message never expires
+    timeline.publish("scada-host", "pipeline/st-03/cmd/valve", "close", qos=1, properties=props)
+    timeline.connect("st-03", clean_start=False, session_expiry_s=SESSION_NEVER_EXPIRES, at=away_s)
+    got = timeline.received("st-03")
     left = got[0].properties.message_expiry_interval if got else None
     return {
         "MQTT": "5" if version is V5 else "3.1.1",
@@ -435,7 +201,7 @@ def expiry_table(
     for away, expiry, version in cases:
         if away <= 60:
             raise ConfigError(f"the station must be away more than 60 s, got {away!r}")
-        rows.append(_command_after(float(away), expiry, ProtocolVersion(version)))
+        rows.append(_command_after(float(away), expiry, lesson_version(version)))
     return pd.DataFrame(rows)
 
 
@@ -461,21 +227,19 @@ def shared_subscription_table(
     """
     if not 1 <= alarms <= 50:
         raise ConfigError(f"alarms must be 1 to 50, got {alarms!r}")
-    bench = CoreBench()
+    timeline = Timeline()
     for worker in ("scada-1", "scada-2"):
-        bench.connect(worker)
-        bench.subscribe(worker, "$share/scada/pipeline/+/alarm/#", qos=1)
-    bench.connect("historian")
-    bench.subscribe("historian", "pipeline/+/alarm/#", qos=1)
+        timeline.connect(worker)
+        timeline.subscribe(worker, "$share/scada/pipeline/+/alarm/#", qos=1)
+    timeline.connect("historian")
+    timeline.subscribe("historian", "pipeline/+/alarm/#", qos=1)
     rows = []
     for n in range(1, alarms + 1):
-        station = f"st-{(n - 1) % 4 + 1:02d}"
-        if station not in bench._pipes:
-            bench.connect(station)
+        station = f"st-{(n - 1) % 4 + 1:02d}"  # connects on its first alarm
         topic = f"pipeline/{station}/alarm/pressure"
-        before = {c: len(bench.received(c)) for c in ("scada-1", "scada-2", "historian")}
-        bench.publish(station, topic, f"alarm {n} LOW", qos=1)
-        got = {c: len(bench.received(c)) > before[c] for c in before}
+        before = {c: len(timeline.received(c)) for c in ("scada-1", "scada-2", "historian")}
+        timeline.publish(station, topic, f"alarm {n} LOW", qos=1)
+        got = {c: len(timeline.received(c)) > before[c] for c in before}
         rows.append(
             {
                 "alarm": n,
@@ -486,7 +250,7 @@ def shared_subscription_table(
             }
         )
         if worker_stops_after == n:
-            bench.disconnect("scada-2")
+            timeline.disconnect("scada-2")
     return pd.DataFrame(rows).set_index("alarm")
 
 
@@ -502,17 +266,17 @@ def user_properties_table(
         One row per subscriber: its version, the payload, the user
         properties it got, and the PUBLISH's size on its pipe (bytes).
     """
-    bench = CoreBench()
+    timeline = Timeline()
     for name, version in (("scada-host", V5), ("old-hmi", V311)):
-        bench.connect(name, version=version)
-        bench.subscribe(name, "pipeline/st-01/pressure", qos=0)
-    bench.connect("st-01")
+        timeline.connect(name, version=version)
+        timeline.subscribe(name, "pipeline/st-01/pressure", qos=0)
+    timeline.connect("st-01")
     props = Properties(user_properties=tuple(properties))
-    bench.publish("st-01", "pipeline/st-01/pressure", "41.83", qos=0, properties=props)
+    timeline.publish("st-01", "pipeline/st-01/pressure", "41.83", qos=0, properties=props)
     rows = []
     for name in ("scada-host", "old-hmi"):
-        message = bench.received(name)[-1]
-        size = next(len(w.data) for w in reversed(bench.wire) if w.receiver == name)
+        message = timeline.received(name)[-1]
+        size = next(p.bytes for p in reversed(timeline.packet_rows) if p.receiver == name)
         rows.append(
             {
                 "subscriber": name,
@@ -550,12 +314,12 @@ def topic_alias_table(
         ("MQTT 5", V5, False),
         ("MQTT 5 + alias", V5, True),
     ):
-        bench = CoreBench()
-        bench.connect("st-02", version=version, use_topic_aliases=aliases)
+        timeline = Timeline(version=version)
+        timeline.connect("st-02", use_topic_aliases=aliases)
         for n, value in enumerate(readings, 1):
-            start = len(bench.wire)
-            bench.publish("st-02", topic, value, qos=1)
-            sent = next(w for w in bench.wire[start:] if w.packet == "PUBLISH")
+            start = len(timeline.packet_rows)
+            timeline.publish("st-02", topic, value, qos=1)
+            sent = next(p for p in timeline.packet_rows[start:] if p.packet == "PUBLISH")
             publish = decode(sent.data, version)
             assert isinstance(publish, Publish)
             rows.append(

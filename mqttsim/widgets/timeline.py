@@ -17,6 +17,11 @@ draws a random number, so the same script always gives the same rows::
     timeline.run_until(900)
     timeline.events()       # time, who, what: one row per thing that happened
 
+Each command returns the events its client's core reported meanwhile (a
+CONNACK refused, a SUBACK, a PUBACK with its reason code), so a table of
+MQTT 5's answers is one call per row; :attr:`Timeline.client_events` keeps
+them all, and :meth:`Timeline.received` the messages each client got.
+
 Packets cross a pipe at once (no delay): the lessons that use this are about
 what the protocol decides, and round numbers read better. Three ways a
 connection can end:
@@ -32,7 +37,7 @@ connection can end:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from mqttsim.protocol import (
@@ -48,15 +53,19 @@ from mqttsim.protocol import (
     Disconnected,
     Event,
     MessageReceived,
-    PacketType,
     Properties,
     ProtocolVersion,
+    Publish,
     QoS,
     Will,
 )
 
+from .wire import lesson_version, packet_name, split_packets
+
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+    from mqttsim.protocol.hooks import Authenticator, Authorizer
 
 __all__ = ["Timeline", "TimelineRow", "PacketRow", "BROKER", "will_message"]
 
@@ -87,12 +96,15 @@ class PacketRow:
 
     Attributes:
         time: when it left its sender.
-        sender, receiver: a client id or ``"broker"``.
+        sender, receiver: a client's name or ``"broker"``.
         packet: its type, e.g. ``"PINGREQ"``.
         bytes: its size on the wire (MQTT only, no TCP/IP headers).
         lost: sent into a cut link, so it never arrived.
+        data: the packet itself, fixed header included (not a column of
+            :meth:`Timeline.packets`).
     """
 
+    data: bytes = field(repr=False)  # first: below, the field ``bytes`` hides the type
     time: float
     sender: str
     receiver: str
@@ -101,35 +113,19 @@ class PacketRow:
     lost: bool
 
 
+_PACKET_COLUMNS = ["time", "sender", "receiver", "packet", "bytes", "lost"]
+_EVENT_COLUMNS = ["time", "who", "what", "detail"]
+
+
 @dataclass(eq=False)
 class _Pipe:
     """One network connection: a client end and the broker end."""
 
-    client_id: str
+    name: str
     client: ClientConnection
     conn: BrokerConnection
     cut: bool = False
     open: bool = True  # both ends still attached to the transport
-    lost_bytes: int = 0
-
-
-def _split(data: bytes) -> list[bytes]:
-    """Cut a run of whole packets at their fixed headers (§2.1)."""
-    out = []
-    pos = 0
-    while pos < len(data):
-        length = shift = 0
-        i = pos + 1
-        while True:
-            byte = data[i]
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            i += 1
-            if byte < 0x80:
-                break
-        out.append(data[pos : i + length])
-        pos = i + length
-    return out
 
 
 def _text(payload: bytes) -> str:
@@ -148,29 +144,45 @@ def _seconds(t: float) -> str:
 class Timeline:
     """A broker and its clients in memory on a fake clock; see the module docstring.
 
+    Clients are known by a name: the MQTT Client Identifier unless
+    :meth:`connect` is given another one (two names with one client id make
+    a session takeover).
+
     Args:
         config: the broker's limits (``BrokerConfig``); by default mqttsim's
             defaults without the periodic ``$SYS`` publication.
-        version: 5 (MQTT 5.0) or 4 (MQTT 3.1.1), for every client.
+        version: 5 (MQTT 5.0) or 4 (MQTT 3.1.1): what clients speak unless
+            :meth:`connect` says otherwise.
+        authenticator, authorizer: the broker's security hooks (by default
+            everyone may do anything), e.g. lesson 11's password file and ACL.
 
     Attributes:
         now: the fake clock, in seconds.
         broker: the broker core (its ``stats`` hold the ``$SYS`` counters).
         rows: what happened so far (see :meth:`events`).
         packet_rows: every packet so far (see :meth:`packets`).
+        client_events: name -> every event its client core reported, in order.
     """
 
-    def __init__(self, config: BrokerConfig | None = None, *, version: int = 5) -> None:
-        try:
-            self.version = ProtocolVersion(version)
-        except ValueError:
-            raise ConfigError(f"version must be 4 or 5, not {version!r}") from None
-        if self.version is ProtocolVersion.V31:
-            raise ConfigError("version must be 4 or 5, not 3")
-        self.broker = Broker(config or BrokerConfig(sys_interval_s=0), now=0.0)
+    def __init__(
+        self,
+        config: BrokerConfig | None = None,
+        *,
+        version: ProtocolVersion | int = 5,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        self.version = lesson_version(version)
+        self.broker = Broker(
+            config or BrokerConfig(sys_interval_s=0),
+            authenticator=authenticator,
+            authorizer=authorizer,
+            now=0.0,
+        )
         self.now = 0.0
         self.rows: list[TimelineRow] = []
         self.packet_rows: list[PacketRow] = []
+        self.client_events: dict[str, list[Event]] = {}
         self._pipes: list[_Pipe] = []
         self._current: dict[str, _Pipe] = {}
         self._known: dict[str, ClientConnection] = {}
@@ -219,7 +231,7 @@ class Timeline:
             self._log(BROKER, "ends a session", f"{gone}'s: Session Expiry Interval over")
         for pipe in list(self._pipes):
             if not pipe.client.is_closed:
-                self._client_events(pipe.client_id, pipe.client.handle_timeout(now=now))
+                self._client_events(pipe.name, pipe.client.handle_timeout(now=now))
             if not pipe.conn.is_closed:
                 self._broker_events(pipe.conn.handle_timeout(now=now))
         self._settle()
@@ -228,99 +240,139 @@ class Timeline:
 
     def connect(
         self,
-        client_id: str,
+        name: str,
         *,
+        client_id: str | None = None,
+        version: ProtocolVersion | int | None = None,
         clean_start: bool = True,
         session_expiry_s: int = 0,
         keep_alive_s: int = 0,
         will: Will | None = None,
+        password: str | None = None,
+        use_topic_aliases: bool = False,
         at: float | None = None,
-    ) -> Timeline:
-        """Open a new network connection for ``client_id`` and send CONNECT.
+    ) -> list[Event]:
+        """Open a new network connection for ``name`` and send CONNECT.
 
         The client keeps its side of the session between connections, as a
         real client does; ``clean_start=True`` throws it away (both sides).
+
+        Args:
+            name: who the rows and :attr:`client_events` say it is.
+            client_id: the MQTT Client Identifier; ``name`` by default.
+            version: 4 or 5; the timeline's own by default.
+            clean_start: start a new session rather than resume this name's.
+            session_expiry_s: MQTT 5's Session Expiry Interval (ignored in 3.1.1).
+            keep_alive_s: the Keep Alive; 0 for none.
+            will: the will message (see :func:`will_message`).
+            password: log in as user ``client_id`` with this password.
+            use_topic_aliases: send Topic Aliases when the broker allows them.
+            at: move the clock here first.
+
+        Returns:
+            The events the client reported (Connected or ConnectionRefused).
+
+        Raises:
+            ConfigError: ``name`` is connected already.
         """
         self._at(at)
-        old = self._current.get(client_id)
+        old = self._current.get(name)
         if old is not None and old.open and not old.cut and not old.client.is_closed:
-            raise ConfigError(f"{client_id} is connected: disconnect, vanish or cut first")
-        known = self._known.get(client_id)
+            raise ConfigError(f"{name} is connected: disconnect, vanish or cut first")
+        wire = self.version if version is None else lesson_version(version)
+        ident = name if client_id is None else client_id
+        known = self._known.get(name)
         client = ClientConnection(
-            client_id=client_id,
-            version=self.version,
+            client_id=ident,
+            version=wire,
             keep_alive_s=keep_alive_s,
             clean_start=clean_start,
-            session_expiry_interval_s=session_expiry_s if self._v5 else 0,
+            session_expiry_interval_s=session_expiry_s if wire is ProtocolVersion.V5 else 0,
+            username=None if password is None else ident,
+            password=None if password is None else password.encode(),
             will=will,
+            use_topic_aliases=use_topic_aliases,
             session=None if clean_start or known is None else known.session,
         )
-        self._known[client_id] = client
-        pipe = _Pipe(client_id, client, self.broker.connection_made(now=self.now))
+        self._known[name] = client
+        pipe = _Pipe(name, client, self.broker.connection_made(now=self.now))
         self._pipes.append(pipe)
-        self._current[client_id] = pipe
+        self._current[name] = pipe
+        mark = self._mark(name)
         client.connect(now=self.now)
         self._settle()
-        return self
+        return self._since(name, mark)
 
     def subscribe(
-        self, client_id: str, topic_filter: str, *, qos: int = 1, at: float | None = None
-    ) -> Timeline:
-        """SUBSCRIBE ``client_id`` to ``topic_filter`` at ``qos``."""
+        self, name: str, topic_filter: str, *, qos: int = 1, at: float | None = None
+    ) -> list[Event]:
+        """SUBSCRIBE ``name`` to ``topic_filter`` at ``qos``; returns its events (the SUBACK)."""
         self._at(at)
-        self._client(client_id).subscribe(topic_filter, qos=qos, now=self.now)
-        self._log(client_id, "subscribes", f"{topic_filter} (QoS {qos})")
+        client = self._client(name)
+        mark = self._mark(name)
+        client.subscribe(topic_filter, qos=qos, now=self.now)
+        self._log(name, "subscribes", f"{topic_filter} (QoS {qos})")
         self._settle()
-        return self
+        return self._since(name, mark)
 
     def publish(
         self,
-        client_id: str,
+        name: str,
         topic: str,
         payload: str | bytes = b"",
         *,
         qos: int = 0,
         retain: bool = False,
+        properties: Properties = NO_PROPERTIES,
         at: float | None = None,
-    ) -> Timeline:
-        """PUBLISH from ``client_id``, which connects first (clean, no
-        keep-alive) if it is not connected: a station that only talks."""
+    ) -> list[Event]:
+        """PUBLISH from ``name``, which connects first (clean, no keep-alive)
+        if it is not connected: a station that only talks.
+
+        Returns:
+            The publisher's events (its acknowledgement, at QoS 1 and 2).
+        """
         self._at(at)
         data = payload.encode() if isinstance(payload, str) else payload
-        if client_id not in self._current or self._current[client_id].client.is_closed:
-            self.connect(client_id)
-        self._client(client_id).publish(topic, data, qos=qos, retain=retain, now=self.now)
-        self._log(client_id, "publishes", _message(topic, data, qos, retain))
+        if name not in self._current or self._current[name].client.is_closed:
+            self.connect(name)
+        client = self._client(name)
+        mark = self._mark(name)
+        client.publish(topic, data, qos=qos, retain=retain, properties=properties, now=self.now)
+        self._log(name, "publishes", _message(topic, data, qos, retain))
         self._settle()
-        return self
+        return self._since(name, mark)
 
-    def disconnect(self, client_id: str, *, at: float | None = None) -> Timeline:
+    def disconnect(self, name: str, *, at: float | None = None) -> list[Event]:
         """Send DISCONNECT and close: a goodbye, so the broker drops the will."""
         self._at(at)
-        self._client(client_id).disconnect(now=self.now)
-        self._log(client_id, "disconnects", "sends DISCONNECT")
+        client = self._client(name)
+        mark = self._mark(name)
+        client.disconnect(now=self.now)
+        self._log(name, "disconnects", "sends DISCONNECT")
         self._settle()
-        return self
+        return self._since(name, mark)
 
-    def vanish(self, client_id: str, *, at: float | None = None) -> Timeline:
+    def vanish(self, name: str, *, at: float | None = None) -> list[Event]:
         """Close the connection without DISCONNECT; both ends see it close."""
         self._at(at)
-        pipe = self._pipe(client_id)
-        self._log(client_id, "vanishes", "the connection closes without DISCONNECT")
+        pipe = self._pipe(name)
+        mark = self._mark(name)
+        self._log(name, "vanishes", "the connection closes without DISCONNECT")
         pipe.open = False
-        pipe.client.connection_lost(now=self.now)  # it knows: no row for it
+        # The client knows it closed: its events are kept, but no row says so.
+        self._reported(name, pipe.client.connection_lost(now=self.now))
         self._broker_events(pipe.conn.connection_lost(now=self.now))
         self._settle()
-        return self
+        return self._since(name, mark)
 
-    def cut(self, client_id: str, *, at: float | None = None) -> Timeline:
-        """The link of ``client_id`` dies silently: nobody is told, and
+    def cut(self, name: str, *, at: float | None = None) -> None:
+        """The link of ``name`` dies silently: nobody is told, and
         whatever either end sends from now on is lost."""
         self._at(at)
-        pipe = self._pipe(client_id)
+        pipe = self._pipe(name)
         pipe.cut = True
-        self._log("link", "dies", f"{client_id}'s link, silently")
-        return self
+        self._log("link", "dies", f"{name}'s link, silently")
 
     # -- what happened -----------------------------------------------------------------------
 
@@ -330,7 +382,7 @@ class Timeline:
         import pandas as pd
 
         rows = [asdict(r) for r in self.rows if who is None or r.who == who]
-        return pd.DataFrame(rows, columns=[f.name for f in fields(TimelineRow)])
+        return pd.DataFrame(rows, columns=_EVENT_COLUMNS)
 
     def packets(self, *kinds: str) -> pd.DataFrame:
         """Every packet (or only those of the given types, e.g. ``"PINGREQ"``):
@@ -338,7 +390,12 @@ class Timeline:
         import pandas as pd
 
         rows = [asdict(r) for r in self.packet_rows if not kinds or r.packet in kinds]
-        return pd.DataFrame(rows, columns=[f.name for f in fields(PacketRow)])
+        return pd.DataFrame(rows, columns=_PACKET_COLUMNS)
+
+    def received(self, name: str) -> list[Publish]:
+        """Every PUBLISH ``name``'s client handed to its application, in order."""
+        events = self.client_events.get(name, [])
+        return [e.publish for e in events if isinstance(e, MessageReceived)]
 
     def sys_topics(self, prefix: str = "") -> dict[str, str]:
         """The broker's ``$SYS/broker/...`` statistics now, as the broker would
@@ -353,25 +410,21 @@ class Timeline:
         start = "$SYS/broker/" + prefix
         return {topic: value for topic, value in tree.items() if topic.startswith(start)}
 
-    def is_connected(self, client_id: str) -> bool:
-        """Whether ``client_id`` believes it is connected (true on a cut link too)."""
-        pipe = self._current.get(client_id)
+    def is_connected(self, name: str) -> bool:
+        """Whether ``name`` believes it is connected (true on a cut link too)."""
+        pipe = self._current.get(name)
         return pipe is not None and pipe.client.is_connected
 
     # -- moving bytes ------------------------------------------------------------------------
 
-    @property
-    def _v5(self) -> bool:
-        return self.version is ProtocolVersion.V5
-
-    def _pipe(self, client_id: str) -> _Pipe:
-        pipe = self._current.get(client_id)
+    def _pipe(self, name: str) -> _Pipe:
+        pipe = self._current.get(name)
         if pipe is None or not pipe.open or pipe.client.is_closed:
-            raise ConfigError(f"{client_id} is not connected")
+            raise ConfigError(f"{name} is not connected")
         return pipe
 
-    def _client(self, client_id: str) -> ClientConnection:
-        return self._pipe(client_id).client
+    def _client(self, name: str) -> ClientConnection:
+        return self._pipe(name).client
 
     def _log(self, who: str, what: str, detail: str = "") -> None:
         self.rows.append(TimelineRow(time=self.now, who=who, what=what, detail=detail))
@@ -394,13 +447,13 @@ class Timeline:
         up = pipe.client.data_to_send(now=now)
         if up:
             moved = True
-            for raw in self._record(up, pipe, pipe.client_id, BROKER):
+            for raw in self._record(up, pipe, pipe.name, BROKER):
                 self._broker_events(pipe.conn.receive_data(raw, now=now))
         down = pipe.conn.data_to_send(now=now)
         if down:
             moved = True
-            for raw in self._record(down, pipe, BROKER, pipe.client_id):
-                self._client_events(pipe.client_id, pipe.client.receive_data(raw, now=now))
+            for raw in self._record(down, pipe, BROKER, pipe.name):
+                self._client_events(pipe.name, pipe.client.receive_data(raw, now=now))
         if pipe.open and (pipe.client.is_closed or pipe.conn.is_closed):
             # One end closed its socket; over a live link the other end sees it.
             if not pipe.cut:
@@ -413,16 +466,17 @@ class Timeline:
     def _record(self, data: bytes, pipe: _Pipe, sender: str, receiver: str) -> list[bytes]:
         """Log each packet; return those that arrive (none on a cut or closed pipe)."""
         arriving = []
-        for raw in _split(data):
+        for raw in split_packets(data):
             lost = pipe.cut or not pipe.open
             self.packet_rows.append(
                 PacketRow(
                     time=self.now,
                     sender=sender,
                     receiver=receiver,
-                    packet=PacketType(raw[0] >> 4).name,
+                    packet=packet_name(raw),
                     bytes=len(raw),
                     lost=lost,
+                    data=raw,
                 )
             )
             if not lost:
@@ -432,26 +486,36 @@ class Timeline:
     def _close(self, pipe: _Pipe) -> None:
         pipe.open = False
         now = self.now
-        self._client_events(pipe.client_id, pipe.client.connection_lost(now=now))
+        self._client_events(pipe.name, pipe.client.connection_lost(now=now))
         self._broker_events(pipe.conn.connection_lost(now=now))
 
     # -- turning events into rows -------------------------------------------------------------
 
-    def _client_events(self, client_id: str, events: list[Event]) -> None:
+    def _mark(self, name: str) -> int:
+        return len(self.client_events.setdefault(name, []))
+
+    def _since(self, name: str, mark: int) -> list[Event]:
+        return self.client_events[name][mark:]
+
+    def _reported(self, name: str, events: list[Event]) -> None:
+        self.client_events.setdefault(name, []).extend(events)
+
+    def _client_events(self, name: str, events: list[Event]) -> None:
+        self._reported(name, events)
         for event in events:
             match event:
                 case Connected(session_present=present):
                     kept = "the broker kept its session" if present else "a new session"
-                    self._log(client_id, "connected", kept)
+                    self._log(name, "connected", kept)
                 case ConnectionRefused(reason_code=code):
-                    self._log(client_id, "refused", code.name)
+                    self._log(name, "refused", code.name)
                 case MessageReceived(publish=p):
                     message = _message(p.topic, p.payload, int(p.qos), p.retain)
-                    self._log(client_id, "receives", message)
+                    self._log(name, "receives", message)
                 case Disconnected(detail=detail, by_peer=True):
-                    self._log(client_id, "sees the end", detail)
+                    self._log(name, "sees the end", detail)
                 case Disconnected(detail=detail):
-                    self._log(client_id, "gives up", detail)
+                    self._log(name, "gives up", detail)
                 case _:
                     pass
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mqttsim.protocol import (
-    ConfigError,
-    ConnectionRefused,
-    Properties,
-    ProtocolVersion,
-    ReasonCode,
-    decode,
-)
+from mqttsim.protocol import ConfigError, ProtocolVersion, decode
 from mqttsim.widgets.mqtt5 import (
-    CoreBench,
     alias_saving,
     expiry_table,
     reason_code_table,
@@ -36,22 +28,6 @@ def test_mqtt5_says_why_where_311_cannot() -> None:
     assert v311.iloc[4] == "the connection just closes"
 
 
-def test_a_bench_refuses_a_second_connection_of_a_live_name() -> None:
-    bench = CoreBench()
-    bench.connect("st-01")
-    with pytest.raises(ConfigError, match="st-01 is connected"):
-        bench.connect("st-01")
-    with pytest.raises(ConfigError, match="not connected"):
-        bench.publish("st-99", "a", "b")
-
-
-def test_a_wrong_password_is_refused_on_a_secured_bench() -> None:
-    bench = CoreBench.with_lesson_security()
-    events = bench.connect("st-01", password="guess")
-    refused = [e for e in events if isinstance(e, ConnectionRefused)]
-    assert refused and refused[0].reason_code is ReasonCode.BAD_USER_NAME_OR_PASSWORD
-
-
 def test_an_expired_command_is_never_delivered_and_the_rest_is_counted_down() -> None:
     table = expiry_table([(300, 600, 5), (7200, 600, 5), (7200, None, 5), (7200, None, 4)])
     assert list(table["command delivered"]) == [
@@ -65,20 +41,8 @@ def test_an_expired_command_is_never_delivered_and_the_rest_is_counted_down() ->
     assert table["age on arrival"].iloc[3] == "119 min"
     with pytest.raises(ConfigError, match="away"):
         expiry_table([(30, 600, 5)])
-
-
-def test_the_clock_only_moves_when_told() -> None:
-    bench = CoreBench()
-    bench.connect("st-03", clean_start=False, session_expiry_interval_s=3600, keep_alive_s=0)
-    bench.drop("st-03")
-    bench.connect("scada-host")
-    props = Properties(message_expiry_interval=10)
-    bench.advance(5)
-    assert bench.now == 5
-    bench.publish("scada-host", "pipeline/st-03/cmd/valve", "close", properties=props)
-    bench.advance(3)
-    bench.connect("st-03", clean_start=False, session_expiry_interval_s=3600, keep_alive_s=0)
-    assert bench.received("st-03") == []  # it never subscribed
+    with pytest.raises(ConfigError, match="version"):
+        expiry_table([(300, 600, 3)])
 
 
 def test_each_shared_alarm_goes_to_one_worker_and_the_survivor_takes_over() -> None:

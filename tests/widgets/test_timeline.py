@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from mqttsim.protocol import BrokerConfig, ConfigError
+from mqttsim.protocol import (
+    BrokerConfig,
+    ConfigError,
+    Connected,
+    ConnectionRefused,
+    Disconnected,
+    Properties,
+    PublishAcked,
+    ReasonCode,
+    Subscribed,
+)
+from mqttsim.widgets.security import lesson_acl, lesson_password_file, lesson_passwords
 from mqttsim.widgets.timeline import Timeline, will_message
 
 STATUS = "pipeline/st-07/status"
@@ -174,3 +185,72 @@ def test_mistakes_are_one_line_config_errors() -> None:
         Timeline(version=6)
     with pytest.raises(ConfigError, match="version"):
         Timeline(version=3)
+
+
+def test_each_command_returns_what_its_client_was_told() -> None:
+    timeline = Timeline()
+    (connected,) = timeline.connect("scada")
+    assert isinstance(connected, Connected)
+    (suback,) = timeline.subscribe("scada", "pipeline/#")
+    assert isinstance(suback, Subscribed)
+    (puback,) = timeline.publish("st-07", "pipeline/st-07/alarm", "low", qos=1)
+    assert isinstance(puback, PublishAcked)
+    assert [p.payload for p in timeline.received("scada")] == [b"low"]
+    assert timeline.received("nobody") == []
+
+
+def test_a_secured_broker_refuses_a_wrong_password_and_an_acl_breach() -> None:
+    timeline = Timeline(authenticator=lesson_password_file(), authorizer=lesson_acl())
+    refused, closed = timeline.connect("st-01", password="guess")
+    assert isinstance(refused, ConnectionRefused) and isinstance(closed, Disconnected)
+    assert refused.reason_code is ReasonCode.BAD_USER_NAME_OR_PASSWORD
+    assert rows(timeline)[0] == (0.0, "st-01", "refused", "BAD_USER_NAME_OR_PASSWORD")
+    timeline.connect("st-01", password=lesson_passwords()["st-01"])
+    (puback,) = timeline.publish("st-01", "pipeline/st-02/pressure", "41.9", qos=1)
+    assert isinstance(puback, PublishAcked) and puback.reason_code is ReasonCode.NOT_AUTHORIZED
+
+
+def test_two_names_with_one_client_id_make_a_takeover() -> None:
+    timeline = Timeline()
+    timeline.connect("st-01")
+    timeline.connect("spare RTU", client_id="st-01")
+    (gone,) = timeline.client_events["st-01"][1:]
+    assert isinstance(gone, Disconnected) and gone.reason_code is ReasonCode.SESSION_TAKEN_OVER
+    assert timeline.is_connected("spare RTU") and not timeline.is_connected("st-01")
+
+
+def test_clients_may_speak_another_version_than_the_timeline() -> None:
+    timeline = Timeline(version=5)
+    timeline.connect("old-hmi", version=4)
+    timeline.subscribe("old-hmi", "pipeline/+/pressure", qos=0)
+    props = Properties(user_properties=(("unit", "bar"),))
+    timeline.publish("st-01", "pipeline/st-01/pressure", "41.83", properties=props)
+    (got,) = timeline.received("old-hmi")
+    assert got.properties.user_properties == ()  # 3.1.1 has no properties to carry them
+    with pytest.raises(ConfigError, match="version"):
+        timeline.connect("new", version=3)
+
+
+def test_a_message_expiry_runs_down_while_the_clock_moves() -> None:
+    timeline = Timeline()
+    timeline.connect("st-03", clean_start=False, session_expiry_s=3600)
+    timeline.subscribe("st-03", "pipeline/st-03/cmd/#")
+    timeline.vanish("st-03")
+    props = Properties(message_expiry_interval=10)
+    timeline.publish(
+        "scada-host", "pipeline/st-03/cmd/valve", "close", qos=1, properties=props, at=5
+    )
+    timeline.connect("st-03", clean_start=False, session_expiry_s=3600, at=8)
+    (command,) = timeline.received("st-03")
+    assert timeline.now == 8 and command.properties.message_expiry_interval == 7
+    timeline.vanish("st-03", at=9)
+    timeline.publish("scada-host", "pipeline/st-03/cmd/valve", "open", qos=1, properties=props)
+    timeline.connect("st-03", clean_start=False, session_expiry_s=3600, at=30)
+    assert [p.payload for p in timeline.received("st-03")] == [b"close"]  # "open" expired
+
+
+def test_the_packet_rows_keep_each_packets_bytes() -> None:
+    timeline = with_status_will()
+    publish = next(p for p in timeline.packet_rows if p.packet == "PUBLISH")
+    assert publish.data[0] >> 4 == 3 and len(publish.data) == publish.bytes
+    assert "data" not in timeline.packets().columns
