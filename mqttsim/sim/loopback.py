@@ -109,7 +109,7 @@ class LoopbackPath:
         """An event that fires at once with the client's end (``config`` is ignored)."""
         client, server = LoopbackEnd(self.env), LoopbackEnd(self.env)
         client.peer, server.peer = server, client
-        self.listener._accepted(server)  # type: ignore[arg-type]
+        self.listener.enqueue(server)
         event = self.env.event()
         event.succeed(client)
         return event

@@ -51,7 +51,7 @@ from mqttsim.protocol.packets import Subscription
 
 from .immediate import immediate
 from .loss import RandomSource
-from .path import TcpListener
+from .path import TcpListener, Transport
 from .tcp import ConnectionFailed
 from .tcp_segment import TcpConfig
 from .tcp_timers import Timer
@@ -61,16 +61,6 @@ __all__ = ["Connector", "SimBroker", "SimClient", "Transport"]
 Proc = Generator[simpy.Event, Any, None]
 _ACKS = (PublishAcked, PublishReceived, PublishCompleted)
 _TRACE = (PacketSent, PacketReceived)
-
-
-class Transport(Protocol):
-    """What a pump needs of a connection's end: TcpEndpoint and LoopbackEnd fit."""
-
-    @property
-    def is_open(self) -> bool: ...
-    def send(self, data: bytes) -> None: ...
-    def recv(self) -> simpy.Event: ...
-    def close(self) -> None: ...
 
 
 class Connector(Protocol):

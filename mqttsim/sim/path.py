@@ -14,6 +14,8 @@ after a failure gets the next ephemeral port). Many paths may share one
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import simpy
 
 from .link import Link
@@ -21,11 +23,25 @@ from .loss import RandomSource
 from .tcp import TcpEndpoint
 from .tcp_segment import ACK, RST, SYN, Segment, TcpConfig
 
-__all__ = ["Path", "TcpListener"]
+__all__ = ["Path", "TcpListener", "Transport"]
+
+
+class Transport(Protocol):
+    """One end of a connection as its user sees it: TcpEndpoint and LoopbackEnd fit."""
+
+    @property
+    def is_open(self) -> bool: ...
+    def send(self, data: bytes) -> None: ...
+    def recv(self) -> simpy.Event: ...
+    def close(self) -> None: ...
 
 
 class TcpListener:
     """The broker's listening socket: ``accept()`` yields established ends.
+
+    A :class:`Path` queues each server-side end whose handshake completes
+    (:meth:`enqueue`); a :class:`~mqttsim.sim.loopback.LoopbackPath` queues
+    its ends the same way.
 
     Args:
         env: the SimPy environment.
@@ -48,7 +64,9 @@ class TcpListener:
         """
         return self._store.get()
 
-    def _accepted(self, endpoint: TcpEndpoint) -> None:
+    def enqueue(self, endpoint: Transport) -> None:
+        """Put an established server-side end on the accept queue (as a
+        kernel does when a handshake completes); ``accept()`` hands it over."""
         self._store.put(endpoint)
 
 
@@ -131,7 +149,7 @@ class Path:
                 remote_port=seg.src_port,
                 iss=self._isn(),
                 on_forget=self._forget_server,
-                on_established=self.listener._accepted,
+                on_established=self.listener.enqueue,
             )
             self._servers[seg.src_port] = endpoint
             endpoint._open_passive(seg)

@@ -218,6 +218,8 @@ class TcpEndpoint:
         self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
         self._immediate = immediate(env)  # readers wake without a trip through the queue
         self._header_bytes = config.header_bytes
+        self._mss = config.mss_bytes
+        self._nagle = config.nagle
         self._window_bytes = config.window_bytes
 
     # -- the user's API ---------------------------------------------------
@@ -254,9 +256,23 @@ class TcpEndpoint:
                 + (" after close()" if self._fin_queued else "")
                 + "; allowed only in ESTABLISHED or CLOSE-WAIT"
             )
-        if data:
-            self._unsent += data
-            self._output()
+        if not data:
+            return
+        if not self._unsent:
+            # What _output() would do with ``data`` alone when it fits one
+            # segment that may leave now (the usual case: an MQTT write is
+            # small), without copying it through the send buffer.
+            n = len(data)
+            flight = self.snd_nxt - self.snd_una
+            if (
+                n <= self._mss
+                and n <= self._snd_wnd - flight
+                and (n == self._mss or not flight or not self._nagle)
+            ):
+                self._send_new(ACK | PSH, data if type(data) is bytes else bytes(data))
+                return
+        self._unsent += data
+        self._output()
 
     def recv(self) -> simpy.Event:
         """Return an event firing with the next in-order bytes, b"" at the end.
