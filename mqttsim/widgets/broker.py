@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from mqttsim.aio.background import BackgroundBroker
 from mqttsim.protocol import ConfigError
 
+from .wire import lesson_version
+
 if TYPE_CHECKING:
     import paho.mqtt.client as paho  # type: ignore[import-untyped,unused-ignore]
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -301,8 +303,7 @@ class LessonBroker:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-        if version not in (4, 5):
-            raise ConfigError(f"version must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), not {version!r}")
+        wire = lesson_version(version)
         address = self.address
         transport: Literal["tcp", "websockets"] = (
             "websockets" if address.websocket_path is not None else "tcp"
@@ -310,7 +311,7 @@ class LessonBroker:
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if version == 5 else MQTTProtocolVersion.MQTTv311,
+            protocol=MQTTProtocolVersion.MQTTv5 if wire == 5 else MQTTProtocolVersion.MQTTv311,
             transport=transport,
             **kwargs,
         )

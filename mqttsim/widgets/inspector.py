@@ -41,6 +41,8 @@ from mqttsim.protocol import (
 from mqttsim.protocol.codec import encode_varint
 from mqttsim.protocol.properties import PROPERTY_TABLE, WireType
 
+from .controls import error_html, redraw_on_change
+
 __all__ = [
     "parse_hex",
     "inspect_packet",
@@ -406,8 +408,7 @@ class PacketInspector(widgets.VBox):  # type: ignore[misc,unused-ignore]
             **kwargs,
         )
         self.examples.observe(self._on_example, names="value")
-        self.text.observe(self._on_change, names="value")
-        self.version.observe(self._on_change, names="value")
+        redraw_on_change([self.text, self.version], self.show)
         if hex_text is None:
             self._on_example({"new": names[0]})
         else:
@@ -420,9 +421,6 @@ class PacketInspector(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.text.value = raw.hex(" ")
         self.show()
 
-    def _on_change(self, change: dict[str, Any]) -> None:
-        self.show()
-
     def show(self) -> None:
         """Read the text again and redraw (the observers call this)."""
         try:
@@ -431,9 +429,7 @@ class PacketInspector(widgets.VBox):  # type: ignore[misc,unused-ignore]
             packet = decode(raw, version)
             frame = inspect_packet(raw, version)
         except MQTTError as exc:
-            self.message.value = (
-                f'<span style="color:#b00020">Not a packet: {html.escape(str(exc))}</span>'
-            )
+            self.message.value = error_html(f"Not a packet: {exc}")
             return
         self.frame = frame
         self.message.value = ""

@@ -17,7 +17,6 @@ not from the formula; the formula is what the tests check it against.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,8 @@ import ipywidgets as widgets  # type: ignore[import-untyped,unused-ignore]
 
 from mqttsim.protocol import ConfigError, PingReq, PingResp, ProtocolVersion, encode
 
+from .controls import redraw_on_change
+from .figures import new_figure, png_bytes
 from .timeline import Timeline, will_message
 
 if TYPE_CHECKING:
@@ -225,12 +226,9 @@ def plot_keepalive(timeline: Timeline, *, title: str | None = None) -> Figure:
     """Draw a :func:`keepalive_story` run: time left to right, one lane each for
     the station, the broker and the SCADA host; pings as arrows, lost ones
     stopping at a red ×; the death of the link and who noticed it when."""
-    import matplotlib.pyplot as plt
-
     found = detect(timeline)
     end = timeline.now
-    figure, ax = plt.subplots(figsize=(9, 3.4))
-    plt.close(figure)  # returned, not shown a second time by pyplot
+    figure, ax = new_figure((9, 3.4))
     for y in _LANES.values():
         ax.plot([0, end], [y, y], color="0.8", linewidth=1, gid="lane")
     nudge = end * 0.006
@@ -358,11 +356,7 @@ class KeepAliveExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         super().__init__(
             [self.keep_alive, self.dies_into_cycle, self.summary, self.chart], **kwargs
         )
-        self.keep_alive.observe(self._on_change, names="value")
-        self.dies_into_cycle.observe(self._on_change, names="value")
-        self.show()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
+        redraw_on_change([self.keep_alive, self.dies_into_cycle], self.show)
         self.show()
 
     def show(self) -> None:
@@ -379,6 +373,4 @@ class KeepAliveExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             f"{int(cost['bytes/day per station']):,} bytes a day; all {STATIONS} stations: "
             f"US${cost['US$/day']:,.2f} a day.</p>"
         )
-        png = io.BytesIO()
-        plot_keepalive(story).savefig(png, format="png", dpi=80, bbox_inches="tight")
-        self.chart.value = png.getvalue()
+        self.chart.value = png_bytes(plot_keepalive(story))

@@ -39,6 +39,8 @@ from mqttsim.sim.presets import load_pipeline
 from mqttsim.sim.scenarios.pipeline_world import PipelineWorld
 from mqttsim.sim.scenarios.telemetry import DAY_S, load_plans
 
+from .figures import figure_for
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -289,13 +291,7 @@ def plot_pipeline_latency(result: PipelineResult, ax: Axes | None = None) -> Fig
     The latency axis is logarithmic: reports take about a second, a message
     held through an outage takes many minutes.
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        figure, ax = plt.subplots(figsize=(10, 4.2))
-        plt.close(figure)  # returned, not left for pyplot to show a second time
-    else:
-        figure = ax.get_figure(root=True)  # type: ignore[assignment]
+    figure, ax = figure_for(ax, (10, 4.2))
     start = result.config.start_s
     frames = [result.messages, result.commands.assign(kind="command")]
     for kind, colour in _KIND_COLOURS.items():

@@ -23,8 +23,6 @@ same table, bit for bit.
 
 from __future__ import annotations
 
-import html
-import io
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,6 +34,9 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 from mqttsim.protocol import ConfigError, Connect, ProtocolVersion, Publish, QoS, Will, encode
 from mqttsim.sim import PipelineConfig, PipelineResult, TcpConfig, run_pipeline
 from mqttsim.sim.presets import get_preset
+
+from .controls import QOS_CHOICES, error_html, slider
+from .figures import figure_for, new_figure, png_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -325,16 +326,6 @@ def latency_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("case")
 
 
-def _new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.get_figure(root=True), ax  # type: ignore[return-value]
-    import matplotlib.pyplot as plt
-
-    figure, new = plt.subplots(figsize=size)
-    plt.close(figure)  # returned, not left for pyplot to show a second time
-    return figure, new
-
-
 def plot_latency_cdf(
     runs: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None
 ) -> Figure:
@@ -354,10 +345,7 @@ def plot_latency_cdf(
         The figure (leave it as a cell's last value, or end the line with ``;``).
     """
     if ax is None:
-        import matplotlib.pyplot as plt
-
-        figure, (ax, tail) = plt.subplots(1, 2, figsize=(10, 3.8))
-        plt.close(figure)  # returned, not left for pyplot to show a second time
+        figure, (ax, tail) = new_figure((10, 3.8), ncols=2)
         axes = [ax, tail]
     else:
         figure, axes = ax.get_figure(root=True), [ax]  # type: ignore[assignment]
@@ -476,7 +464,7 @@ def plot_outage(trace: pd.DataFrame, ax: Axes | None = None) -> Figure:
     A segment the outage swallowed is a red cross; each resend is labelled
     with the wait before it.
     """
-    figure, ax = _new_axes(ax, (9, 3.6))
+    figure, ax = figure_for(ax, (9, 3.6))
     start, duration = trace.attrs.get("outage", (OUTAGE_START_S, 0.0))
     ax.axvspan(start, start + duration, color="#fbe3e3", gid="outage")
     sends = trace[(trace.direction == "up") & ~trace.carries.str.startswith("TCP")]
@@ -564,8 +552,7 @@ class SatLinkExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
 
     Each run simulates a few stations of the pipeline for an hour (well
     under a second) and shows the latency distribution as a PNG in an
-    ``Image`` widget (no ``Output`` capture, so it behaves the same in
-    JupyterLab, nbconvert and nbval) and a summary table as HTML.
+    ``Image`` widget (see :mod:`.figures` for why) and a summary table as HTML.
 
     Args:
         stations: stations per run, 1 to 22.
@@ -583,43 +570,12 @@ class SatLinkExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         _check("stations", stations, 1, _MAX_STATIONS)
         self.stations = int(stations)
         self.seed = seed
-        style = {"description_width": "9em"}
-        layout = widgets.Layout(width="34em")
-        self.loss = widgets.FloatSlider(
-            value=1.0,
-            min=0.0,
-            max=20.0,
-            step=0.5,
-            description="loss (%)",
-            style=style,
-            layout=layout,
-        )
-        self.burst = widgets.FloatSlider(
-            value=1.0,
-            min=1.0,
-            max=10.0,
-            step=0.5,
-            description="burst (packets)",
-            style=style,
-            layout=layout,
-        )
-        self.delay = widgets.IntSlider(
-            value=270,
-            min=0,
-            max=1000,
-            step=10,
-            description="one-way delay (ms)",
-            style=style,
-            layout=layout,
-        )
-        self.outage = widgets.IntSlider(
-            value=0, min=0, max=900, step=10, description="outage (s)", style=style, layout=layout
-        )
+        self.loss = slider("loss (%)", 1.0, 0.0, 20.0, 0.5, width="34em")
+        self.burst = slider("burst (packets)", 1.0, 1.0, 10.0, 0.5, width="34em")
+        self.delay = slider("one-way delay (ms)", 270, 0, 1000, 10, width="34em")
+        self.outage = slider("outage (s)", 0, 0, 900, 10, width="34em")
         self.qos = widgets.ToggleButtons(
-            options=[("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2)],
-            value=0,
-            description="QoS",
-            style=style,
+            options=QOS_CHOICES, value=0, description="QoS", style={"description_width": "9em"}
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.status = widgets.HTML()
@@ -650,15 +606,13 @@ class SatLinkExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
                 seed=self.seed,
             )
         except ConfigError as exc:
-            self.status.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
             return
         case = f"loss {self.loss.value:g} %, QoS {self.qos.value}"
         self.runs = _case_frame(case, result)
         self.runs.attrs["retransmissions"] = {case: self.runs.attrs["retransmissions"]}
         self.summary = latency_summary(self.runs)
         figure = plot_latency_cdf(self.runs, title=f"{self.stations} stations, one hour")
-        png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=80, bbox_inches="tight")
-        self.chart.value = png.getvalue()
+        self.chart.value = png_bytes(figure)
         self.table.value = self.summary.to_html()
         self.status.value = f"done: {len(self.runs)} messages"

@@ -52,6 +52,8 @@ from mqttsim.sim import TcpConfig
 from mqttsim.sim.metrics import MB
 from mqttsim.sim.presets import get_preset
 
+from .wire import lesson_version
+
 __all__ = [
     "BROKER_NAME",
     "LESSON_ACL",
@@ -101,19 +103,13 @@ def connect_bytes(
     """
     connection = ClientConnection(
         client_id=client_id,
-        version=_version(version),
+        version=lesson_version(version),
         username=username,
         password=password.encode(),
         keep_alive_s=keep_alive_s,
     )
     connection.connect(now=0.0)
     return connection.data_to_send(now=0.0)
-
-
-def _version(version: int) -> ProtocolVersion:
-    if version not in (4, 5):
-        raise ConfigError(f"version must be 4 (MQTT 3.1.1) or 5, not {version!r}")
-    return ProtocolVersion(version)
 
 
 class HexDump(str):
@@ -583,7 +579,7 @@ class Attempt:
             raise ConfigError(f"action must be publish, subscribe or connect, not {self.action!r}")
         if self.action != "connect" and not self.topic:
             raise ConfigError(f"a {self.action} attempt needs a topic")
-        _version(self.version)
+        lesson_version(self.version)
 
 
 def _answer(code: ReasonCode, action: str, version: int) -> str:
@@ -609,7 +605,7 @@ async def _try(host: str, port: int, attempt: Attempt, scada: object, index: int
         host,
         port,
         client_id=attempt.user,
-        version=_version(attempt.version),
+        version=lesson_version(attempt.version),
         username=attempt.user,
         password=secret.encode(),
         reconnect=False,

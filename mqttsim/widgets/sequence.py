@@ -12,14 +12,15 @@ chart as the learner changes the QoS, the version and where the loss falls.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped,unused-ignore]
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
+from .controls import QOS_CHOICES, redraw_on_change
 from .exchange import HOP_S, TraceRow, exchange_frame, packet_label, record_exchange
+from .figures import figure_for, png_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,13 +71,7 @@ def plot_sequence(
     hops = (frame.arrived - frame.time).dropna()
     hop = float(hops.median()) if len(hops) else HOP_S
     span = float(frame.time.max()) + hop if len(frame) else hop
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        figure, ax = plt.subplots(figsize=(8, min(11.0, 2.0 + 2.2 * span)))
-        plt.close(figure)  # returned, not left for pyplot to show a second time
-    else:
-        figure = ax.get_figure(root=True)  # type: ignore[assignment]
+    figure, ax = figure_for(ax, (8, min(11.0, 2.0 + 2.2 * span)))
     _lifelines(ax, span)
     delivered = losses = 0
     for row in frame.itertuples(index=False):
@@ -191,9 +186,7 @@ def _arrow(ax: Axes, row: Any, hop: float, text: str, delivered: int) -> None:
 class SequenceExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
     """Pick a QoS, a version and a loss, and see the exchange that follows.
 
-    The chart is shown as a PNG in an ``Image`` widget rather than through
-    an ``Output`` widget: an image needs no output capture from the kernel,
-    so the widget behaves the same in JupyterLab, in nbconvert and in nbval.
+    The chart is a PNG in an ``Image`` widget (see :mod:`.figures` for why).
 
     Attributes:
         qos, version, loss_on, loss_after: the controls.
@@ -203,9 +196,7 @@ class SequenceExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
     """
 
     def __init__(self, qos: int = 1, loss_after: int | None = None, **kwargs: Any) -> None:
-        self.qos = widgets.ToggleButtons(
-            options=[("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2)], value=qos, description="QoS"
-        )
+        self.qos = widgets.ToggleButtons(options=QOS_CHOICES, value=qos, description="QoS")
         self.version = widgets.ToggleButtons(
             options=[("MQTT 5.0", 5), ("MQTT 3.1.1", 4)], description="Version"
         )
@@ -221,11 +212,7 @@ class SequenceExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.figure: Figure | None = None
         controls = [self.qos, self.version, self.loss_after, self.loss_on]
         super().__init__([*controls, self.chart], **kwargs)
-        for control in controls:
-            control.observe(self._on_change, names="value")
-        self.show()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
+        redraw_on_change(controls, self.show)
         self.show()
 
     def show(self) -> None:
@@ -237,6 +224,4 @@ class SequenceExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             loss_on=self.loss_on.value,
         )
         self.figure = plot_sequence(self.rows)
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png", dpi=80, bbox_inches="tight")
-        self.chart.value = png.getvalue()
+        self.chart.value = png_bytes(self.figure)

@@ -30,6 +30,7 @@ import ipywidgets as widgets  # type: ignore[import-untyped,unused-ignore]
 from mqttsim.protocol import BrokerConfig, ConfigError
 from mqttsim.protocol.stats import DropReason
 
+from .controls import QOS_CHOICES, redraw_on_change, slider
 from .timeline import Timeline
 
 if TYPE_CHECKING:
@@ -156,25 +157,17 @@ class QueueExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        style = {"description_width": "12em"}
-        self.away_min = widgets.IntSlider(
-            value=10, min=1, max=60, description="SCADA away (min)", style=style
-        )
-        self.expiry_min = widgets.IntSlider(
-            value=60, min=0, max=60, description="session expiry (min)", style=style
-        )
-        self.alarms = widgets.IntSlider(
-            value=8, min=0, max=20, description="alarms meanwhile", style=style
-        )
-        self.max_queued = widgets.IntSlider(
-            value=5, min=1, max=20, description="queue limit", style=style
-        )
-        qos = [("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2)]
+        width = "12em"
+        self.away_min = slider("SCADA away (min)", 10, 1, 60, label_width=width)
+        self.expiry_min = slider("session expiry (min)", 60, 0, 60, label_width=width)
+        self.alarms = slider("alarms meanwhile", 8, 0, 20, label_width=width)
+        self.max_queued = slider("queue limit", 5, 1, 20, label_width=width)
+        style = {"description_width": width}
         self.publish_qos = widgets.ToggleButtons(
-            options=qos, value=1, description="published at", style=style
+            options=QOS_CHOICES, value=1, description="published at", style=style
         )
         self.subscribe_qos = widgets.ToggleButtons(
-            options=qos, value=1, description="subscribed at", style=style
+            options=QOS_CHOICES, value=1, description="subscribed at", style=style
         )
         self.summary = widgets.HTML()
         controls = [
@@ -186,11 +179,7 @@ class QueueExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             self.subscribe_qos,
         ]
         super().__init__([*controls, self.summary], **kwargs)
-        for control in controls:
-            control.observe(self._on_change, names="value")
-        self.show()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
+        redraw_on_change(controls, self.show)
         self.show()
 
     def show(self) -> None:

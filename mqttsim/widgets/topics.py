@@ -28,6 +28,8 @@ from mqttsim.protocol.topics import (
     validate_topic_name,
 )
 
+from .controls import error_html, redraw_on_change
+
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
@@ -325,11 +327,7 @@ class TopicMatcher(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.result: pd.DataFrame | None = None
         self._drawn = ""
         super().__init__([self.topic_filter, self.message, self.topics, self.table], **kwargs)
-        self.topic_filter.observe(self._on_change, names="value")
-        self.topics.observe(self._on_change, names="value")
-        self.show()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
+        redraw_on_change([self.topic_filter, self.topics], self.show)
         self.show()
 
     def show(self) -> None:
@@ -337,7 +335,7 @@ class TopicMatcher(widgets.VBox):  # type: ignore[misc,unused-ignore]
         names = [line.strip() for line in self.topics.value.splitlines() if line.strip()]
         error = filter_error(self.topic_filter.value)
         if error is not None:
-            self.message.value = f"<span style='color:#c62828'>⚠ {html.escape(error)}</span>"
+            self.message.value = error_html(f"⚠ {error}")
             self.table.value = f"<div style='opacity:0.4'>{self._drawn}</div>"
             return
         self.message.value = ""
