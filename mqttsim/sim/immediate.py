@@ -31,14 +31,14 @@ environment without them gets plain ``succeed()`` calls.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from heapq import heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
-__all__ = ["Immediate", "immediate"]
+__all__ = ["Immediate", "call_soon", "immediate", "when"]
 
 
 class Immediate:
@@ -112,3 +112,26 @@ def immediate(env: simpy.Environment) -> Immediate:
     if found is None:
         found = env.__dict__["_mqttsim_immediate"] = Immediate(env)
     return found
+
+
+def call_soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
+    """Run ``callback`` as an urgent event of its own, now.
+
+    That is the place in SimPy's queue that a new process's first step (its
+    ``Initialize``) and an interrupt take, so a callback started this way
+    runs exactly when the process it stands for would have.
+    """
+    event = simpy.Event(env)
+    event._ok = True  # triggered, as SimPy's own run(until=...) marks its event
+    event._value = None
+    event.callbacks.append(callback)
+    env.schedule(event, URGENT)
+
+
+def when(event: simpy.Event, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback(event)`` once ``event`` is processed: what ``yield event``
+    does for a process (at once, if the event already was)."""
+    if event.callbacks is None:
+        callback(event)
+    else:
+        event.callbacks.append(callback)

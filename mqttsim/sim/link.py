@@ -392,7 +392,7 @@ class Link:
         item = self._in_flight.popleft()
         if self._sink is not None:
             now = self._immediate
-            now.enter()
+            now.depth += 1  # now.enter(), inline: once per packet
             try:
                 self._sink(item)
             finally:

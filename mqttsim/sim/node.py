@@ -30,7 +30,6 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any, Protocol, cast
 
 import simpy
-from simpy.events import URGENT
 
 from mqttsim.protocol.broker import Broker
 from mqttsim.protocol.broker_connection import BrokerConnection
@@ -49,7 +48,7 @@ from mqttsim.protocol.events import (
 )
 from mqttsim.protocol.packets import Subscription
 
-from .immediate import immediate
+from .immediate import call_soon, immediate, when
 from .loss import RandomSource
 from .path import TcpListener, Transport
 from .tcp import ConnectionFailed
@@ -67,29 +66,6 @@ class Connector(Protocol):
     """What a client needs of its path: Path and LoopbackPath fit."""
 
     def connect(self, config: TcpConfig | None = None) -> simpy.Event: ...
-
-
-def _call_soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
-    """Run ``callback`` as an urgent event of its own, now.
-
-    That is the place in SimPy's queue that a new process's first step (its
-    ``Initialize``) and an interrupt take, so a callback started this way
-    runs exactly when the process it stands for would have.
-    """
-    event = simpy.Event(env)
-    event._ok = True  # triggered, as SimPy's own run(until=...) marks its event
-    event._value = None
-    event.callbacks.append(callback)
-    env.schedule(event, URGENT)
-
-
-def _when(event: simpy.Event, callback: Callable[[simpy.Event], None]) -> None:
-    """Call ``callback(event)`` once ``event`` is processed: what ``yield event``
-    does for a process (at once, if the event already was)."""
-    if event.callbacks is None:
-        callback(event)
-    else:
-        event.callbacks.append(callback)
 
 
 class _Pump:
@@ -172,16 +148,16 @@ class _Pump:
             self.timer.set_at(deadline)
         self._waiting = True
         self._recv = recv
-        _when(recv, self._resume_cb)
+        when(recv, self._resume_cb)
 
     def _resume(self, event: simpy.Event) -> None:
         self._waiting = False
         now = self._immediate
-        now.enter()
+        now.depth += 1  # now.enter(), inline: a pump wakes several times per message
         try:
-            self._step(event.value)
+            self._step(event._value)  # (recv events never fail)
         finally:
-            now.leave()  # the ends it wrote to wake now, or get queued
+            now.leave()  # the ends it wrote wake now, or get queued
 
     def _due(self) -> None:
         deadline = self.core.next_deadline()
@@ -189,7 +165,7 @@ class _Pump:
             self.timer.set_at(deadline)  # it moved later: sleep on
         elif self._waiting:
             self._waiting = False
-            _call_soon(self.env, self._interrupted)
+            call_soon(self.env, self._interrupted)
 
     def _interrupted(self, _event: simpy.Event) -> None:
         """The deadline came while waiting: stop waiting, as an interrupt would."""
@@ -252,7 +228,7 @@ class SimBroker:
             conn = self.broker.connection_made(now=env.now)
             self._endpoints[conn.id] = endpoint
             pump = _Pump(env, endpoint, conn, self._after, _closed(conn))
-            _call_soon(env, pump.start)  # where a process for it would start
+            call_soon(env, pump.start)  # where a process for it would start
 
     def _timers(self) -> Proc:
         """Wills, session expiry and ``$SYS``: the broker's own deadlines."""
@@ -365,7 +341,7 @@ class SimClient:
         """Start connecting (once; later calls do nothing)."""
         if not self._started:
             self._started = True
-            _call_soon(self.env, self._attempt)
+            call_soon(self.env, self._attempt)
 
     def connected(self) -> simpy.Event:
         """An event that fires with the next :class:`Connected` event."""
@@ -427,7 +403,7 @@ class SimClient:
         if self._stopped:
             return
         self.attempts += 1
-        _when(self.path.connect(self._tcp_config), self._on_connect)
+        when(self.path.connect(self._tcp_config), self._on_connect)
 
     def _on_connect(self, event: simpy.Event) -> None:
         """The connection opened (or failed: ConnectionFailed)."""
@@ -465,7 +441,7 @@ class SimClient:
         if self._stopped:
             return
         wait = self.env.timeout(self._delay * (0.5 + self._rng.random()))
-        _when(wait, self._backed_off)
+        when(wait, self._backed_off)
 
     def _backed_off(self, _event: simpy.Event) -> None:
         self._delay = min(self._delay * 2.0, self._backoff[1])
