@@ -28,6 +28,7 @@ from mqttsim.protocol import ConfigError, PingReq, PingResp, ProtocolVersion, en
 from .controls import redraw_on_change
 from .figures import new_figure, png_bytes
 from .timeline import Timeline, will_message
+from .wire import TCP_IP_HEADER_BYTES
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -46,8 +47,6 @@ __all__ = [
 
 STATION = "st-07"
 STATUS = f"pipeline/{STATION}/status"
-TCP_IP_HEADER_BYTES = 40
-"""An IPv4 header (20 bytes) and a TCP header (20 bytes), both without options."""
 STATIONS = 22
 """Stations on the course's pipeline (``datasets/pipeline.json``)."""
 _DAY_S = 86_400
@@ -189,6 +188,7 @@ def ping_cost_table(
     """
     import pandas as pd
 
+    from mqttsim.sim.metrics import MB
     from mqttsim.sim.presets import get_preset
 
     price = price_per_mb_usd
@@ -208,7 +208,7 @@ def ping_cost_table(
                 "pings/day": round(pings, 1),
                 "bytes/day per station": per_station,
                 f"bytes/day, {stations} stations": per_station * stations,
-                "US$/day": round(per_station * stations / 2**20 * price, 2),
+                "US$/day": round(per_station * stations / MB * price, 2),
                 "broker notices within (s)": round(worst.broker_after_s or 0),
                 "station notices within (s)": round(worst.station_after_s or 0),
             }

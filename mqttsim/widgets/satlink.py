@@ -37,6 +37,7 @@ from mqttsim.sim.presets import get_preset
 
 from .controls import QOS_CHOICES, error_html, slider
 from .figures import figure_for, new_figure, png_bytes
+from .wire import TCP_IP_HEADER_BYTES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,7 +67,6 @@ GEO_RADIUS_KM = 42164.0  # geostationary orbit, from the Earth's centre
 LIGHT_KM_S = 299792.458
 OUTAGE_START_S = 590.0
 """Where the lessons' outages begin: 10 s before st-01's report at 600 s."""
-TCP_IP_HEADER_BYTES = TcpConfig().header_bytes
 _LINK = "vsat-1999"
 _MAX_STATIONS = 22
 _MAX_HOURS = 6.0

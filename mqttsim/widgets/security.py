@@ -52,7 +52,7 @@ from mqttsim.sim import TcpConfig
 from mqttsim.sim.metrics import MB
 from mqttsim.sim.presets import get_preset
 
-from .wire import lesson_version
+from .wire import TCP_IP_HEADER_BYTES, lesson_version
 
 __all__ = [
     "BROKER_NAME",
@@ -78,7 +78,6 @@ BROKER_NAME = "broker.pipeline.example"
 """The name in the lesson broker's certificate (``.example`` is reserved, RFC 2606)."""
 TlsVersion = Literal["1.2", "1.3"]
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-_HEADER = TcpConfig().header_bytes  # IPv4 + TCP, per segment
 _MSS = TcpConfig().mss_bytes
 _MAX_FLIGHTS = 20  # a TLS handshake takes four; the bound keeps a bug from hanging a lesson
 
@@ -426,7 +425,7 @@ def _segments(size: int) -> int:
 
 def _wire(size: int) -> int:
     """Bytes on the link for ``size`` bytes of TCP payload (headers per segment)."""
-    return size + _HEADER * _segments(size)
+    return size + TCP_IP_HEADER_BYTES * _segments(size)
 
 
 def tls_cost_table(

@@ -37,6 +37,7 @@ connection can end:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -308,12 +309,12 @@ class Timeline:
     ) -> list[Event]:
         """SUBSCRIBE ``name`` to ``topic_filter`` at ``qos``; returns its events (the SUBACK)."""
         self._at(at)
-        client = self._client(name)
-        mark = self._mark(name)
-        client.subscribe(topic_filter, qos=qos, now=self.now)
-        self._log(name, "subscribes", f"{topic_filter} (QoS {qos})")
-        self._settle()
-        return self._since(name, mark)
+        return self._command(
+            name,
+            lambda client: client.subscribe(topic_filter, qos=qos, now=self.now),
+            "subscribes",
+            f"{topic_filter} (QoS {qos})",
+        )
 
     def publish(
         self,
@@ -336,22 +337,21 @@ class Timeline:
         data = payload.encode() if isinstance(payload, str) else payload
         if name not in self._current or self._current[name].client.is_closed:
             self.connect(name)
-        client = self._client(name)
-        mark = self._mark(name)
-        client.publish(topic, data, qos=qos, retain=retain, properties=properties, now=self.now)
-        self._log(name, "publishes", _message(topic, data, qos, retain))
-        self._settle()
-        return self._since(name, mark)
+        return self._command(
+            name,
+            lambda client: client.publish(
+                topic, data, qos=qos, retain=retain, properties=properties, now=self.now
+            ),
+            "publishes",
+            _message(topic, data, qos, retain),
+        )
 
     def disconnect(self, name: str, *, at: float | None = None) -> list[Event]:
         """Send DISCONNECT and close: a goodbye, so the broker drops the will."""
         self._at(at)
-        client = self._client(name)
-        mark = self._mark(name)
-        client.disconnect(now=self.now)
-        self._log(name, "disconnects", "sends DISCONNECT")
-        self._settle()
-        return self._since(name, mark)
+        return self._command(
+            name, lambda client: client.disconnect(now=self.now), "disconnects", "sends DISCONNECT"
+        )
 
     def vanish(self, name: str, *, at: float | None = None) -> list[Event]:
         """Close the connection without DISCONNECT; both ends see it close."""
@@ -423,8 +423,17 @@ class Timeline:
             raise ConfigError(f"{name} is not connected")
         return pipe
 
-    def _client(self, name: str) -> ClientConnection:
-        return self._pipe(name).client
+    def _command(
+        self, name: str, act: Callable[[ClientConnection], object], what: str, detail: str
+    ) -> list[Event]:
+        """``name``'s client does ``act``, a row says ``what``, the bytes move
+        until nothing does; returns the events the client reported meanwhile."""
+        client = self._pipe(name).client
+        mark = self._mark(name)
+        act(client)
+        self._log(name, what, detail)
+        self._settle()
+        return self._since(name, mark)
 
     def _log(self, who: str, what: str, detail: str = "") -> None:
         self.rows.append(TimelineRow(time=self.now, who=who, what=what, detail=detail))

@@ -13,7 +13,7 @@ the spot with the core's one-line reason.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped,unused-ignore]
@@ -29,6 +29,7 @@ from mqttsim.protocol.topics import (
 )
 
 from .controls import error_html, redraw_on_change
+from .wire import TCP_IP_HEADER_BYTES
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -73,9 +74,6 @@ ALARM_TOPICS = (
 ALARMS_WANTED = ALARM_TOPICS[:3]
 """What the exercise's filter must select among :data:`ALARM_TOPICS`: every alarm."""
 
-TCP_IP_HEADER_BYTES = 40
-"""An IPv4 header (20 bytes) and a TCP header (20 bytes), both without options."""
-
 TOPIC_SCHEMES: dict[str, str] = {
     "readable (the course's)": "pipeline/{station}/{sensor}",
     "long and descriptive": "acme-oil/trunk-line-1/{type}/{station}/sensors/{sensor}/value",
@@ -92,17 +90,17 @@ def _level(text: str) -> str:
 
 def filter_error(topic_filter: str) -> str | None:
     """The core's one-line reason why ``topic_filter`` is not a valid filter, or None."""
-    try:
-        validate_topic_filter(topic_filter)
-    except TopicFilterInvalid as exc:
-        return exc.detail
-    return None
+    return _refusal(validate_topic_filter, topic_filter)
 
 
 def _name_error(topic_name: str) -> str | None:
+    return _refusal(validate_topic_name, topic_name)
+
+
+def _refusal(validate: Callable[[str], object], text: str) -> str | None:
     try:
-        validate_topic_name(topic_name)
-    except TopicNameInvalid as exc:
+        validate(text)
+    except (TopicFilterInvalid, TopicNameInvalid) as exc:
         return exc.detail
     return None
 
@@ -255,6 +253,7 @@ def topic_cost_table(
     """
     import pandas as pd
 
+    from mqttsim.sim.metrics import MB
     from mqttsim.sim.presets import get_preset, load_pipeline
 
     price = (
@@ -284,7 +283,7 @@ def topic_cost_table(
                 "topic bytes": 0 if alias else len(example.encode()),
                 "bytes on the wire": wire + TCP_IP_HEADER_BYTES,
                 "pipeline bytes/day": per_day,
-                "US$/day": round(per_day / 2**20 * price, 2),
+                "US$/day": round(per_day / MB * price, 2),
             }
         )
     return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""What the lessons' in-memory pipes carry: a protocol version, and bytes cut into packets.
+"""What crosses the lessons' pipes: a protocol version, packets, and the TCP/IP headers around them.
 
 The harnesses that run the real cores in memory (:mod:`.timeline`,
 :mod:`.exchange`) take from a core's ``data_to_send`` whatever it has queued,
@@ -6,14 +6,22 @@ often several packets back to back, and record each packet on its own: its
 type, its size, its flags. The codec's
 :class:`~mqttsim.protocol.StreamDecoder` hands out decoded packets, not their
 bytes, so :func:`split_packets` cuts the run at the fixed headers instead.
+
+The lessons that count bytes on a real link add :data:`TCP_IP_HEADER_BYTES`
+per TCP segment, the figure the simulator uses.
 """
 
 from __future__ import annotations
 
 from mqttsim.protocol import ConfigError, PacketType, ProtocolVersion
 from mqttsim.protocol.codec import IncompletePacket, decode_varint
+from mqttsim.sim import TcpConfig
 
-__all__ = ["lesson_version", "split_packets", "packet_name"]
+__all__ = ["TCP_IP_HEADER_BYTES", "lesson_version", "split_packets", "packet_name"]
+
+TCP_IP_HEADER_BYTES = TcpConfig().header_bytes
+"""An IPv4 header (20 bytes) and a TCP header (20 bytes), both without
+options: what one TCP segment adds on the wire, as :mod:`mqttsim.sim.tcp` counts it."""
 
 
 def lesson_version(version: ProtocolVersion | int) -> ProtocolVersion:
