@@ -1,19 +1,26 @@
-"""Simulated MQTT nodes: the protocol cores driven by SimPy processes.
+"""Simulated MQTT nodes: the protocol cores driven by SimPy events.
 
 Theory of operation
 -------------------
 :class:`SimBroker` and :class:`SimClient` run the very objects the asyncio
 driver runs (:class:`~mqttsim.protocol.Broker`,
 :class:`~mqttsim.protocol.ClientConnection`) over the simulated TCP of
-:mod:`mqttsim.sim.tcp`. Each connection is one SimPy process doing the four
-steps of every mqttsim driver (DESIGN.md, "How the drivers stay thin"):
+:mod:`mqttsim.sim.tcp`. Each connection has one pump doing the four steps of
+every mqttsim driver (DESIGN.md, "How the drivers stay thin"):
 
 1. wait for bytes or the core's next deadline (see :class:`_Pump`);
 2. hand them over: ``receive_data(data, now=)``, ``connection_lost(now=)``
    when the stream ends, or ``handle_timeout(now=)``;
 3. write ``data_to_send(now=)`` to the endpoint;
 4. turn events into SimPy idioms: a received message goes on a
-   :class:`simpy.Store`, other events into a plain ``log`` list.
+   :class:`simpy.Store` (or to an ``on_message`` callback), other events
+   into a plain ``log`` list.
+
+The pump, and a client's connect / back-off loop, are the loops a SimPy
+process would run, written as callbacks on the events such a process would
+wait for; every step runs in the very event where the process would have
+resumed, so the model behaves as with processes, for less work per wake-up
+(bench/sim_pipeline.py).
 
 The driver decides nothing about MQTT. When the core has closed the
 connection the driver writes what is left and closes the TCP end; when the
