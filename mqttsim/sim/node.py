@@ -97,8 +97,8 @@ class _Pump:
         endpoint: the connection's end.
         core: the protocol object that reads and writes it.
         after: steps 3 and 4, called with the core's events and the time.
-        done: True once the core has closed the connection: the loop ends.
-        finished: called once, when the loop ends.
+        finished: called once, when the loop ends (once the core has closed
+            the connection).
     """
 
     __slots__ = (
@@ -106,7 +106,6 @@ class _Pump:
         "endpoint",
         "core",
         "after",
-        "done",
         "finished",
         "timer",
         "_recv",
@@ -121,14 +120,12 @@ class _Pump:
         endpoint: Transport,
         core: ClientConnection | BrokerConnection,
         after: Callable[[list[Event], float], None],
-        done: Callable[[], bool],
         finished: Callable[[], None] | None = None,
     ) -> None:
         self.env = env
         self.endpoint = endpoint
         self.core = core
         self.after = after  # steps 3 and 4
-        self.done = done
         self.finished = finished
         self.timer = Timer(env, self._due)
         self._recv: simpy.Event | None = None
@@ -142,7 +139,7 @@ class _Pump:
 
     def _wait(self) -> None:
         """Step 1: wait for bytes, with the timer set to the core's deadline."""
-        if self.done():
+        if self.core.is_closed:
             self.timer.stop()
             if self.finished is not None:
                 self.finished()
@@ -234,7 +231,7 @@ class SimBroker:
             endpoint = yield self.listener.accept()
             conn = self.broker.connection_made(now=env.now)
             self._endpoints[conn.id] = endpoint
-            pump = _Pump(env, endpoint, conn, self._after, _closed(conn))
+            pump = _Pump(env, endpoint, conn, self._after)
             call_soon(env, pump.start)  # where a process for it would start
 
     def _timers(self) -> Proc:
@@ -432,7 +429,6 @@ class SimClient:
             endpoint,
             conn,
             self._after,
-            lambda: conn.is_closed,
             lambda: self._connection_over(endpoint),
         )
         pump.start()
@@ -472,7 +468,3 @@ class SimClient:
                     waiting, self._waiting = self._waiting, []
                     for waiter in waiting:
                         waiter.succeed(event)
-
-
-def _closed(conn: BrokerConnection) -> Callable[[], bool]:
-    return lambda: conn.is_closed

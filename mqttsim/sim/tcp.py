@@ -479,16 +479,19 @@ class TcpEndpoint:
         seg = self._emit(self.snd_nxt, flags, payload)
         self._retx.append(seg)
         self.snd_nxt += seg.seq_len
-        if self._timed is None:
-            self._timed = (self.snd_nxt, self.env.now)
-        if not self._rtx_timer.running:
-            self._rtx_timer.start(self._rto.rto_s)  # RFC 6298 §5.1
+        timer = self._rtx_timer
+        if self._timed is None or timer.deadline_s is None:
+            now = self.env.now
+            if self._timed is None:
+                self._timed = (self.snd_nxt, now)
+            if timer.deadline_s is None:  # not running
+                timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.1
 
     def _emit(
         self, seq: int, flags: int, payload: bytes = b"", retransmission: bool = False
     ) -> Segment:
         if flags & ACK:
-            self._ack_timer.stop()  # this segment carries the ACK
+            self._ack_timer.deadline_s = None  # stop(): this segment carries the ACK
             self._rcv_unacked = 0
             self._ack_now = False
         header = self._header_bytes
