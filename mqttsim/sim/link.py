@@ -358,7 +358,7 @@ class Link:
             stats.delivered += 1
             self._last_arrival_s = arrival
             self._in_flight.append(item)
-            self.env.timeout(arrival - now).callbacks.append(self._deliver_cb)
+            self._immediate.timeout(arrival - now, self._deliver_cb)
         if self._observe_packet is not None:
             self._observe_packet(
                 start, size_bytes, outcome, arrival if outcome == "delivered" else None, item
@@ -384,7 +384,7 @@ class Link:
         """
         return self._store.get()
 
-    def _deliver(self, event: simpy.Event) -> None:
+    def _deliver(self, event: object) -> None:
         # Arrivals are in send order, but ``now + (arrival - now)`` rounds
         # differently for different ``now``: two arrivals meant to coincide may
         # fire one ulp apart in either order. Taking the oldest item in flight,

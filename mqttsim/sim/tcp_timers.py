@@ -16,8 +16,11 @@ schedules a new event.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import simpy
+
+from .immediate import immediate
 
 __all__ = ["RtoEstimator", "Timer"]
 
@@ -89,7 +92,7 @@ class Timer:
         deadline_s: when the timer fires, or None when stopped.
     """
 
-    __slots__ = ("_env", "_callback", "deadline_s", "_wake_s", "_wake_cb")
+    __slots__ = ("_env", "_callback", "deadline_s", "_wake_s", "_wake_cb", "_timeout")
 
     def __init__(self, env: simpy.Environment, callback: Callable[[], None]) -> None:
         self._env = env
@@ -97,6 +100,7 @@ class Timer:
         self.deadline_s: float | None = None
         self._wake_s: float | None = None  # the wake-up event that counts
         self._wake_cb = self._wake
+        self._timeout = immediate(env).timeout  # env.timeout(...), built cheaply
 
     @property
     def running(self) -> bool:
@@ -120,9 +124,9 @@ class Timer:
     def _schedule(self, at_s: float) -> None:
         self._wake_s = at_s
         delay = at_s - self._env.now
-        self._env.timeout(delay if delay > 0.0 else 0.0, at_s).callbacks.append(self._wake_cb)
+        self._timeout(delay if delay > 0.0 else 0.0, self._wake_cb, at_s)
 
-    def _wake(self, event: simpy.Event) -> None:
+    def _wake(self, event: Any) -> None:
         at_s = self._wake_s
         if at_s is None or event.value != at_s:
             return  # superseded by an earlier wake-up
