@@ -1,4 +1,5 @@
-"""What the lessons' explorers share: bounded sliders, the QoS choice, a redraw, a refusal in red.
+"""What the lessons' explorers share: bounded sliders and number fields, the QoS
+choice, a redraw, a refusal in red.
 
 Each explorer is a ``VBox`` of controls above what they drive (a chart, a
 table, a sentence). These helpers keep that wiring the same everywhere, so a
@@ -13,7 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["QOS_CHOICES", "slider", "redraw_on_change", "error_html"]
+__all__ = ["QOS_CHOICES", "slider", "bounded_number", "redraw_on_change", "error_html"]
 
 QOS_CHOICES: tuple[tuple[str, int], ...] = (("QoS 0", 0), ("QoS 1", 1), ("QoS 2", 2))
 """The options of a QoS control, e.g. ``ToggleButtons(options=QOS_CHOICES)``."""
@@ -48,6 +49,47 @@ def slider(
         min=lo,
         max=hi,
         step=step,
+        description=description,
+        style={"description_width": label_width},
+        **extra,
+    )
+
+
+def bounded_number(
+    description: str,
+    value: float,
+    lo: float,
+    hi: float,
+    step: float | None = None,
+    *,
+    label_width: str = "initial",
+    width: str | None = None,
+) -> Any:
+    """A labelled number field that cannot leave ``[lo, hi]``: a typed value past
+    an end is held to it.
+
+    A ``BoundedIntText`` when ``value``, ``lo``, ``hi`` and ``step`` (if given)
+    are all ``int``; a ``BoundedFloatText`` otherwise. Where a slider would be
+    too coarse (a seed, a bandwidth from 0.1 to 200,000 kbit/s), a field takes
+    the exact figure.
+
+    Args:
+        description: the label.
+        value, lo, hi: where it starts and its range.
+        step: what the arrows add; the widget's own default if ``None``.
+        label_width: room for the label; ``"initial"`` gives it what it needs,
+            as a field in a row of fields wants.
+        width: the widget's whole width (CSS); the default width if ``None``.
+    """
+    whole = all(type(x) is int for x in (value, lo, hi, step) if x is not None)
+    kind = widgets.BoundedIntText if whole else widgets.BoundedFloatText
+    extra: dict[str, Any] = {} if step is None else {"step": step}
+    if width is not None:
+        extra["layout"] = widgets.Layout(width=width)
+    return kind(
+        value=value,
+        min=lo,
+        max=hi,
         description=description,
         style={"description_width": label_width},
         **extra,

@@ -3,7 +3,8 @@
 Choosing the QoS for a satellite link is a trade: QoS 0 is cheapest and
 loses what a broken connection swallows; QoS 1 keeps what it could not get
 acknowledged and sends it again later, at the price of acknowledgements and
-the odd duplicate; QoS 2 never duplicates and costs the most bytes. This module makes the trade visible for any link:
+the odd duplicate; QoS 2 never duplicates and costs the most bytes. This
+module makes the trade visible for any link:
 
 * :func:`run_qos` runs the 1999 pipeline scenario
   (:func:`mqttsim.sim.run_pipeline`) three times with the same link, the same
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +44,9 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim import PipelineConfig, PipelineResult, run_pipeline
 from mqttsim.sim.presets import LinkPreset, get_preset, preset_names
+
+from .controls import bounded_number, error_html, redraw_on_change, slider
+from .figures import new_figure, png_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -265,12 +268,7 @@ def plot_qos_comparison(runs: QosRuns) -> Figure:
     Returns:
         The figure (in a notebook, leave it as a cell's last value to show it).
     """
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(
-        1, 4, figsize=(12, 3.6), gridspec_kw={"width_ratios": [2.2, 1, 1, 1]}
-    )
-    plt.close(figure)  # returned, not left for pyplot to show a second time
+    figure, axes = new_figure((12, 3.6), ncols=4, gridspec_kw={"width_ratios": [2.2, 1, 1, 1]})
     table = qos_table(runs)
     _latency_panel(axes[0], runs)
     labels = list(table.index)
@@ -472,32 +470,12 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             options=list(preset_names()), value=config.link, description="link", style=_STYLE
         )
         shown = _field_values(preset)
-        self.loss = widgets.BoundedFloatText(
-            value=shown["loss"],
-            min=0.0,
-            max=50.0,
-            step=0.1,
-            description="loss (%)",
-            style=_STYLE,
-            layout={"width": "150px"},
+        self.loss = bounded_number("loss (%)", shown["loss"], 0.0, 50.0, 0.1, width="150px")
+        self.delay = bounded_number(
+            "delay (ms)", shown["delay"], 0.0, 10_000.0, 10.0, width="170px"
         )
-        self.delay = widgets.BoundedFloatText(
-            value=shown["delay"],
-            min=0.0,
-            max=10_000.0,
-            step=10.0,
-            description="delay (ms)",
-            style=_STYLE,
-            layout={"width": "170px"},
-        )
-        self.bandwidth = widgets.BoundedFloatText(
-            value=shown["bandwidth"],
-            min=0.1,
-            max=200_000.0,
-            step=0.1,
-            description="bandwidth (kbit/s)",
-            style=_STYLE,
-            layout={"width": "230px"},
+        self.bandwidth = bounded_number(
+            "bandwidth (kbit/s)", shown["bandwidth"], 0.1, 200_000.0, 0.1, width="230px"
         )
         self.outages = widgets.Text(
             value=format_outages(config.outages),
@@ -513,26 +491,10 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             description="preset's random outages",
             indent=False,
         )
-        self.stations = widgets.IntSlider(
-            value=config.stations, min=1, max=50, description="stations", style=_STYLE
-        )
-        self.hours = widgets.BoundedFloatText(
-            value=config.hours,
-            min=0.25,
-            max=48.0,
-            step=0.25,
-            description="hours",
-            style=_STYLE,
-            layout={"width": "140px"},
-        )
-        self.seed = widgets.BoundedIntText(
-            value=config.seed,
-            min=0,
-            max=2**31 - 1,
-            description="seed",
-            style=_STYLE,
-            layout={"width": "160px"},
-        )
+        # int(): whole-number controls, whatever number type the config was given.
+        self.stations = slider("stations", int(config.stations), 1, 50, label_width="initial")
+        self.hours = bounded_number("hours", config.hours, 0.25, 48.0, 0.25, width="140px")
+        self.seed = bounded_number("seed", int(config.seed), 0, 2**31 - 1, width="160px")
         self.run_button = widgets.Button(
             description="Run", button_style="primary", icon="play", tooltip="run QoS 0, 1 and 2"
         )
@@ -568,17 +530,11 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         super().__init__([*rows, self.status, self.table, self.chart], **kwargs)
         self.add_class("mqttsim-qos-explorer")
         self.link.observe(self._on_link, names="value")
-        for control in (self.outages, self.hours):
-            control.observe(self._on_outages, names="value")
-        for control in (
-            self.loss,
-            self.delay,
-            self.bandwidth,
-            self.random_outages,
-            self.stations,
-            self.seed,
-        ):
-            control.observe(self._on_change, names="value")
+        redraw_on_change([self.outages, self.hours], self._on_outages)
+        redraw_on_change(
+            [self.loss, self.delay, self.bandwidth, self.random_outages, self.stations, self.seed],
+            self._mark_stale,
+        )
         self.run_button.on_click(lambda _button: self.run())
         self._validate()
         if run and not self.run_button.disabled:
@@ -616,7 +572,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         try:
             parse_outages(self.outages.value, run_s=self.hours.value * 3600)
         except ConfigError as exc:
-            self.outage_error.value = f"<span style='color:#c62828'>{_escape(str(exc))}</span>"
+            self.outage_error.value = error_html(str(exc))
             self.run_button.disabled = True
             return False
         self.outage_error.value = ""
@@ -632,12 +588,9 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             getattr(self, name).value = self._shown[name]
         self._mark_stale()
 
-    def _on_outages(self, change: dict[str, Any]) -> None:
+    def _on_outages(self) -> None:
         if self._validate():
             self._mark_stale()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
-        self._mark_stale()
 
     def _mark_stale(self) -> None:
         if self.runs is not None:
@@ -661,7 +614,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         try:
             config = self.config()
         except ConfigError as exc:
-            self.status.value = f"<span style='color:#c62828'>{_escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
             return
         self.run_button.disabled = True
         self.progress.value = 0
@@ -669,7 +622,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         try:
             runs = run_qos(config, progress=self._on_progress)
         except ConfigError as exc:
-            self.status.value = f"<span style='color:#c62828'>{_escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
             return
         finally:
             self._validate()
@@ -679,16 +632,10 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
         self.table.value = _TABLE_CSS + self.frame.to_html(
             classes=_TABLE_CLASS, border=0, index_names=False
         )
-        png = io.BytesIO()
-        self.figure.savefig(png, format="png", dpi=80)
-        self.chart.value = png.getvalue()
+        self.chart.value = png_bytes(self.figure, tight=False)  # its margins are fixed
         self.progress.value = self.progress.max
         messages = int(self.frame["messages"].iloc[0])
         self.status.value = (
-            f"{_escape(describe(config))}: {messages} messages at each QoS,"
+            f"{html.escape(describe(config), quote=False)}: {messages} messages at each QoS,"
             f" simulated in {runs.wall_s:.2f} s."
         )
-
-
-def _escape(text: str) -> str:
-    return html.escape(text, quote=False)

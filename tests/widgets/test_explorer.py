@@ -7,6 +7,7 @@ Every scenario is small and seeded: two stations for one simulated hour.
 
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 from typing import Any
 
@@ -121,7 +122,9 @@ def test_more_loss_means_more_bytes_and_a_longer_tail(explorer: QosExplorer) -> 
 def test_a_bad_outage_text_shows_an_error_and_disables_run(explorer: QosExplorer) -> None:
     before = explorer.table.value
     explorer.outages.value = "1200-900"
-    assert "outage 1 '1200-900': write START_S:DURATION_S" in explorer.outage_error.value
+    # As the learner reads it: the quotes are escaped in the HTML.
+    shown = html.unescape(explorer.outage_error.value)
+    assert "outage 1 '1200-900': write START_S:DURATION_S" in shown
     assert (
         "\n" not in explorer.outage_error.value and "Traceback" not in explorer.outage_error.value
     )
