@@ -36,9 +36,12 @@ from heapq import heappush
 from typing import Any
 
 import simpy
+from simpy.core import StopSimulation
 from simpy.events import NORMAL, URGENT
 
 __all__ = ["Immediate", "call_soon", "immediate", "when"]
+
+_STOP = StopSimulation.callback  # what env.run(until=event) puts on the event
 
 
 class Immediate:
@@ -81,6 +84,21 @@ class Immediate:
         if self.depth == 0 and self._pending:
             self._flush()
 
+    def bail(self) -> None:
+        """The callback raised instead: queue its wake-ups, run none of them."""
+        self.depth -= 1
+        if self.depth == 0:
+            self._queue_pending()
+
+    def _queue_pending(self) -> None:
+        """Into SimPy's queue, in order, under their ids, as succeed() would have put them."""
+        queue = self._queue
+        assert queue is not None
+        now = self.env.now
+        for eid, event in self._pending:
+            heappush(queue, (now, NORMAL, eid, event))
+        self._pending.clear()
+
     def _flush(self) -> None:
         pending = self._pending
         queue = self._queue
@@ -90,20 +108,21 @@ class Immediate:
         try:
             while pending:
                 eid, event = pending[0]
-                if queue and queue[0] < (now, NORMAL, eid):
-                    # Another event comes first: into the queue, in order, as
-                    # succeed() would have put them.
-                    for eid, event in pending:
-                        heappush(queue, (now, NORMAL, eid, event))
-                    pending.clear()
-                    return
+                callbacks = event.callbacks
+                assert callbacks is not None
+                if (queue and queue[0] < (now, NORMAL, eid)) or _STOP in callbacks:
+                    # Another event comes first (or env.run() waits for this
+                    # one, to stop there): leave it to SimPy.
+                    break
                 pending.popleft()
                 # What Environment.step() does with the event it pops.
-                callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+                event.callbacks = None  # type: ignore[assignment]
                 for callback in callbacks:
                     callback(event)
         finally:
             self.depth -= 1
+            if pending:  # the ones left, or all after a callback raised
+                self._queue_pending()
 
     def timeout(self, delay: float, callback: Callable[[Any], None], value: Any = None) -> None:
         """``env.timeout(delay, value)`` with ``callback`` on it, for callbacks

@@ -395,7 +395,9 @@ class Link:
             now.depth += 1  # now.enter(), inline: once per packet
             try:
                 self._sink(item)
-            finally:
-                now.leave()  # the readers it woke run now, or get queued
+            except BaseException:
+                now.bail()
+                raise
+            now.leave()  # the readers it woke run now, or get queued
         else:
             self._store.put(item)

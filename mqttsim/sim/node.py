@@ -160,8 +160,10 @@ class _Pump:
         now.depth += 1  # now.enter(), inline: a pump wakes several times per message
         try:
             self._step(event._value)  # (recv events never fail)
-        finally:
-            now.leave()  # the ends it wrote wake now, or get queued
+        except BaseException:
+            now.bail()
+            raise
+        now.leave()  # the ends it wrote wake now, or get queued
 
     def _due(self) -> None:
         deadline = self.core.next_deadline()
@@ -180,8 +182,10 @@ class _Pump:
         now.enter()
         try:
             self._step(recv.value if recv.triggered else None)
-        finally:
-            now.leave()
+        except BaseException:
+            now.bail()
+            raise
+        now.leave()
 
     def _step(self, data: bytes | None) -> None:
         """Step 2 (bytes, end of stream, or the deadline), then 3 and 4, then wait again."""

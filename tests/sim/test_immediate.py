@@ -174,3 +174,50 @@ def test_the_listener_hands_over_what_is_queued() -> None:
     listener.enqueue(end)
     env.run()
     assert got == [end]
+
+
+def test_run_until_a_woken_event_stops_there() -> None:
+    env = simpy.Environment()
+    now = immediate(env)
+    seen: list[str] = []
+    target = env.event()
+
+    def wake(_event: simpy.Event) -> None:
+        now.enter()
+        try:
+            now.succeed(target, "value")
+            later = env.event()
+            later.callbacks.append(lambda _e: seen.append("later"))
+            now.succeed(later)
+        finally:
+            now.leave()
+
+    env.timeout(1).callbacks.append(wake)
+    assert env.run(until=target) == "value"
+    assert seen == [] and env.now == 1
+    env.run()
+    assert seen == ["later"]
+
+
+def test_wake_ups_of_a_callback_that_raised_still_happen() -> None:
+    env = simpy.Environment()
+    now = immediate(env)
+    seen: list[str] = []
+
+    def broken(_event: simpy.Event) -> None:
+        now.enter()
+        try:
+            woken = env.event()
+            woken.callbacks.append(lambda _e: seen.append("woken"))
+            now.succeed(woken)
+            raise RuntimeError("boom")
+        except BaseException:
+            now.bail()
+            raise
+
+    env.timeout(1).callbacks.append(broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        env.run()
+    assert seen == [] and now.depth == 0
+    env.run()
+    assert seen == ["woken"]
