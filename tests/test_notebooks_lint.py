@@ -173,7 +173,8 @@ def test_ignored_outputs_are_few(path: Path) -> None:
 @pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
 def test_a_live_broker_is_stopped_in_the_same_notebook(path: Path) -> None:
     source = "\n".join(c.source for c in _code(_read(path)))
-    for started in re.finditer(r"^(\w+) = (?:BackgroundBroker|lesson_broker)\(.*\)\.start\(\)", source, re.M):
+    starts = r"^(\w+) = (?:BackgroundBroker|lesson_broker)\(.*\)\.start\(\)"
+    for started in re.finditer(starts, source, re.M):
         name = started.group(1)
         assert f"{name}.stop()" in source[started.end() :], (
             f"{path.name}: {name} is started and never stopped"

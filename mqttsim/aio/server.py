@@ -36,8 +36,10 @@ from mqttsim.protocol.events import (
     Event,
     MessageDropped,
     ProtocolViolation,
+    WillPublished,
 )
 from mqttsim.protocol.hooks import Authenticator, Authorizer, SessionStore
+from mqttsim.protocol.stats import DropReason
 
 from .transport import Framing, PlainFraming, WebSocketServerFraming
 
@@ -317,10 +319,15 @@ class BrokerServer:
                     code,
                     code.name.replace("_", " ").lower(),
                 )
+            case WillPublished(client_id=cid, topic=topic):
+                log.info("published the will of client %r on %r", cid, topic)
             case ActionDenied(client_id=cid, action=action, topic=topic):
                 log.warning("denied %s by client %r on %r", action, cid, topic)
             case ProtocolViolation(reason_code=code, detail=detail):
                 log.warning("closing connection from %s: %s (0x%02X)", peer, detail, code)
+            case MessageDropped(client_id=cid, topic=topic, reason=DropReason.QOS0_OFFLINE):
+                # At most once by design, as in mosquitto: counted in $SYS, not a warning.
+                log.debug("QoS 0 message on %r not kept for absent client %r", topic, cid)
             case MessageDropped(client_id=cid, topic=topic, reason=reason):
                 # Every drop is counted in $SYS/broker/messages/dropped/...; the
                 # log names the first ones and then every thousandth, so an

@@ -61,6 +61,7 @@ from .events import (
     PublishReceived,
     Subscribed,
     Unsubscribed,
+    WillPublished,
 )
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges, StoredState
 from .packets import (
@@ -147,6 +148,7 @@ __all__ = [
     "ClientDisconnected",
     "ActionDenied",
     "MessageDropped",
+    "WillPublished",
     # sessions and hooks
     "Session",
     "InflightMessage",

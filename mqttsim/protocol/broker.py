@@ -34,7 +34,7 @@ from .admission import handle_connect
 from .broker_connection import BrokerConnection
 from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
-from .events import ActionDenied, Event, MessageDropped
+from .events import ActionDenied, Event, MessageDropped, WillPublished
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
 from .packets import (
     Connect,
@@ -318,7 +318,7 @@ class Broker:
             if pending_will is not None:
                 # The old session ends here, so its delayed will goes now [MQTT-3.1.3-9].
                 self._publish_will(client_id, pending_will[0], pending_will[2], now, events)
-            self._end_session(session, now, events)
+            self._end_session(session, now, events, DropReason.SESSION_DISCARDED)
             session = None
         resumed = session is not None
         if session is None:
@@ -540,7 +540,7 @@ class Broker:
             conn = self.connections.get(client_id)
             username = conn.username if conn is not None else None
             if not self.authorizer.may_receive(client_id, username, packet.topic):
-                self.message_dropped(session, packet, DropReason.NOT_AUTHORIZED)
+                self.message_dropped(session, packet, DropReason.NOT_AUTHORIZED, events)
                 continue
             qos = min(packet.qos, granted)
             retain = packet.retain and rap  # RETAIN=0 unless Retain As Published [MQTT-3.3.1-12]
@@ -600,7 +600,7 @@ class Broker:
         online = conn is not None and conn.state is BrokerState.CONNECTED
         if qos == 0 and not online:
             # QoS 0 is not kept for absent clients (MQTT 5 §3.1.2.4 allows either).
-            self.message_dropped(session, packet, DropReason.QOS0_OFFLINE)
+            self.message_dropped(session, packet, DropReason.QOS0_OFFLINE, events)
             return False
         version = conn.version if conn is not None and online else None
         key = (version, qos, retain, ids)
@@ -702,16 +702,23 @@ class Broker:
             return
         props = replace(will.properties, will_delay_interval=None)
         packet = _message(will.topic, will.payload, will.qos, will.retain, props)
+        events.append(WillPublished(client_id=client_id, topic=will.topic))
         self._accept_message(packet, client_id, now, events)
 
-    def _end_session(self, session: Session, now: float, events: list[Event]) -> None:
+    def _end_session(
+        self,
+        session: Session,
+        now: float,
+        events: list[Event],
+        reason: str = DropReason.SESSION_EXPIRED,
+    ) -> None:
         client_id = session.client_id
         for topic_filter in list(session.subscriptions):
             self.subscriptions.remove(topic_filter, client_id)
         self.subscriptions_changed()
         lost = len(session.queued) + len(session.outbound)
         if lost:
-            self.stats.dropped[DropReason.SESSION_EXPIRED] += lost
+            self.stats.dropped[reason] += lost
         self.sessions.pop(client_id, None)
         self._dirty.pop(client_id, None)
         if self.store is not None:

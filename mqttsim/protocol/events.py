@@ -34,6 +34,7 @@ __all__ = [
     "ClientDisconnected",
     "ActionDenied",
     "MessageDropped",
+    "WillPublished",
 ]
 
 
@@ -219,7 +220,8 @@ class ClientConnected(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientDisconnected(Event):
     """A client's connection ended; ``will_published`` says whether its
-    will went out now (a delayed will is reported when it is sent)."""
+    will went out now (a delayed will is reported by :class:`WillPublished`
+    when it is sent)."""
 
     client_id: str
     reason_code: ReasonCode
@@ -242,9 +244,20 @@ class ActionDenied(Event):
 class MessageDropped(Event):
     """The broker could not keep a message for ``client_id`` (a full offline
     queue, an expired message, a packet over the client's Maximum Packet
-    Size). Counted in ``$SYS`` too: nothing disappears in silence."""
+    Size, QoS 0 for an absent client, a subscriber not allowed to read it).
+    Counted in ``$SYS`` too: nothing disappears in silence."""
 
     client_id: str
     topic: str
     qos: QoS
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WillPublished(Event):
+    """The broker published ``client_id``'s will on ``topic``: at once when
+    the connection was lost, or after its Will Delay Interval (MQTT 5
+    §3.1.3.2.2), or when the session ended first."""
+
+    client_id: str
+    topic: str

@@ -23,6 +23,7 @@ class DropReason:
     QOS0_OFFLINE = "qos0-offline"
     NOT_AUTHORIZED = "not-authorized"
     SESSION_EXPIRED = "session-expired"
+    SESSION_DISCARDED = "session-discarded"  # a new connection asked for Clean Start
 
 
 @dataclass(slots=True, kw_only=True)

@@ -13,7 +13,8 @@ narrower, and :func:`offline_story` shows each condition at work:
 * only up to ``BrokerConfig.max_queued_messages`` per session; the rest is
   dropped and counted as ``queue-full``, never silently;
 * and when the session expires, whatever it still held is dropped and
-  counted as ``session-expired``.
+  counted as ``session-expired`` (``session-discarded`` when the client
+  comes back asking for Clean Start instead).
 
 Every count is read from the broker's own ``$SYS/broker/messages/dropped/...``
 statistics, so what the lesson shows is what an operator would see.
@@ -46,6 +47,7 @@ FATES = (
     DropReason.QOS0_OFFLINE,
     DropReason.QUEUE_FULL,
     DropReason.SESSION_EXPIRED,
+    DropReason.SESSION_DISCARDED,
     "no subscriber",
 )
 """What can become of a message published while the SCADA host is away."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode, RetainHandling
-from mqttsim.protocol.events import ClientDisconnected
+from mqttsim.protocol.events import ClientDisconnected, WillPublished
 from mqttsim.protocol.packets import Subscription, Will
 from mqttsim.protocol.properties import Properties
 
@@ -193,8 +193,12 @@ def test_delayed_will_is_published_when_the_delay_passes() -> None:
     net.cut("st-01")
     net.advance(29.5)
     assert net.payloads("scada") == []
+    assert not [e for e in net.broker_events if isinstance(e, WillPublished)]
     net.advance(1)
     assert net.payloads("scada") == [b"lost"]
+    # The driver learns of it from handle_timeout, not only from the receiver.
+    published = [e for e in net.broker_events if isinstance(e, WillPublished)]
+    assert published == [WillPublished(client_id="st-01", topic="st-01/status")]
 
 
 def test_will_goes_when_the_session_ends_if_that_is_sooner() -> None:

@@ -47,6 +47,25 @@ def test_messages_for_an_offline_persistent_session_arrive_on_reconnect(
     assert net.payloads("sub") == [b"q0", b"q1", b"q2"]
     assert net.broker.stats.dropped["qos0-offline"] == 1
     assert events
+    # Counted and told: the driver gets an event it can log.
+    dropped = [e for e in net.broker_events if isinstance(e, MessageDropped)]
+    assert [(e.client_id, e.topic, e.reason) for e in dropped] == [
+        ("sub", "pipeline/a", "qos0-offline")
+    ]
+
+
+def test_a_clean_start_that_discards_a_queue_says_so() -> None:
+    # Not "session-expired": nothing expired, the client asked for a new session.
+    net = Net()
+    offline_subscriber(net, V5, PERSISTENT[V5])
+    net.connect("pub", version=V5)
+    for n in range(2):
+        net.links["pub"].client.publish("pipeline/a", b"q%d" % n, qos=1, now=net.now)
+    net.pump()
+    net.reconnect("sub", clean_start=True)
+    assert not net.connected("sub").session_present
+    assert net.broker.stats.dropped["session-discarded"] == 2
+    assert net.broker.stats.dropped["session-expired"] == 0
 
 
 @pytest.mark.parametrize("version", [V311, V5])
