@@ -326,7 +326,8 @@ class BrokerConnection:
         session = self.session
         assert session is not None and self.version is not None and self.client_id is not None
         broker.stats.publish_received += 1
-        packet = self._resolve_alias(packet)
+        if packet.properties.topic_alias is not None:
+            packet = self._resolve_alias(packet)
         broker.check_topic_name(packet.topic)
         if packet.qos > broker.config.maximum_qos:
             raise RemoteProtocolError(

@@ -82,6 +82,10 @@ _DEFAULT_MAX_PACKET_SIZE: Final = MAX_REMAINING_LENGTH + 5
 # carry. PUBLISH (3) carries DUP, QoS and RETAIN instead; type 0 is reserved.
 _FIXED_FLAGS: Final = (-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0)
 
+# First bytes _check_first_byte() accepts in every version once CONNECT is
+# past: each type but CONNECT, PUBLISH and AUTH, with its fixed flags.
+_ALWAYS_VALID: Final = frozenset(t << 4 | _FIXED_FLAGS[t] for t in range(2, 15) if t != 3)
+
 # What a decoding bug could raise. Kept from escaping, as DESIGN.md demands;
 # ProtocolError covers a LocalProtocolError from a packet's __post_init__.
 _CONVERTIBLE: Final = (ProtocolError, IndexError, KeyError, ValueError, OverflowError, TypeError)
@@ -363,8 +367,11 @@ class StreamDecoder:
                     if v5 and _non_minimal(data, pos, header_size):
                         raise MalformedPacket(_NON_MINIMAL)
                 ptype = first >> 4
-                # Fast path: a PUBLISH with a possible QoS once connected.
-                if ptype != 3 or first & 0x06 == 0x06 or version is None:
+                # Fast path, once connected: a PUBLISH with a possible QoS, or a
+                # first byte that no version refuses (the acknowledgements).
+                if version is None or (
+                    first & 0x06 == 0x06 if ptype == 3 else first not in _ALWAYS_VALID
+                ):
                     _check_first_byte(first, version, stream=True)
                 total = header_size + length
                 if total > limit:

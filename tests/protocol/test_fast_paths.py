@@ -95,3 +95,19 @@ def test_a_remembered_topic_is_still_the_only_one_allowed() -> None:
 def test_states_hash_as_table_keys() -> None:
     assert {state: state.value for state in ClientState}[ClientState.CONNECTED] == "connected"
     assert BrokerState.CLOSED in {BrokerState.CLOSED}
+
+
+def test_first_bytes_the_decoder_does_not_check_are_valid_in_every_version() -> None:
+    from mqttsim.protocol.codec import _ALWAYS_VALID, _check_first_byte
+    from mqttsim.protocol.errors import ProtocolError
+
+    for first in range(256):
+        if first >> 4 == 3:
+            continue  # PUBLISH has its own fast path
+        valid_everywhere = True
+        for version in (ProtocolVersion.V31, *VERSIONS):
+            try:
+                _check_first_byte(first, version, stream=True)
+            except ProtocolError:
+                valid_everywhere = False
+        assert (first in _ALWAYS_VALID) == valid_everywhere, hex(first)
