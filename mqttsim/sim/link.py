@@ -58,13 +58,13 @@ __all__ = ["Link", "LinkRecord", "LinkStats", "OutageSchedule", "Outcome", "Rand
 Outcome = Literal["delivered", "lost", "outage", "queue-full"]
 
 
+@dataclass(slots=True, unsafe_hash=True)
 class LinkRecord:
     """What happened to one packet handed to a link (treat it as read-only).
 
-    A plain slotted class, not a frozen dataclass: one is made per packet
-    while a packet log is kept, and a frozen dataclass's ``__init__`` cost
-    twice as much (bench/sim_pipeline.py). Equality and ``repr`` are by
-    value, as a dataclass's are.
+    Not frozen: one is made per packet while a packet log is kept, and a
+    frozen dataclass's ``__init__`` cost twice as much as plain assignments
+    (bench/sim_pipeline.py). ``unsafe_hash`` keeps it hashable by value.
 
     Attributes:
         time_s: when its transmission started (or was refused, for
@@ -76,38 +76,12 @@ class LinkRecord:
         item: the object carried (a TCP segment, for instance).
     """
 
-    __slots__ = ("time_s", "link", "size_bytes", "outcome", "arrival_s", "item")
-
-    def __init__(
-        self,
-        time_s: float,
-        link: str,
-        size_bytes: int,
-        outcome: Outcome,
-        arrival_s: float | None,
-        item: object,
-    ) -> None:
-        self.time_s = time_s
-        self.link = link
-        self.size_bytes = size_bytes
-        self.outcome = outcome
-        self.arrival_s = arrival_s
-        self.item = item
-
-    def _fields(self) -> tuple[object, ...]:
-        return (self.time_s, self.link, self.size_bytes, self.outcome, self.arrival_s, self.item)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not LinkRecord:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"LinkRecord({fields})"
+    time_s: float
+    link: str
+    size_bytes: int
+    outcome: Outcome
+    arrival_s: float | None
+    item: object
 
 
 @dataclass(slots=True)

@@ -35,17 +35,17 @@ class Flag(enum.IntFlag):
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
+@dataclass(slots=True, unsafe_hash=True)
 class Segment:
     """One TCP segment as carried by a link (treat it as read-only).
 
     Sequence numbers are unbounded Python ints starting from the initial
     sequence number; a pcap writer takes them modulo 2**32 (RFC 9293 §3.4).
 
-    A plain slotted class rather than a frozen dataclass: a long run makes
-    millions of segments, and a frozen dataclass's ``__init__`` (one
-    ``object.__setattr__`` per field) cost three times as much
-    (bench/sim_pipeline.py). Equality, hashing and ``repr`` are by value, as
-    a dataclass's are.
+    Not frozen: a long run makes millions of segments, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost three
+    times as much as plain assignments (bench/sim_pipeline.py). Treat it as
+    read-only all the same; ``unsafe_hash`` keeps it hashable by value.
 
     Attributes:
         src_port: sender's port.
@@ -59,54 +59,15 @@ class Segment:
         retransmission: True if this is a retransmission (not on the wire).
     """
 
-    __slots__ = (
-        "src_port",
-        "dst_port",
-        "seq",
-        "ack",
-        "flags",
-        "payload",
-        "header_bytes",
-        "window",
-        "retransmission",
-    )
-
-    def __init__(
-        self,
-        src_port: int,
-        dst_port: int,
-        seq: int,
-        ack: int,
-        flags: int,
-        payload: bytes,
-        header_bytes: int,
-        window: int,
-        retransmission: bool = False,
-    ) -> None:
-        self.src_port = src_port
-        self.dst_port = dst_port
-        self.seq = seq
-        self.ack = ack
-        self.flags = flags
-        self.payload = payload
-        self.header_bytes = header_bytes
-        self.window = window
-        self.retransmission = retransmission
-
-    def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not Segment:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Segment({fields})"
+    src_port: int
+    dst_port: int
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes
+    header_bytes: int
+    window: int
+    retransmission: bool = False
 
     @property
     def size_bytes(self) -> int:
