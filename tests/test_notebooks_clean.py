@@ -8,12 +8,11 @@ no child process of the lesson's survives its last cell (the probe is in
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from .notebook_tools import tool
 
 pytest.importorskip("nbclient")
 
@@ -25,20 +24,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _run_fresh() -> ModuleType:
-    path = ROOT / "notebooks" / "tools" / "run_fresh.py"
-    spec = importlib.util.spec_from_file_location("notebook_tools_run_fresh", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_lesson_leaves_no_broker_port_or_thread(path: Path) -> None:
-    run = _run_fresh().run_fresh(path)
+    run = tool("run_fresh").run_fresh(path)
     assert run.clean, (
         f"{path.name} left behind: listening ports {run.listening},"
         f" threads {run.threads}, child processes {run.children}"

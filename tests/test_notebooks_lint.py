@@ -11,14 +11,14 @@ it). A failure names the notebook and, where there is one, the cell.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import statistics
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from .notebook_tools import tool
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -38,15 +38,6 @@ FETCHING = re.compile(
 )
 RANDOMNESS = re.compile(r"\brandom\b|default_rng|np\.random|\brng\b")
 NAV_MARK = "<!--NAVIGATION-->"
-
-
-def _tool(name: str) -> ModuleType:
-    path = NOTEBOOKS / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"notebook_tools_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _read(path: Path) -> Any:
@@ -101,13 +92,13 @@ def test_committed_with_outputs_and_counts_1_to_n(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_volatile_metadata_is_stripped(path: Path) -> None:
     nb = _read(path)
-    assert _tool("strip_metadata").stripped(nb) == nb, (
+    assert tool("strip_metadata").stripped(nb) == nb, (
         f"{path.name}: run python notebooks/tools/strip_metadata.py {path.relative_to(ROOT)}"
     )
 
 
 def test_navigation_is_up_to_date() -> None:
-    stale = sorted(p.name for p in _tool("add_navigation").updated(NOTEBOOKS))
+    stale = sorted(p.name for p in tool("add_navigation").updated(NOTEBOOKS))
     assert not stale, f"{stale}: run python notebooks/tools/add_navigation.py"
 
 
