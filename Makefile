@@ -5,24 +5,33 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The protocol core and the network model, compiled with mypyc (see mqttsim/native.py);
+# rebuilt when one of them changes. Without a C compiler everything runs as pure Python.
+NATIVE := mqttsim/native.json
+NATIVE_SOURCES := $(wildcard mqttsim/protocol/*.py mqttsim/sim/*.py mqttsim/sim/scenarios/*.py)
 
-.PHONY: test lab bench lint clean venv
+.PHONY: test lab bench lint clean venv native
 
 venv: $(STAMP)
+
+native: $(NATIVE)
+
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES) mqttsim/native.py
+	$(BIN)/mqttsim native build || true
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,native]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
-lab: $(STAMP)
+lab: $(STAMP) $(NATIVE)
 	$(BIN)/jupyter lab notebooks/
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
@@ -31,3 +40,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	find mqttsim -name '*.so' -delete; rm -f $(NATIVE)

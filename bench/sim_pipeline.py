@@ -19,7 +19,10 @@ microseconds per message, for
   counts the readings and alarms published (the status and valve messages
   exist only because of the protocol: about 0.2 % of mqttsim's count).
 
-in the same run, one after the other, and the ratio (mqttsim / bare). Both
+in the same run, one after the other, and the ratio (mqttsim / bare). The
+first line says whether mqttsim runs compiled (``make`` compiles the protocol
+core and the network model with mypyc; see :mod:`mqttsim.native`) or as
+Python; ``MQTTSIM_PURE=1`` measures the latter on purpose. Both
 figures count messages published per second of wall-clock time spent in
 ``env.run`` and the log-building around it; module imports and the
 telemetry file are loaded before either clock starts.
@@ -36,6 +39,7 @@ from typing import Any
 
 import simpy
 
+from mqttsim import native
 from mqttsim.sim.presets import get_preset
 from mqttsim.sim.scenarios.pipeline import PipelineConfig, run_pipeline
 from mqttsim.sim.scenarios.telemetry import DAY_S, load_plans
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     common = {"stations": args.stations, "hours": args.hours, "seed": args.seed}
     print(
         f"pipeline scenario: {args.stations} stations, {args.hours:g} simulated hours,"
-        f" QoS {args.qos}, link vsat-1999"
+        f" QoS {args.qos}, link vsat-1999; mqttsim {native.status()}"
     )
     models: list[tuple[str, Any, dict[str, Any]]] = []
     for log in ("on", "off"):

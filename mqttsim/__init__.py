@@ -7,3 +7,8 @@ or ``mqttsim.widgets`` (the lesson controls).
 """
 
 __version__ = "0.1.0"
+
+from . import native as _native
+
+# Before any compiled module is imported: source or compiled (see mqttsim.native).
+_native.select()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from . import __version__
-from .commands import broker, passwd, sim
+from .commands import broker, native, passwd, sim
 from .commands.common import PROG, USAGE_ERROR, fail
 from .protocol.errors import ConfigError
 
@@ -78,6 +78,12 @@ COMMANDS: tuple[Command, ...] = (
         help="run a simulated scenario (the 1999 pipeline)",
         add_arguments=sim.add_arguments,
         run=sim.run,
+    ),
+    Command(
+        name="native",
+        help="compile the protocol core and the simulator with mypyc (or show or undo it)",
+        add_arguments=native.add_arguments,
+        run=native.run,
     ),
 )
 """Every subcommand, in the order ``mqttsim --help`` lists them."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Final
 
 __all__ = ["BrokerStats", "DropReason"]
 
@@ -17,13 +18,13 @@ __all__ = ["BrokerStats", "DropReason"]
 class DropReason:
     """Why a message was not delivered to one subscriber."""
 
-    QUEUE_FULL = "queue-full"
-    EXPIRED = "expired"
-    PACKET_TOO_LARGE = "packet-too-large"
-    QOS0_OFFLINE = "qos0-offline"
-    NOT_AUTHORIZED = "not-authorized"
-    SESSION_EXPIRED = "session-expired"
-    SESSION_DISCARDED = "session-discarded"  # a new connection asked for Clean Start
+    QUEUE_FULL: Final = "queue-full"
+    EXPIRED: Final = "expired"
+    PACKET_TOO_LARGE: Final = "packet-too-large"
+    QOS0_OFFLINE: Final = "qos0-offline"
+    NOT_AUTHORIZED: Final = "not-authorized"
+    SESSION_EXPIRED: Final = "session-expired"
+    SESSION_DISCARDED: Final = "session-discarded"  # a new connection asked for Clean Start
 
 
 @dataclass(slots=True, kw_only=True)

@@ -13,8 +13,7 @@ Statement IDs follow MQTT 3.1.1 where the editions number them differently:
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from .enums import ReasonCode
 from .errors import TopicFilterInvalid, TopicNameInvalid
@@ -165,8 +164,7 @@ def topic_matches(topic_filter: str, topic_name: str) -> bool:
     return len(levels) == len(names)
 
 
-@dataclass(frozen=True, slots=True)
-class TreeMatch(Generic[K, V]):
+class TreeMatch(NamedTuple, Generic[K, V]):
     """What :meth:`SubscriptionTree.match` found for one topic name.
 
     Attributes:

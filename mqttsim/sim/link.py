@@ -81,7 +81,7 @@ class LinkRecord:
     size_bytes: int
     outcome: Outcome
     arrival_s: float | None
-    item: object
+    item: Any
 
 
 @dataclass(slots=True)

@@ -79,7 +79,9 @@ class LoopbackEnd:
                 end.closed.succeed("closed")
                 end._wake()
 
-    abort = close
+    def abort(self) -> None:
+        """On loopback there is no RST to send: the same as :meth:`close`."""
+        self.close()
 
     def _wake(self) -> None:
         event = self._recv

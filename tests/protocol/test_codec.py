@@ -1151,6 +1151,7 @@ def test_a_value_a_packet_dataclass_refuses_is_reported_as_the_peers_error() -> 
     assert not isinstance(error, LocalProtocolError)
 
 
+@pytest.mark.pure_python  # patches module globals that compiled code binds when built
 def test_a_stray_exception_inside_a_body_decoder_is_reported_as_malformed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -209,6 +209,7 @@ def test_reconnect_resumes_the_session_keeps_qos1_and_drops_qos0() -> None:
     assert len(connected) >= 2
 
 
+@pytest.mark.pure_python  # replaces a method of a compiled class
 def test_reconnect_delays_double_with_seeded_jitter() -> None:
     def attempts(seed: int) -> list[float]:
         w = World()
