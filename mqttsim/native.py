@@ -20,13 +20,10 @@ through the import system.
 
 from __future__ import annotations
 
-import copyreg
-import dataclasses
-import hashlib
-import importlib.abc
+# Imported with every `import mqttsim`, so only what the interpreter has
+# loaded already; the rest is imported where a build exists or runs.
 import importlib.machinery
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -70,7 +67,7 @@ COMPILED: tuple[str, ...] = tuple(
     + ["mqttsim.sim.scenarios.pipeline_world"]
 )
 
-_status = "not selected yet"
+_status: str | None = None  # set once, by select()
 
 
 def source(module: str) -> Path:
@@ -80,6 +77,8 @@ def source(module: str) -> Path:
 
 def digest(module: str) -> str:
     """The hash of ``module``'s source, as the manifest records it."""
+    import hashlib
+
     return hashlib.sha256(source(module).read_bytes()).hexdigest()
 
 
@@ -92,8 +91,8 @@ def _compiled_file(module: str) -> Path | None:
     return None
 
 
-class _FromSource(importlib.abc.MetaPathFinder):
-    """Loads the compiled modules from their ``.py`` files."""
+class _FromSource:
+    """A meta path finder: loads the compiled modules from their ``.py`` files."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -109,6 +108,8 @@ def _why_not_compiled() -> str | None:
         return "MQTTSIM_PURE is set"
     if not MANIFEST.exists():
         return "not built (mqttsim native build)"
+    import json
+
     try:
         manifest = json.loads(MANIFEST.read_text())
         built: dict[str, str] = manifest["modules"]
@@ -127,7 +128,7 @@ def _why_not_compiled() -> str | None:
 def select() -> str:
     """Choose compiled or source modules for this process (once; before they are imported)."""
     global _status
-    if _status != "not selected yet":
+    if _status is not None:
         return _status
     reason = _why_not_compiled()
     if reason is None:
@@ -161,6 +162,8 @@ def _rebuild(cls: type, fields: dict[str, Any]) -> Any:
 
 
 def _reduce_frozen(obj: Any) -> tuple[Any, ...]:
+    import dataclasses
+
     fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
     return _rebuild, (type(obj), fields)
 
@@ -183,6 +186,9 @@ def _register_pickling() -> None:
 
 
 def _register_module(module: ModuleType) -> None:
+    import copyreg
+    import dataclasses
+
     for obj in vars(module).values():
         if (
             isinstance(obj, type)
@@ -193,8 +199,9 @@ def _register_module(module: ModuleType) -> None:
             copyreg.pickle(obj, _reduce_frozen)
 
 
-class _Compiled(importlib.abc.MetaPathFinder):
-    """Finds the compiled modules as usual, and registers their pickling once loaded.
+class _Compiled:
+    """A meta path finder: finds the compiled modules as usual, and registers
+    their pickling once loaded.
 
     Only the first compiled module that Python code imports comes through
     here; the ones it imports in turn are loaded by the compiled code itself.
@@ -207,16 +214,19 @@ class _Compiled(importlib.abc.MetaPathFinder):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is not None and spec.loader is not None:
-            spec.loader = _ThenRegister(spec.loader)
+            spec.loader = _ThenRegister(spec.loader)  # type: ignore[assignment]
         return spec
 
 
-class _ThenRegister(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+class _ThenRegister:
+    """A loader: ``loader``'s work, then :func:`_register_pickling`."""
+
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
