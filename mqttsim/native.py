@@ -54,7 +54,7 @@ COMPILED: tuple[str, ...] = tuple(
         f"mqttsim.protocol.{name}"
         for name in (
             "admission broker broker_connection client client_flows codec decoding"
-            " encoding events properties retained session stats subscribing"
+            " encoding events packets properties retained session stats subscribing"
             " tables timers topics"
         ).split()
     ]

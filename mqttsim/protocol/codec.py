@@ -106,6 +106,7 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     Raises:
         LocalProtocolError: the packet breaks a rule the peer would enforce,
             or carries MQTT 5 content that 3.1.1 cannot express.
+        TypeError: ``packet`` is not a control packet.
     """
     if type(packet) is Publish:
         return encode_publish(packet, version is _V5)

@@ -448,4 +448,5 @@ def encode_packet(packet: Packet, version: ProtocolVersion) -> bytes:
             return _disconnect(packet, v5)
         case Auth():
             return _auth(packet, v5)
-    raise LocalProtocolError(f"{type(packet).__name__} is not an MQTT control packet")
+    # Compiled, a non-packet is refused on the way in, with a TypeError too.
+    raise TypeError(f"{type(packet).__name__} is not an MQTT control packet")

@@ -56,7 +56,8 @@ def _check_packet_id(kind: str, packet_id: int) -> None:
 
 
 class Packet:
-    """Base of all control packets; ``packet_type`` names the wire type."""
+    """Base of all control packets; ``packet_type`` names the wire type
+    (set from :data:`PACKET_CLASSES`)."""
 
     __slots__ = ()
     packet_type: ClassVar[PacketType]
@@ -84,7 +85,6 @@ class Connect(Packet):
         keep_alive_s: seconds; 0 turns keep-alive off.
     """
 
-    packet_type: ClassVar[PacketType] = PacketType.CONNECT
     version: ProtocolVersion = ProtocolVersion.V5
     client_id: str = ""
     clean_start: bool = True
@@ -112,7 +112,6 @@ class Connect(Packet):
 class ConnAck(Packet):
     """CONNACK (§3.2). In 3.1.1 the reason code maps onto a return code."""
 
-    packet_type: ClassVar[PacketType] = PacketType.CONNACK
     session_present: bool = False
     reason_code: ReasonCode = ReasonCode.SUCCESS
     properties: Properties = NO_PROPERTIES
@@ -128,7 +127,6 @@ class ConnAck(Packet):
 class Publish(Packet):
     """PUBLISH (§3.3). ``packet_id`` is ``None`` exactly when ``qos`` is 0."""
 
-    packet_type: ClassVar[PacketType] = PacketType.PUBLISH
     topic: str
     payload: bytes = b""
     qos: QoS = QoS.AT_MOST_ONCE
@@ -169,44 +167,30 @@ class _PacketIdReason(Packet):
 class PubAck(_PacketIdReason):
     """PUBACK: QoS 1 acknowledgement (§3.4)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.PUBACK
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PubRec(_PacketIdReason):
     """PUBREC: QoS 2 delivery, part 1 (§3.5)."""
-
-    packet_type: ClassVar[PacketType] = PacketType.PUBREC
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PubRel(_PacketIdReason):
     """PUBREL: QoS 2 delivery, part 2 (§3.6)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.PUBREL
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PubComp(_PacketIdReason):
     """PUBCOMP: QoS 2 delivery, part 3 (§3.7)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
-
 
 # Hot paths (a client publishing, a broker forwarding, the decoder) build
 # packets whose fields they have checked already. A frozen dataclass's
 # __init__ costs an object.__setattr__ per field plus __post_init__, more
-# than the rest of the work on a message, so these two fill the slots
-# directly. Callers must uphold what __post_init__ checks; tests/protocol
-# checks that the results equal what __init__ builds.
-_new = object.__new__
-_PUBLISH_SETTERS = tuple(
-    getattr(Publish, name).__set__
-    for name in ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties")
-)
-_ACK_SETTERS = tuple(
-    getattr(_PacketIdReason, name).__set__ for name in ("packet_id", "reason_code", "properties")
-)
+# than the rest of the work on a message, so these fill the fields directly
+# (compiled with mypyc, each assignment is a store into the object). Callers
+# must uphold what __post_init__ checks; tests/protocol checks that the
+# results equal what __init__ builds.
+_set = object.__setattr__
 
 
 def publish_unchecked(
@@ -219,15 +203,14 @@ def publish_unchecked(
     properties: Properties,
 ) -> Publish:
     """A :class:`Publish` built without ``__post_init__``'s checks (see above)."""
-    packet: Publish = _new(Publish)
-    s_topic, s_payload, s_qos, s_retain, s_dup, s_pid, s_props = _PUBLISH_SETTERS
-    s_topic(packet, topic)
-    s_payload(packet, payload)
-    s_qos(packet, qos)
-    s_retain(packet, retain)
-    s_dup(packet, dup)
-    s_pid(packet, packet_id)
-    s_props(packet, properties)
+    packet = Publish.__new__(Publish)
+    _set(packet, "topic", topic)
+    _set(packet, "payload", payload)
+    _set(packet, "qos", qos)
+    _set(packet, "retain", retain)
+    _set(packet, "dup", dup)
+    _set(packet, "packet_id", packet_id)
+    _set(packet, "properties", properties)
     return packet
 
 
@@ -250,11 +233,10 @@ def ack_unchecked(
 ) -> PubAck | PubRec | PubRel | PubComp:
     """A success acknowledgement with no properties, ``cls(packet_id=...)``
     for an identifier in 1..65535, without the check."""
-    packet: PubAck | PubRec | PubRel | PubComp = _new(cls)
-    s_pid, s_reason, s_props = _ACK_SETTERS
-    s_pid(packet, packet_id)
-    s_reason(packet, ReasonCode.SUCCESS)
-    s_props(packet, NO_PROPERTIES)
+    packet = cls.__new__(cls)
+    _set(packet, "packet_id", packet_id)
+    _set(packet, "reason_code", ReasonCode.SUCCESS)
+    _set(packet, "properties", NO_PROPERTIES)
     return packet
 
 
@@ -277,7 +259,6 @@ class Subscription:
 class Subscribe(Packet):
     """SUBSCRIBE (§3.8)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.SUBSCRIBE
     packet_id: int
     subscriptions: tuple[Subscription, ...]
     properties: Properties = NO_PROPERTIES
@@ -292,7 +273,6 @@ class Subscribe(Packet):
 class SubAck(Packet):
     """SUBACK: one reason code per filter, in order (§3.9)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.SUBACK
     packet_id: int
     reason_codes: tuple[ReasonCode, ...]
     properties: Properties = NO_PROPERTIES
@@ -305,7 +285,6 @@ class SubAck(Packet):
 class Unsubscribe(Packet):
     """UNSUBSCRIBE (§3.10)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.UNSUBSCRIBE
     packet_id: int
     topic_filters: tuple[str, ...]
     properties: Properties = NO_PROPERTIES
@@ -322,7 +301,6 @@ class Unsubscribe(Packet):
 class UnsubAck(Packet):
     """UNSUBACK (§3.11). 3.1.1 has no reason codes: ``reason_codes`` is empty."""
 
-    packet_type: ClassVar[PacketType] = PacketType.UNSUBACK
     packet_id: int
     reason_codes: tuple[ReasonCode, ...] = ()
     properties: Properties = NO_PROPERTIES
@@ -335,21 +313,16 @@ class UnsubAck(Packet):
 class PingReq(Packet):
     """PINGREQ (§3.12)."""
 
-    packet_type: ClassVar[PacketType] = PacketType.PINGREQ
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PingResp(Packet):
     """PINGRESP (§3.13)."""
-
-    packet_type: ClassVar[PacketType] = PacketType.PINGRESP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Disconnect(Packet):
     """DISCONNECT (§3.14). 3.1.1 sends only the fixed header."""
 
-    packet_type: ClassVar[PacketType] = PacketType.DISCONNECT
     reason_code: ReasonCode = ReasonCode.NORMAL_DISCONNECTION
     properties: Properties = NO_PROPERTIES
 
@@ -358,15 +331,29 @@ class Disconnect(Packet):
 class Auth(Packet):
     """AUTH (§3.15, MQTT 5 only): extended authentication exchange."""
 
-    packet_type: ClassVar[PacketType] = PacketType.AUTH
     reason_code: ReasonCode = ReasonCode.SUCCESS
     properties: Properties = field(default=NO_PROPERTIES)
 
 
+#: Each control packet's class by its wire type. The classes get their
+#: ``packet_type`` from here: mypyc, which compiles this module, would take a
+#: ClassVar given a value in a dataclass body for one more field.
 PACKET_CLASSES: dict[PacketType, type[Packet]] = {
-    cls.packet_type: cls
-    for cls in (
-        Connect, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck,
-        Unsubscribe, UnsubAck, PingReq, PingResp, Disconnect, Auth,
-    )
+    PacketType.CONNECT: Connect,
+    PacketType.CONNACK: ConnAck,
+    PacketType.PUBLISH: Publish,
+    PacketType.PUBACK: PubAck,
+    PacketType.PUBREC: PubRec,
+    PacketType.PUBREL: PubRel,
+    PacketType.PUBCOMP: PubComp,
+    PacketType.SUBSCRIBE: Subscribe,
+    PacketType.SUBACK: SubAck,
+    PacketType.UNSUBSCRIBE: Unsubscribe,
+    PacketType.UNSUBACK: UnsubAck,
+    PacketType.PINGREQ: PingReq,
+    PacketType.PINGRESP: PingResp,
+    PacketType.DISCONNECT: Disconnect,
+    PacketType.AUTH: Auth,
 }
+for _type, _cls in PACKET_CLASSES.items():
+    _cls.packet_type = _type

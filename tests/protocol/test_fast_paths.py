@@ -8,6 +8,8 @@ checked here against the straightforward way.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from dataclasses import replace
 
 import pytest
@@ -45,6 +47,12 @@ def test_unchecked_publish_equals_the_checked_one() -> None:
     assert publish_unchecked("t", b"", QoS(0), False, False, None, NO_PROPERTIES) == Publish(
         topic="t"
     )
+
+
+def test_the_unchecked_publish_takes_every_field() -> None:
+    # The decoder, the client and the broker build PUBLISH packets with it.
+    fields = [f.name for f in dataclasses.fields(Publish)]
+    assert list(inspect.signature(publish_unchecked).parameters) == fields
 
 
 @pytest.mark.parametrize("kind", ACKS)
