@@ -16,6 +16,16 @@ them load from source, and :func:`status` says why. ``MQTTSIM_PURE=1`` asks
 for the sources whatever the manifest says (to debug, profile, or compare).
 It is all or nothing because compiled modules call each other directly, not
 through the import system.
+
+Writing for mypyc
+-----------------
+mypyc compiles what is written in a class, but a dataclass's generated
+``__init__`` stays Python code that calls ``object.__setattr__`` per field:
+building a frozen dataclass of seven fields took 890 ns, against 29 ns for
+the same ``__init__`` written in the class body (``init=False``), which mypyc
+turns into stores into the object. The classes built for every message
+(segments, acknowledgement events, in-flight and queued messages) therefore
+write theirs out; the others keep the generated one.
 """
 
 from __future__ import annotations

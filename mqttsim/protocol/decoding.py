@@ -484,6 +484,7 @@ def _decode_connack(flags: int, data: bytes, pos: int, end: int, v5: bool) -> Co
 # skipping __init__ (see there), and makes itself the two checks of
 # Publish.__post_init__ that bytes can fail.
 
+
 def decode_publish(flags: int, data: bytes, pos: int, end: int, v5: bool) -> Publish:
     """PUBLISH (§3.3): the hot path, so fields are read inline."""
     # The topic is only decoded here; whether it is a valid Topic Name (no

@@ -110,7 +110,9 @@ def utf8_field(text: str, what: str) -> bytes:
     n = len(raw)
     if n > 0xFFFF:
         raise LocalProtocolError(f"{what} is {n} bytes of UTF-8; at most 65,535 fit (§1.5.4)")
-    if b"\x00" in raw:  # no other character puts a zero byte in UTF-8
+    # No other character puts a zero byte in UTF-8. (`0 in raw` looks for the
+    # byte value; `b"\x00" in raw` would first fail to read it as an int.)
+    if 0 in raw:
         raise LocalProtocolError(f"{what} contains U+0000 [MQTT-1.5.4-2]")
     return n.to_bytes(2, "big") + raw
 
@@ -236,7 +238,7 @@ def encode_publish(p: Publish, v5: bool) -> bytes:
     except UnicodeEncodeError:
         topic = utf8_field(p.topic, "PUBLISH Topic Name")  # raises with the reason
     tlen = len(topic)
-    if tlen > 0xFFFF or b"\x00" in topic:
+    if tlen > 0xFFFF or 0 in topic:  # a zero byte is U+0000 (see utf8_field)
         utf8_field(p.topic, "PUBLISH Topic Name")  # raises with the reason
     qos = p.qos
     if not 0 <= qos <= 2:

@@ -114,7 +114,7 @@ class ConnectionRefused(Event):
     properties: Properties = NO_PROPERTIES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class MessageReceived(Event):
     """An application message arrived (for QoS 2: once, on PUBLISH).
 
@@ -123,6 +123,11 @@ class MessageReceived(Event):
     """
 
     publish: Publish
+
+    # Written out, here and in _Ack, so that mypyc compiles it: one is made
+    # per message (see mqttsim.native).
+    def __init__(self, *, publish: Publish) -> None:
+        object.__setattr__(self, "publish", publish)
 
     @property
     def topic(self) -> str:
@@ -137,31 +142,39 @@ class MessageReceived(Event):
         return self.publish.qos
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishAcked(Event):
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
+class _Ack(Event):
+    """The shape of the three acknowledgement events."""
+
+    packet_id: int
+    reason_code: ReasonCode = ReasonCode.SUCCESS
+    properties: Properties = NO_PROPERTIES
+
+    def __init__(
+        self,
+        *,
+        packet_id: int,
+        reason_code: ReasonCode = ReasonCode.SUCCESS,
+        properties: Properties = NO_PROPERTIES,
+    ) -> None:
+        object.__setattr__(self, "packet_id", packet_id)
+        object.__setattr__(self, "reason_code", reason_code)
+        object.__setattr__(self, "properties", properties)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
+class PublishAcked(_Ack):
     """PUBACK for our QoS 1 PUBLISH ``packet_id``."""
 
-    packet_id: int
-    reason_code: ReasonCode = ReasonCode.SUCCESS
-    properties: Properties = NO_PROPERTIES
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishReceived(Event):
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
+class PublishReceived(_Ack):
     """PUBREC for our QoS 2 PUBLISH: the receiver owns the message now."""
 
-    packet_id: int
-    reason_code: ReasonCode = ReasonCode.SUCCESS
-    properties: Properties = NO_PROPERTIES
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishCompleted(Event):
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
+class PublishCompleted(_Ack):
     """PUBCOMP ended the QoS 2 exchange for ``packet_id``."""
-
-    packet_id: int
-    reason_code: ReasonCode = ReasonCode.SUCCESS
-    properties: Properties = NO_PROPERTIES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -187,10 +187,10 @@ class PubComp(_PacketIdReason):
 # packets whose fields they have checked already. A frozen dataclass's
 # __init__ costs an object.__setattr__ per field plus __post_init__, more
 # than the rest of the work on a message, so these fill the fields directly
-# (compiled with mypyc, each assignment is a store into the object). Callers
-# must uphold what __post_init__ checks; tests/protocol checks that the
-# results equal what __init__ builds.
-_set = object.__setattr__
+# (compiled with mypyc, each object.__setattr__ spelt out is a store into the
+# object; through an alias it would be a call). Callers must uphold what
+# __post_init__ checks; tests/protocol checks that the results equal what
+# __init__ builds.
 
 
 def publish_unchecked(
@@ -204,13 +204,13 @@ def publish_unchecked(
 ) -> Publish:
     """A :class:`Publish` built without ``__post_init__``'s checks (see above)."""
     packet = Publish.__new__(Publish)
-    _set(packet, "topic", topic)
-    _set(packet, "payload", payload)
-    _set(packet, "qos", qos)
-    _set(packet, "retain", retain)
-    _set(packet, "dup", dup)
-    _set(packet, "packet_id", packet_id)
-    _set(packet, "properties", properties)
+    object.__setattr__(packet, "topic", topic)
+    object.__setattr__(packet, "payload", payload)
+    object.__setattr__(packet, "qos", qos)
+    object.__setattr__(packet, "retain", retain)
+    object.__setattr__(packet, "dup", dup)
+    object.__setattr__(packet, "packet_id", packet_id)
+    object.__setattr__(packet, "properties", properties)
     return packet
 
 
@@ -234,9 +234,9 @@ def ack_unchecked(
     """A success acknowledgement with no properties, ``cls(packet_id=...)``
     for an identifier in 1..65535, without the check."""
     packet = cls.__new__(cls)
-    _set(packet, "packet_id", packet_id)
-    _set(packet, "reason_code", ReasonCode.SUCCESS)
-    _set(packet, "properties", NO_PROPERTIES)
+    object.__setattr__(packet, "packet_id", packet_id)
+    object.__setattr__(packet, "reason_code", ReasonCode.SUCCESS)
+    object.__setattr__(packet, "properties", NO_PROPERTIES)
     return packet
 
 
@@ -292,9 +292,7 @@ class Unsubscribe(Packet):
     def __post_init__(self) -> None:
         _check_packet_id("UNSUBSCRIBE", self.packet_id)
         if not self.topic_filters:
-            raise LocalProtocolError(
-                "UNSUBSCRIBE needs at least one topic filter [MQTT-3.10.3-2]"
-            )
+            raise LocalProtocolError("UNSUBSCRIBE needs at least one topic filter [MQTT-3.10.3-2]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,7 +41,7 @@ class OutboundState(Enum):
     AWAITING_PUBCOMP = "awaiting PUBCOMP"  # PUBREL sent; the message itself is gone
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False)
 class InflightMessage:
     """A QoS 1/2 message sent and not completely acknowledged.
 
@@ -56,14 +56,27 @@ class InflightMessage:
     state: OutboundState
     expires_at: float | None = None
 
+    # Written out, here and below, so that mypyc compiles it: one or two are
+    # made per message (see mqttsim.native).
+    def __init__(
+        self, *, publish: Publish, state: OutboundState, expires_at: float | None = None
+    ) -> None:
+        self.publish = publish
+        self.state = state
+        self.expires_at = expires_at
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class QueuedMessage:
     """A message waiting for a packet identifier, a free slot in the
     in-flight window, or the client's return."""
 
     publish: Publish
     expires_at: float | None = None
+
+    def __init__(self, *, publish: Publish, expires_at: float | None = None) -> None:
+        object.__setattr__(self, "publish", publish)
+        object.__setattr__(self, "expires_at", expires_at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

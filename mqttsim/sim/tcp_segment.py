@@ -35,7 +35,7 @@ class Flag(enum.IntFlag):
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True, unsafe_hash=True, init=False)
 class Segment:
     """One TCP segment as carried by a link (treat it as read-only).
 
@@ -45,7 +45,9 @@ class Segment:
     Not frozen: a long run makes millions of segments, and a frozen
     dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost three
     times as much as plain assignments (bench/sim_pipeline.py). Treat it as
-    read-only all the same; ``unsafe_hash`` keeps it hashable by value.
+    read-only all the same; ``unsafe_hash`` keeps it hashable by value. The
+    ``__init__`` is written out so that mypyc compiles it (see
+    :mod:`mqttsim.native`).
 
     Attributes:
         src_port: sender's port.
@@ -68,6 +70,28 @@ class Segment:
     header_bytes: int
     window: int
     retransmission: bool = False
+
+    def __init__(
+        self,
+        src_port: int,
+        dst_port: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: bytes,
+        header_bytes: int,
+        window: int,
+        retransmission: bool = False,
+    ) -> None:
+        self.src_port = src_port
+        self.dst_port = dst_port
+        self.seq = seq
+        self.ack = ack
+        self.flags = flags
+        self.payload = payload
+        self.header_bytes = header_bytes
+        self.window = window
+        self.retransmission = retransmission
 
     @property
     def size_bytes(self) -> int:

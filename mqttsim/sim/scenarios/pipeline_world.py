@@ -344,7 +344,7 @@ class PipelineWorld:
             self.wills.append((self.env.now, station.node))
             return
         self.messages.delivered(station.ids[seq - 1], self.env.now)
-        if not self.isolated and b" LOW " in publish.payload:
+        if not self.isolated and publish.payload.find(b" LOW ") >= 0:
             self._isolate(station)
 
     def _isolate(self, station: _Station) -> None:
