@@ -294,7 +294,7 @@ class Link:
             item: whatever is carried; delivered unchanged.
             size_bytes: its size on the wire, > 0, headers included.
         """
-        now = self.env.now
+        now = self._immediate.now()
         stats = self.stats
         if self.queue_limit_bytes is not None:
             in_queue = self._in_queue

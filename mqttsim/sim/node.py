@@ -167,7 +167,7 @@ class _Pump:
 
     def _due(self) -> None:
         deadline = self.core.next_deadline()
-        if deadline is not None and deadline > self.env.now:
+        if deadline is not None and deadline > self._immediate.now():
             self.timer.set_at(deadline)  # it moved later: sleep on
         elif self._waiting:
             self._waiting = False
@@ -190,7 +190,7 @@ class _Pump:
     def _step(self, data: bytes | None) -> None:
         """Step 2 (bytes, end of stream, or the deadline), then 3 and 4, then wait again."""
         core = self.core
-        now = self.env.now
+        now = self._immediate.now()
         if data is None:
             events = core.handle_timeout(now=now)
         elif data:
@@ -331,6 +331,7 @@ class SimClient:
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._skip = _TRACE if log_acks else _TRACE + _ACKS
         self._on_message = on_message
+        self._immediate = immediate(env)
         self._endpoint: Transport | None = None
         self._waiting: list[simpy.Event] = []
         self._stopped = False
@@ -361,14 +362,16 @@ class SimClient:
         self, topic: str, payload: bytes = b"", *, qos: QoS | int = 0, retain: bool = False
     ) -> int | None:
         """Publish now and write the bytes; see :meth:`ClientConnection.publish`."""
-        pid = self.connection.publish(topic, payload, qos=qos, retain=retain, now=self.env.now)
+        pid = self.connection.publish(
+            topic, payload, qos=qos, retain=retain, now=self._immediate.now()
+        )
         self.flush()
         return pid
 
     def publish_many(self, messages: Iterable[tuple[str, bytes, int, bool]]) -> list[int | None]:
         """Publish ``(topic, payload, qos, retain)`` tuples, then write once (so
         the packets share TCP segments, as a report written at once does)."""
-        now = self.env.now
+        now = self._immediate.now()
         publish = self.connection.publish
         pids = [publish(t, p, qos=q, retain=r, now=now) for t, p, q, r in messages]
         self.flush()
@@ -398,7 +401,7 @@ class SimClient:
 
     def flush(self) -> None:
         """Step 3: write what the core has to send (lost if TCP cannot take it)."""
-        data = self.connection.data_to_send(now=self.env.now)
+        data = self.connection.data_to_send(now=self._immediate.now())
         endpoint = self._endpoint
         if data and endpoint is not None and endpoint.is_open:
             endpoint.send(data)

@@ -365,7 +365,7 @@ class TcpEndpoint:
     def _ack_received(self, ack: int) -> None:
         if not self.snd_una < ack <= self.snd_nxt:
             return  # duplicate or not for anything we sent
-        now = self.env.now
+        now = self._immediate.now()
         retx = self._retx
         while retx and retx[0].seq + retx[0].seq_len <= ack:
             retx.popleft()
@@ -481,7 +481,7 @@ class TcpEndpoint:
         self.snd_nxt += seg.seq_len
         timer = self._rtx_timer
         if self._timed is None or timer.deadline_s is None:
-            now = self.env.now
+            now = self._immediate.now()
             if self._timed is None:
                 self._timed = (self.snd_nxt, now)
             if timer.deadline_s is None:  # not running

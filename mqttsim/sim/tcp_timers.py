@@ -92,15 +92,14 @@ class Timer:
         deadline_s: when the timer fires, or None when stopped.
     """
 
-    __slots__ = ("_env", "_callback", "deadline_s", "_wake_s", "_wake_cb", "_timeout")
+    __slots__ = ("_immediate", "_callback", "deadline_s", "_wake_s", "_wake_cb")
 
     def __init__(self, env: simpy.Environment, callback: Callable[[], None]) -> None:
-        self._env = env
+        self._immediate = immediate(env)  # the clock, and env.timeout(...) built cheaply
         self._callback = callback
         self.deadline_s: float | None = None
         self._wake_s: float | None = None  # the wake-up event that counts
         self._wake_cb = self._wake
-        self._timeout = immediate(env).timeout  # env.timeout(...), built cheaply
 
     @property
     def running(self) -> bool:
@@ -109,7 +108,7 @@ class Timer:
 
     def start(self, delay_s: float) -> None:
         """(Re)start the timer to fire ``delay_s`` from now."""
-        self.set_at(self._env.now + delay_s)
+        self.set_at(self._immediate.now() + delay_s)
 
     def set_at(self, deadline_s: float) -> None:
         """(Re)start the timer to fire at time ``deadline_s``."""
@@ -123,8 +122,8 @@ class Timer:
 
     def _schedule(self, at_s: float) -> None:
         self._wake_s = at_s
-        delay = at_s - self._env.now
-        self._timeout(delay if delay > 0.0 else 0.0, self._wake_cb, at_s)
+        delay = at_s - self._immediate.now()
+        self._immediate.timeout(delay if delay > 0.0 else 0.0, self._wake_cb, at_s)
 
     def _wake(self, event: Any) -> None:
         at_s = self._wake_s

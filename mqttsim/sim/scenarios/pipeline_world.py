@@ -90,6 +90,7 @@ class PipelineWorld:
         self.config = config
         self.preset = config.link_preset()
         self.env = simpy.Environment()
+        self._immediate = immediate(self.env)  # its clock reads cheaply
         self.horizon = config.duration_s + config.drain_s
         self.messages = MessageLog()
         self.commands = MessageLog()
@@ -250,7 +251,7 @@ class PipelineWorld:
         The payload is ``b"{seq} {text}"``; the write goes out once, so the
         messages of one instant share TCP segments.
         """
-        now = self.env.now
+        now = self._immediate.now()
         qos = self.config.qos
         ids = station.ids
         node = station.node
@@ -343,7 +344,7 @@ class PipelineWorld:
         if seq is None:  # the will: "lost"
             self.wills.append((self.env.now, station.node))
             return
-        self.messages.delivered(station.ids[seq - 1], self.env.now)
+        self.messages.delivered(station.ids[seq - 1], self._immediate.now())
         if not self.isolated and publish.payload.find(b" LOW ") >= 0:
             self._isolate(station)
 
