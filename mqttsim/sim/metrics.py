@@ -143,13 +143,17 @@ class MessageLog:
 class _Flow:
     """One direction of one TCP connection, followed for MQTT packet starts."""
 
-    __slots__ = ("next_start", "carry", "labels", "order")
+    __slots__ = ("next_start", "carry", "labels", "seqs", "ends")
 
     def __init__(self, next_start: int) -> None:
         self.next_start = next_start  # sequence number where the next MQTT packet begins
         self.carry = b""  # a fixed header cut by a segment boundary, from its first byte
         self.labels: dict[int, int] = {}  # seq -> label, for segments that may be resent
-        self.order: deque[tuple[int, int]] = deque()  # (end seq, seq), oldest first
+        # The labelled segments, oldest first: their seq and end seq. Two
+        # deques of ints rather than one of tuples: the collector tracks
+        # tuples, and a long run keeps hundreds of thousands of these.
+        self.seqs: deque[int] = deque()
+        self.ends: deque[int] = deque()
 
 
 def _scan(flow: _Flow, seq: int, payload: bytes) -> list[int]:
@@ -316,11 +320,13 @@ class PacketLog:
         # Remember labels for retransmissions, as long as one is possible: the
         # sender never has more than the peer's window unacknowledged.
         end = seg.seq + len(payload)
-        order, labels = flow.order, flow.labels
-        order.append((end, seg.seq))
+        seqs, ends, labels = flow.seqs, flow.ends, flow.labels
+        seqs.append(seg.seq)
+        ends.append(end)
         labels[seg.seq] = code
-        while order[0][0] <= end - self._window:
-            del labels[order.popleft()[1]]
+        while ends[0] <= end - self._window:
+            ends.popleft()
+            del labels[seqs.popleft()]
         return code
 
     def _code(self, types: list[int]) -> int:

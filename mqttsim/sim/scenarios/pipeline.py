@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 
 from mqttsim.protocol.errors import ConfigError
 
+from ..gcfreeze import frozen_setup
 from ..link import LinkRecord, OutageSchedule
 from ..metrics import LinkTotals, summarize
 from ..presets import LinkPreset, get_preset
@@ -262,10 +263,11 @@ def run_pipeline(
     run = PipelineWorld(config, observer)
     env = run.env
     steps = 100
-    for k in range(1, steps + 1):
-        env.run(until=run.horizon * k / steps)
-        if progress is not None:
-            progress(env.now, run.horizon)
+    with frozen_setup():
+        for k in range(1, steps + 1):
+            env.run(until=run.horizon * k / steps)
+            if progress is not None:
+                progress(env.now, run.horizon)
     wall = time.perf_counter() - started
     totals = run.totals()
     events = pd.DataFrame(run.event_rows(), columns=["time_s", "node", "event", "detail"])
