@@ -345,6 +345,7 @@ class PipelineWorld:
             self.wills.append((self.env.now, station.node))
             return
         self.messages.delivered(station.ids[seq - 1], self._immediate.now())
+        # find(), not `in`: bytes' `in` first tries its operand as an int.
         if not self.isolated and publish.payload.find(b" LOW ") >= 0:
             self._isolate(station)
 
