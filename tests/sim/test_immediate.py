@@ -98,49 +98,34 @@ def _story() -> list[str]:
     return seen
 
 
+# SimPy's own order for _story(), with plain succeed(): the immediate path must give it too.
+_ORDER = [
+    "first",
+    "queued-before-a",
+    "a",
+    "queued-after-a",
+    "b",
+    "a2",
+    "second",
+    "urgent",
+    "c",
+    "d",
+    "third",
+    "e",
+    "queued-after-e",
+    "f",
+    "fourth",
+    "g",
+    "h",
+]
+
+
 def test_wake_ups_keep_their_place_among_queued_events(plain: None) -> None:
-    expected = _story()
-    assert expected == [
-        "first",
-        "queued-before-a",
-        "a",
-        "queued-after-a",
-        "b",
-        "a2",
-        "second",
-        "urgent",
-        "c",
-        "d",
-        "third",
-        "e",
-        "queued-after-e",
-        "f",
-        "fourth",
-        "g",
-        "h",
-    ]
+    assert _story() == _ORDER
 
 
 def test_immediate_wake_ups_give_the_same_order() -> None:
-    assert _story() == [
-        "first",
-        "queued-before-a",
-        "a",
-        "queued-after-a",
-        "b",
-        "a2",
-        "second",
-        "urgent",
-        "c",
-        "d",
-        "third",
-        "e",
-        "queued-after-e",
-        "f",
-        "fourth",
-        "g",
-        "h",
-    ]
+    assert _story() == _ORDER
 
 
 def _frames(config: PipelineConfig) -> list[pd.DataFrame]:
