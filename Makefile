@@ -36,6 +36,7 @@ bench: $(STAMP) $(NATIVE)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
 	$(BIN)/python -m ruff check mqttsim tests bench
 
 clean:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
+from typing import Final
 
 from .admission import handle_connect
 from .broker_connection import BrokerConnection
@@ -65,7 +66,7 @@ from .topics import SubscriptionTree, TreeMatch, validate_topic_name
 
 __all__ = ["Broker", "BrokerConfig"]
 
-_V5 = ProtocolVersion.V5
+_V5: Final = ProtocolVersion.V5
 _VERSION = "0.1.0"
 _CACHE_LIMIT = 10_000  # topics remembered by the hot-path caches
 _QOS_LEVELS = tuple(QoS)  # QoS(n) as a lookup, for the hot path

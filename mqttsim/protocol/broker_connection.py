@@ -27,7 +27,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .codec import StreamDecoder, encode
 from .enums import ProtocolVersion, QoS, ReasonCode
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BrokerConnection"]
 
-_V5 = ProtocolVersion.V5
+_V5: Final = ProtocolVersion.V5
 # First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
 _ACK_HEADERS: dict[type[Packet], int] = {PubAck: 0x40, PubRec: 0x50, PubRel: 0x62, PubComp: 0x70}
 _ALLOWED: dict[BrokerState, dict[type[Packet], BrokerState]] = {

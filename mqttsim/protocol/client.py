@@ -86,12 +86,12 @@ from .packets import (
 from .properties import NO_PROPERTIES, Properties
 from .session import QueuedMessage, Session
 from .tables import CLIENT_COMMANDS, CLIENT_TRANSITIONS, ClientState
+from .tables import ClientState as _S
 from .timers import message_expiry
 from .topics import parse_shared, validate_topic_filter, validate_topic_name
 
 __all__ = ["ClientConnection", "ClientStats", "ServerLimits"]
 
-_S = ClientState
 _DISCONNECT_CODES = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
 _CLIENT_AUTH_CODES = frozenset({ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE})
 

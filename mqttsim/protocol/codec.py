@@ -75,7 +75,7 @@ __all__ = [
     "StreamDecoder",
 ]
 
-_V5 = ProtocolVersion.V5
+_V5: Final = ProtocolVersion.V5
 _DEFAULT_MAX_PACKET_SIZE: Final = MAX_REMAINING_LENGTH + 5
 
 # Table 2-2 (5.0) / Table 2.2 (3.1.1): the flag nibble each packet type must

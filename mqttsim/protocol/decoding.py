@@ -27,6 +27,8 @@ from .enums import (
     ReasonCode,
     RetainHandling,
 )
+from .enums import PacketType as _P
+from .enums import ReasonCode as _R
 from .errors import MalformedPacket, RemoteProtocolError
 from .packets import (
     Auth,
@@ -56,9 +58,9 @@ from .properties import (
     WILL,
     Context,
     Properties,
-    PropertyId,
     WireType,
 )
+from .properties import PropertyId as _PID
 
 # For codec and encoding only; the public names are codec's.
 __all__ = [
@@ -79,12 +81,9 @@ __all__ = [
 
 MAX_REMAINING_LENGTH: Final = 268_435_455
 
-_P = PacketType
-_R = ReasonCode
-_PID = PropertyId
 _QOS: Final = (QoS.AT_MOST_ONCE, QoS.AT_LEAST_ONCE, QoS.EXACTLY_ONCE)
 _RETAIN_HANDLING: Final = tuple(RetainHandling)
-_V5 = ProtocolVersion.V5
+_V5: Final = ProtocolVersion.V5
 
 
 class IncompletePacket(MalformedPacket):

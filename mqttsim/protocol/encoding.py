@@ -30,6 +30,7 @@ from .enums import (
     ProtocolVersion,
     ReasonCode,
 )
+from .enums import PacketType as _P
 from .errors import LocalProtocolError
 from .packets import (
     Auth,
@@ -62,8 +63,7 @@ __all__ = [
     "encode_packet",
 ]
 
-_P = PacketType
-_V5 = ProtocolVersion.V5
+_V5: Final = ProtocolVersion.V5
 _SMALL_VARINTS: Final = tuple(bytes((i,)) for i in range(0x80))
 
 
