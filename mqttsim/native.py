@@ -56,16 +56,18 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MANIFEST = PACKAGE_DIR / "native.json"
 GROUP = "mqttsim._native"  # mypyc's shared library becomes mqttsim/_native__mypyc.*.so
 
-#: The modules compiled, hot ones only. Exceptions, enums and cold modules
-#: (presets, pcap, sweeps) gain nothing and stay Python, and so do the hooks
-#: (users subclass them, and Python cannot subclass a compiled class).
+#: The modules compiled, hot ones only. Exceptions and cold modules (presets,
+#: pcap, sweeps) gain nothing and stay Python; so do the hooks (users subclass
+#: them, and Python cannot subclass a compiled class) and the enums: compiled,
+#: an enum makes every field typed with it refuse a plain int (``qos=1``) with
+#: a TypeError, so the hot path reads their members from ``protocol.members``.
 COMPILED: tuple[str, ...] = tuple(
     [
         f"mqttsim.protocol.{name}"
         for name in (
             "admission broker broker_connection client client_flows codec decoding"
-            " encoding events packets properties retained session stats subscribing"
-            " tables timers topics"
+            " encoding events members packets properties retained session stats"
+            " subscribing tables timers topics"
         ).split()
     ]
     + [

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
-from typing import Final
 
 from .admission import handle_connect
 from .broker_connection import BrokerConnection
@@ -37,6 +36,7 @@ from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
 from .events import ActionDenied, Event, MessageDropped, WillPublished
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
+from .members import SUCCESS, V5
 from .packets import (
     Connect,
     Publish,
@@ -66,7 +66,6 @@ from .topics import SubscriptionTree, TreeMatch, validate_topic_name
 
 __all__ = ["Broker", "BrokerConfig"]
 
-_V5: Final = ProtocolVersion.V5
 _VERSION = "0.1.0"
 _CACHE_LIMIT = 10_000  # topics remembered by the hot-path caches
 _QOS_LEVELS = tuple(QoS)  # QoS(n) as a lookup, for the hot path
@@ -119,6 +118,12 @@ class BrokerConfig:
             raise ValueError("max_packet_size must be at least 64 bytes")
         if self.connect_timeout_s <= 0:
             raise ValueError("connect_timeout_s must be positive")
+
+
+def _asks(authorizer: Authorizer) -> bool:
+    """Whether the per-message checks need asking: AllowAll's answer is known,
+    and asking it is two calls into the interpreter for every message."""
+    return type(authorizer) is not AllowAll
 
 
 def _message(topic: str, payload: bytes, qos: int, retain: bool, properties: Properties) -> Publish:
@@ -391,7 +396,10 @@ class Broker:
     ) -> ReasonCode:
         """Authorise and accept a client's PUBLISH; the reason for its ack."""
         assert conn.client_id is not None
-        if not self.authorizer.may_publish(conn.client_id, conn.username, packet.topic):
+        authorizer = self.authorizer
+        if _asks(authorizer) and not authorizer.may_publish(
+            conn.client_id, conn.username, packet.topic
+        ):
             self.stats.denied += 1
             events.append(
                 ActionDenied(
@@ -426,7 +434,7 @@ class Broker:
         conn.send(
             UnsubAck(
                 packet_id=packet.packet_id,
-                reason_codes=tuple(codes) if conn.version is _V5 else (),
+                reason_codes=tuple(codes) if conn.version is V5 else (),
             )
         )
 
@@ -536,11 +544,13 @@ class Broker:
             return ReasonCode.NO_MATCHING_SUBSCRIBERS
         accepted = 0
         forms: dict[tuple[object, ...], tuple[Publish, bytes, int]] = {}
+        authorizer = self.authorizer
+        asks = _asks(authorizer)
         for client_id, (granted, rap, ids) in targets.items():
             session = self.sessions[client_id]
             conn = self.connections.get(client_id)
             username = conn.username if conn is not None else None
-            if not self.authorizer.may_receive(client_id, username, packet.topic):
+            if asks and not authorizer.may_receive(client_id, username, packet.topic):
                 self.message_dropped(session, packet, DropReason.NOT_AUTHORIZED, events)
                 continue
             qos = min(packet.qos, granted)
@@ -549,7 +559,7 @@ class Broker:
                 session, conn, packet, qos, retain, ids, expires_at, now, events, forms
             ):
                 accepted += 1
-        return ReasonCode.SUCCESS if accepted else ReasonCode.QUOTA_EXCEEDED
+        return SUCCESS if accepted else ReasonCode.QUOTA_EXCEEDED
 
     @staticmethod
     def _merge_target(
@@ -654,7 +664,7 @@ class Broker:
         """The PUBLISH as one kind of subscriber receives it, encoded once
         and shared by every subscriber of that kind (patching only the id)."""
         props = packet.properties
-        if version is None or version is _V5:
+        if version is None or version is V5:
             if props.topic_alias is not None or ids or props.message_expiry_interval is not None:
                 props = replace(
                     props,

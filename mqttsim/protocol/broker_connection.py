@@ -27,10 +27,10 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from .codec import StreamDecoder, encode
-from .enums import ProtocolVersion, QoS, ReasonCode
+from .enums import ProtocolVersion, ReasonCode
 from .errors import ProtocolError, RemoteProtocolError
 from .events import (
     ClientDisconnected,
@@ -40,6 +40,7 @@ from .events import (
     PacketSent,
     ProtocolViolation,
 )
+from .members import AT_LEAST_ONCE, EXACTLY_ONCE, SUCCESS, V5
 from .packets import (
     PACKET_CLASSES,
     ConnAck,
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BrokerConnection"]
 
-_V5: Final = ProtocolVersion.V5
 # First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
 _ACK_HEADERS: dict[type[Packet], int] = {PubAck: 0x40, PubRec: 0x50, PubRel: 0x62, PubComp: 0x70}
 _ALLOWED: dict[BrokerState, dict[type[Packet], BrokerState]] = {
@@ -270,7 +270,7 @@ class BrokerConnection:
         left = remaining_expiry_s(expires_at, now)
         if left is not None and left <= 0:
             return None
-        if self.version is not _V5:
+        if self.version is not V5:
             if publish.properties:
                 publish = replace(publish, properties=NO_PROPERTIES)
         elif left is not None and publish.properties.message_expiry_interval != left:
@@ -340,7 +340,7 @@ class BrokerConnection:
                 "PUBLISH with RETAIN while Retain Available is 0 [MQTT-3.3.1-12]",
                 ReasonCode.RETAIN_NOT_SUPPORTED,
             )
-        if packet.qos == QoS.EXACTLY_ONCE:
+        if packet.qos == EXACTLY_ONCE:
             pid = packet.packet_id
             assert pid is not None
             if pid in session.inbound_qos2:
@@ -354,14 +354,14 @@ class BrokerConnection:
                     ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
                 )
         reason = broker.publish_from_client(self, packet, now, events)
-        if self.version is not _V5 and reason.is_error:
+        if self.version is not V5 and reason.is_error:
             # 3.1.1 cannot say no: acknowledge and drop (logged as denied)
             # [MQTT-3.3.5-2].
-            reason = ReasonCode.SUCCESS
-        if packet.qos == QoS.AT_LEAST_ONCE:
+            reason = SUCCESS
+        if packet.qos == AT_LEAST_ONCE:
             assert packet.packet_id is not None
             self.send_ack(PubAck, packet.packet_id, self._v5(reason))
-        elif packet.qos == QoS.EXACTLY_ONCE:
+        elif packet.qos == EXACTLY_ONCE:
             assert packet.packet_id is not None
             if not reason.is_error:
                 session.inbound_qos2.add(packet.packet_id)
@@ -478,7 +478,7 @@ class BrokerConnection:
             self.version = ProtocolVersion.V311
         if self.version is None:
             return
-        if self.version is not _V5 and reason not in (
+        if self.version is not V5 and reason not in (
             ReasonCode.UNSUPPORTED_PROTOCOL_VERSION,
             ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
             ReasonCode.SERVER_UNAVAILABLE,
@@ -504,7 +504,7 @@ class BrokerConnection:
         by_peer: bool,
     ) -> None:
         was_connected = self.state is BrokerState.CONNECTED
-        if send_disconnect and self.version is _V5 and was_connected:
+        if send_disconnect and self.version is V5 and was_connected:
             # Only MQTT 5 has a server DISCONNECT [MQTT-3.14.0-1]; reason codes
             # below 0x80 never go out from a closing server except 0x00.
             self.send(Disconnect(reason_code=reason))
@@ -526,4 +526,4 @@ class BrokerConnection:
 
     def _v5(self, reason: ReasonCode) -> ReasonCode:
         """3.1.1 acknowledgements carry no reason code; 5.0's do."""
-        return reason if self.version is _V5 else ReasonCode.SUCCESS
+        return reason if self.version is V5 else SUCCESS

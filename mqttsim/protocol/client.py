@@ -61,6 +61,7 @@ from .events import (
     Subscribed,
     Unsubscribed,
 )
+from .members import AT_MOST_ONCE
 from .packets import (
     PACKET_CLASSES,
     Auth,
@@ -373,7 +374,7 @@ class ClientConnection:
         connected = self._state is _S.CONNECTED
         if connected and (refusal := self._out.refusal(qos, retain)) is not None:
             raise refusal
-        pid = None if qos == QoS.AT_MOST_ONCE else self._session.packet_ids.allocate()
+        pid = None if qos == AT_MOST_ONCE else self._session.packet_ids.allocate()
         # Publish(...) without __post_init__: QoS, identifier and DUP=0 are right by construction.
         message = publish_unchecked(topic, payload, qos, retain, False, pid, properties)
         if pid is None and self._state is _S.CLOSED:

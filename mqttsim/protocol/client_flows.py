@@ -45,6 +45,7 @@ from .events import (
     PublishDropped,
     PublishReceived,
 )
+from .members import AT_LEAST_ONCE
 from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel
 from .properties import Properties
 from .session import InflightMessage, OutboundState, QueuedMessage, Session
@@ -489,7 +490,7 @@ class InboundFlow:
         pid = packet.packet_id
         if pid is None:  # QoS 0
             events.append(MessageReceived(publish=message))
-        elif packet.qos == QoS.AT_LEAST_ONCE:
+        elif packet.qos == AT_LEAST_ONCE:
             events.append(MessageReceived(publish=message))
             self._out.queue_ack(PubAck, pid)  # [MQTT-4.3.2-4]
         else:
@@ -569,7 +570,7 @@ class InboundFlow:
 
 
 def _awaiting(qos: QoS) -> OutboundState:
-    if qos == QoS.AT_LEAST_ONCE:
+    if qos == AT_LEAST_ONCE:
         return OutboundState.AWAITING_PUBACK
     return OutboundState.AWAITING_PUBREC
 

@@ -62,6 +62,7 @@ from .errors import (
     ProtocolError,
     RemoteProtocolError,
 )
+from .members import V5
 from .packets import Connect, Packet, Publish
 
 __all__ = [
@@ -75,7 +76,6 @@ __all__ = [
     "StreamDecoder",
 ]
 
-_V5: Final = ProtocolVersion.V5
 _DEFAULT_MAX_PACKET_SIZE: Final = MAX_REMAINING_LENGTH + 5
 
 # Table 2-2 (5.0) / Table 2.2 (3.1.1): the flag nibble each packet type must
@@ -109,7 +109,7 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
         TypeError: ``packet`` is not a control packet.
     """
     if type(packet) is Publish:
-        return encode_publish(packet, version is _V5)
+        return encode_publish(packet, version is V5)
     return encode_packet(packet, version)
 
 
@@ -151,7 +151,7 @@ def _check_first_byte(first: int, version: ProtocolVersion | None, *, stream: bo
             f"{PacketType(ptype).name} fixed header flags are {flags:04b}, must be"
             f" {_FIXED_FLAGS[ptype]:04b} [MQTT-2.1.3-1] (3.1.1: [MQTT-2.2.2-1], [MQTT-2.2.2-2])"
         )
-    elif ptype == 15 and version is not None and version is not _V5:
+    elif ptype == 15 and version is not None and version is not V5:
         raise MalformedPacket("packet type 15 (AUTH) is reserved in MQTT 3.1.1 (§2.2.1)")
     if version is None:
         if ptype != 1:
@@ -227,10 +227,10 @@ def decode(
                 f" {n - header_size} byte(s) follow its fixed header (§2.1.4)"
             )
         non_minimal = _non_minimal(data, 0, header_size)
-        if non_minimal and version is _V5:
+        if non_minimal and version is V5:
             raise MalformedPacket(_NON_MINIMAL)
-        packet = BODY_DECODERS[first >> 4](first & 0x0F, data, header_size, n, version is _V5)
-        if non_minimal and type(packet) is Connect and packet.version is _V5:
+        packet = BODY_DECODERS[first >> 4](first & 0x0F, data, header_size, n, version is V5)
+        if non_minimal and type(packet) is Connect and packet.version is V5:
             raise MalformedPacket(_NON_MINIMAL)
         return packet
     except _CONVERTIBLE as exc:
@@ -352,7 +352,7 @@ class StreamDecoder:
         pos = need = 0
         first = -1
         version = self.version
-        v5 = version is _V5
+        v5 = version is V5
         limit = self.max_packet_size
         out: list[Packet] = []
         try:
@@ -386,10 +386,10 @@ class StreamDecoder:
                 else:
                     packet = BODY_DECODERS[ptype](first & 0x0F, data, pos + header_size, end, v5)
                     if type(packet) is Connect:
-                        if packet.version is _V5 and _non_minimal(data, pos, header_size):
+                        if packet.version is V5 and _non_minimal(data, pos, header_size):
                             raise MalformedPacket(_NON_MINIMAL)
                         version = self.version = packet.version
-                        v5 = version is _V5
+                        v5 = version is V5
                     out.append(packet)
                 pos = end
         except _CONVERTIBLE as exc:

@@ -30,6 +30,7 @@ from .enums import (
 from .enums import PacketType as _P
 from .enums import ReasonCode as _R
 from .errors import MalformedPacket, RemoteProtocolError
+from .members import V5
 from .packets import (
     Auth,
     ConnAck,
@@ -83,7 +84,6 @@ MAX_REMAINING_LENGTH: Final = 268_435_455
 
 _QOS: Final = (QoS.AT_MOST_ONCE, QoS.AT_LEAST_ONCE, QoS.EXACTLY_ONCE)
 _RETAIN_HANDLING: Final = tuple(RetainHandling)
-_V5: Final = ProtocolVersion.V5
 
 
 class IncompletePacket(MalformedPacket):
@@ -404,7 +404,7 @@ def _decode_connect(flags: int, data: bytes, pos: int, end: int, v5: bool) -> Co
     else:
         raise MalformedPacket(f"CONNECT protocol name is {name!r}, not 'MQTT' [MQTT-3.1.2-1]")
     version = ProtocolVersion(level)
-    is_v5 = version is _V5
+    is_v5 = version is V5
     cflags = r.u8()
     if cflags & 0x01:
         raise MalformedPacket("CONNECT reserved flag (bit 0) is set [MQTT-3.1.2-3]")

@@ -32,6 +32,7 @@ from .enums import (
 )
 from .enums import PacketType as _P
 from .errors import LocalProtocolError
+from .members import V5
 from .packets import (
     Auth,
     ConnAck,
@@ -63,7 +64,6 @@ __all__ = [
     "encode_packet",
 ]
 
-_V5: Final = ProtocolVersion.V5
 _SMALL_VARINTS: Final = tuple(bytes((i,)) for i in range(0x80))
 
 
@@ -273,7 +273,7 @@ def _connect(p: Connect, version: ProtocolVersion) -> bytes:
         raise LocalProtocolError(
             f"a CONNECT for MQTT {p.version.label} cannot be encoded as MQTT {version.label}"
         )
-    v5 = version is _V5
+    v5 = version is V5
     flags = 0x02 if p.clean_start else 0x00
     payload = [utf8_field(p.client_id, "CONNECT Client Identifier")]
     will = p.will
@@ -424,7 +424,7 @@ def _auth(p: Auth, v5: bool) -> bytes:
 
 def encode_packet(packet: Packet, version: ProtocolVersion) -> bytes:
     """Encode any packet; see :func:`mqttsim.protocol.codec.encode`."""
-    v5 = version is _V5
+    v5 = version is V5
     match packet:
         case Publish():
             return encode_publish(packet, v5)

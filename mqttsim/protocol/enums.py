@@ -125,7 +125,7 @@ class ReasonCode(IntEnum):
     @property
     def is_error(self) -> bool:
         """True for failure codes (0x80 and above) [MQTT 5 §2.4]."""
-        return self.value >= 0x80
+        return self >= 0x80  # an int comparison: .value would be another Python call
 
 
 _R = ReasonCode

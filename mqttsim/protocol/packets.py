@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from .enums import PacketType, ProtocolVersion, QoS, ReasonCode, RetainHandling
 from .errors import LocalProtocolError
+from .members import SUCCESS
 from .properties import NO_PROPERTIES, Properties
 
 __all__ = [
@@ -235,7 +236,7 @@ def ack_unchecked(
     for an identifier in 1..65535, without the check."""
     packet = cls.__new__(cls)
     object.__setattr__(packet, "packet_id", packet_id)
-    object.__setattr__(packet, "reason_code", ReasonCode.SUCCESS)
+    object.__setattr__(packet, "reason_code", SUCCESS)
     object.__setattr__(packet, "properties", NO_PROPERTIES)
     return packet
 

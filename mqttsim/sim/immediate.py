@@ -33,15 +33,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from heapq import heappush
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.core import StopSimulation
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL, PENDING, URGENT
 
-__all__ = ["Immediate", "call_soon", "immediate", "when"]
+__all__ = ["Immediate", "call_soon", "immediate", "triggered", "when"]
 
 _STOP = StopSimulation.callback  # what env.run(until=event) puts on the event
+_PENDING: Final = PENDING
 
 
 class Immediate:
@@ -99,7 +100,7 @@ class Immediate:
         """Into SimPy's queue, in order, under their ids, as succeed() would have put them."""
         queue = self._queue
         assert queue is not None
-        now = self.env.now
+        now = self.env._now
         for eid, event in self._pending:
             heappush(queue, (now, NORMAL, eid, event))
         self._pending.clear()
@@ -108,7 +109,7 @@ class Immediate:
         pending = self._pending
         queue = self._queue
         assert queue is not None
-        now = self.env.now
+        now = self.env._now
         self.depth += 1
         try:
             while pending:
@@ -175,6 +176,12 @@ def call_soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -
     event._value = None
     event.callbacks.append(callback)
     env.schedule(event, URGENT)
+
+
+def triggered(event: simpy.Event) -> bool:
+    """``event.triggered``: SimPy's is a property, a Python call each time
+    compiled code reads it, and transports read it for every segment."""
+    return event._value is not _PENDING
 
 
 def when(event: simpy.Event, callback: Callable[[simpy.Event], None]) -> None:

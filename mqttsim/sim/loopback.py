@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import simpy
 
-from .immediate import immediate
+from .immediate import immediate, triggered
 from .path import TcpListener
 from .tcp import ConnectionClosed
 from .tcp_segment import TcpConfig
@@ -64,7 +64,7 @@ class LoopbackEnd:
     def recv(self) -> simpy.Event:
         """An event firing with the next bytes, ``b""`` once the connection ended."""
         event = self._recv
-        if event is not None and not event.triggered:
+        if event is not None and not triggered(event):
             return event
         event = self._recv = self.env.event()
         self._wake()
@@ -85,7 +85,7 @@ class LoopbackEnd:
 
     def _wake(self) -> None:
         event = self._recv
-        if event is None or event.triggered:
+        if event is None or triggered(event):
             return
         if self._buffer:
             data = b"".join(self._buffer)

@@ -55,7 +55,7 @@ from mqttsim.protocol.events import (
 )
 from mqttsim.protocol.packets import Subscription
 
-from .immediate import call_soon, immediate, when
+from .immediate import call_soon, immediate, triggered, when
 from .loss import RandomSource
 from .path import TcpListener, Transport
 from .tcp import ConnectionFailed
@@ -181,7 +181,7 @@ class _Pump:
         now = self._immediate
         now.enter()
         try:
-            self._step(recv.value if recv.triggered else None)
+            self._step(recv.value if triggered(recv) else None)
         except BaseException:
             now.bail()
             raise
@@ -267,7 +267,7 @@ class SimBroker:
             self.log.extend((now, event) for event in events if not isinstance(event, _TRACE))
         deadline = self.broker.next_deadline()
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            if not self._wake.triggered:
+            if not triggered(self._wake):
                 self._wake.succeed()
 
 

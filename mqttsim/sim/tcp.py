@@ -84,7 +84,7 @@ import simpy
 
 from mqttsim.protocol.errors import MQTTError
 
-from .immediate import immediate
+from .immediate import immediate, triggered
 from .link import Link
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
@@ -282,7 +282,7 @@ class TcpEndpoint:
         nothing.
         """
         ev = self._recv_ev
-        if ev is not None and not ev.triggered:
+        if ev is not None and not triggered(ev):
             return ev
         ev = self._recv_ev = self.env.event()
         self._wake_reader()
@@ -438,7 +438,7 @@ class TcpEndpoint:
 
     def _wake_reader(self) -> None:
         ev = self._recv_ev
-        if ev is None or ev.triggered:
+        if ev is None or triggered(ev):
             return
         if self._rcvbuf:
             data = self._rcvbuf[0] if len(self._rcvbuf) == 1 else b"".join(self._rcvbuf)
@@ -567,7 +567,7 @@ class TcpEndpoint:
         if self.close_reason is not None:
             return
         self.close_reason = reason
-        if not self.opened.triggered:
+        if not triggered(self.opened):
             self.opened.fail(ConnectionFailed(reason))
         self.closed.succeed(reason)
         self._eof = True

@@ -440,6 +440,8 @@ class _Reporter:
         "batches",
         "k",
         "day",
+        "start_s",
+        "end_s",
         "_publish_cb",
     )
 
@@ -456,6 +458,8 @@ class _Reporter:
         self.batches = station.plan.batches
         self.k = 0  # the next batch, of day ``day`` of the replay
         self.day = 0
+        self.start_s = config.start_s
+        self.end_s = config.duration_s
         self._publish_cb = self._publish
 
     def start(self, _event: simpy.Event | None = None) -> None:
@@ -463,9 +467,8 @@ class _Reporter:
 
     def _next(self) -> None:
         """Publish the batches due now, then wait for the next one (or stop)."""
-        world = self.world
-        env, config = world.env, world.config
-        start, end = config.start_s, config.duration_s
+        clock = self.world._immediate
+        start, end = self.start_s, self.end_s
         batches = self.batches
         while True:
             if self.k == len(batches):
@@ -477,12 +480,13 @@ class _Reporter:
                 continue
             if at >= end:
                 return
-            if at > env.now:
-                env.timeout(at - env.now).callbacks.append(self._publish_cb)
+            now = clock.now()
+            if at > now:
+                clock.timeout(at - now, self._publish_cb)
                 return
             self._publish()
 
-    def _publish(self, _event: simpy.Event | None = None) -> None:
+    def _publish(self, _event: object = None) -> None:
         """Publish batch ``k``, then go on."""
         batch = self.batches[self.k]
         self.k += 1
