@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, replace
+from typing import Final
 
 from .admission import handle_connect
 from .broker_connection import BrokerConnection
@@ -66,9 +67,9 @@ from .topics import SubscriptionTree, TreeMatch, validate_topic_name
 
 __all__ = ["Broker", "BrokerConfig"]
 
-_VERSION = "0.1.0"
-_CACHE_LIMIT = 10_000  # topics remembered by the hot-path caches
-_QOS_LEVELS = tuple(QoS)  # QoS(n) as a lookup, for the hot path
+_VERSION: Final = "0.1.0"
+_CACHE_LIMIT: Final = 10_000  # topics remembered by the hot-path caches
+_QOS_LEVELS: Final = tuple(QoS)  # QoS(n) as a lookup, for the hot path
 # Where a message goes: client id -> (granted QoS, Retain As Published, subscription ids).
 _Targets = dict[str, tuple[int, bool, tuple[int, ...]]]
 

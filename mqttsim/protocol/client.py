@@ -93,8 +93,10 @@ from .topics import parse_shared, validate_topic_filter, validate_topic_name
 
 __all__ = ["ClientConnection", "ClientStats", "ServerLimits"]
 
-_DISCONNECT_CODES = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
-_CLIENT_AUTH_CODES = frozenset({ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE})
+_DISCONNECT_CODES: Final = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
+_CLIENT_AUTH_CODES: Final = frozenset(
+    {ReasonCode.CONTINUE_AUTHENTICATION, ReasonCode.RE_AUTHENTICATE}
+)
 
 
 def _by_peer(code: ReasonCode, detail: str, props: Properties) -> Disconnected:
@@ -111,7 +113,7 @@ _ALLOWED: Final = {
     }
     for state in ClientState
 }
-_TOPIC_CACHE_LIMIT = 1000  # topic names remembered as valid, per connection
+_TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid, per connection
 
 
 def _qos(value: QoS | int) -> QoS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Literal
+from typing import Final, Literal
 
 from .enums import PacketType
 
@@ -218,4 +218,4 @@ class Properties:
 
 
 #: The shared empty value; packets default to it.
-NO_PROPERTIES = Properties()
+NO_PROPERTIES: Final = Properties()

@@ -30,9 +30,9 @@ environment without them gets plain ``succeed()`` calls.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Iterator
-from heapq import heappush
 from typing import Any, Final
 
 import simpy
@@ -41,8 +41,11 @@ from simpy.events import NORMAL, PENDING, URGENT
 
 __all__ = ["Immediate", "call_soon", "immediate", "triggered", "when"]
 
-_STOP = StopSimulation.callback  # what env.run(until=event) puts on the event
+_STOP: Final = StopSimulation.callback  # what env.run(until=event) puts on the event
+# Module names that compiled code reads as C statics, not from the module's dict.
 _PENDING: Final = PENDING
+_NORMAL: Final = NORMAL
+_heappush: Final = heapq.heappush
 
 
 class Immediate:
@@ -52,7 +55,7 @@ class Immediate:
         env: the SimPy environment.
     """
 
-    __slots__ = ("env", "depth", "_queue", "_eid", "_pending")
+    __slots__ = ("env", "depth", "_queue", "_next_id", "_pending")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
@@ -62,7 +65,8 @@ class Immediate:
         # Without SimPy's internals, every succeed() stays a plain one.
         usable = isinstance(queue, list) and isinstance(eid, Iterator)
         self._queue: list[Any] | None = queue if usable else None
-        self._eid: Iterator[int] = eid if isinstance(eid, Iterator) else iter(())
+        # SimPy numbers events as it schedules them: ours take their numbers from it.
+        self._next_id: Callable[[], int] = (eid if isinstance(eid, Iterator) else iter(())).__next__
         self._pending: deque[tuple[int, simpy.Event]] = deque()
 
     def now(self) -> float:
@@ -78,7 +82,7 @@ class Immediate:
             return
         event._ok = True  # triggered now, as succeed() does
         event._value = value
-        self._pending.append((next(self._eid), event))
+        self._pending.append((self._next_id(), event))
 
     def enter(self) -> None:
         """A callback that SimPy runs starts: wake-ups wait for its end."""
@@ -102,7 +106,7 @@ class Immediate:
         assert queue is not None
         now = self.env._now
         for eid, event in self._pending:
-            heappush(queue, (now, NORMAL, eid, event))
+            _heappush(queue, (now, _NORMAL, eid, event))
         self._pending.clear()
 
     def _flush(self) -> None:
@@ -116,7 +120,7 @@ class Immediate:
                 eid, event = pending[0]
                 callbacks = event.callbacks
                 assert callbacks is not None
-                if (queue and queue[0] < (now, NORMAL, eid)) or _STOP in callbacks:
+                if (queue and queue[0] < (now, _NORMAL, eid)) or _STOP in callbacks:
                     # Another event comes first (or env.run() waits for this
                     # one, to stop there): leave it to SimPy.
                     break
@@ -142,7 +146,8 @@ class Immediate:
         if queue is None:
             self.env.timeout(delay, value).callbacks.append(callback)
             return
-        heappush(queue, (self.env._now + delay, NORMAL, next(self._eid), _Due(callback, value)))
+        due = _Due(callback, value)
+        _heappush(queue, (self.env._now + delay, _NORMAL, self._next_id(), due))
 
 
 class _Due:

@@ -23,11 +23,12 @@ from .immediate import immediate, triggered
 from .path import TcpListener
 from .tcp import ConnectionClosed
 from .tcp_segment import TcpConfig
+from .transport import Transport
 
 __all__ = ["LoopbackEnd", "LoopbackPath"]
 
 
-class LoopbackEnd:
+class LoopbackEnd(Transport):
     """One end of a loopback connection.
 
     Attributes:

@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 A long run produces millions of packets and hundreds of thousands of
 messages, so nothing here touches pandas while the simulation runs. The
-logs keep plain columns (Python lists and :mod:`array` arrays) and turn
-them into DataFrames once, at the end:
+logs keep plain columns (Python lists), or packed rows in a bytearray, and
+turn them into DataFrames once, at the end:
 
 * :class:`MessageLog`: one row per application message a node published,
   filled in as it is delivered (``deliveries`` counts every delivery, so a
@@ -29,11 +29,12 @@ bytes sent times 8 over the bit rate).
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mqttsim.protocol.enums import PacketType
 
@@ -45,11 +46,27 @@ if TYPE_CHECKING:  # pragma: no cover - pandas is imported where the frames are 
 
 __all__ = ["LinkTotals", "MessageLog", "PacketLog", "summarize", "MB"]
 
-MB = 1 << 20  # prices are per MB of 2**20 bytes (see datasets/README.md)
-_NAN = math.nan
-_OUTCOMES = ("delivered", "lost", "outage", "queue-full")
-_OUTCOME_CODE = {name: i for i, name in enumerate(_OUTCOMES)}
-_TYPE_NAMES = {int(t): t.name for t in PacketType}
+MB: Final = 1 << 20  # prices are per MB of 2**20 bytes (see datasets/README.md)
+_NAN: Final = math.nan
+_OUTCOMES: Final = ("delivered", "lost", "outage", "queue-full")
+_OUTCOME_CODE: Final = {name: i for i, name in enumerate(_OUTCOMES)}
+_TYPE_NAMES: Final = {int(t): t.name for t in PacketType}
+
+# One PacketLog row, packed: one call per packet where ten array appends
+# each parsed their argument; frame() reads the columns back with numpy.
+_ROW: Final = struct.Struct("<ddHIIBBBHH")
+_ROW_FIELDS: Final = (
+    ("time_s", "<f8"),
+    ("arrival_s", "<f8"),
+    ("link", "<u2"),
+    ("size_bytes", "<u4"),
+    ("payload_bytes", "<u4"),
+    ("outcome", "u1"),
+    ("flags", "u1"),
+    ("retransmission", "u1"),
+    ("client_port", "<u2"),
+    ("mqtt", "<u2"),
+)
 
 
 class MessageLog:
@@ -222,16 +239,7 @@ class PacketLog:
     def __init__(self, *, broker_port: int = 1883, label_mqtt: bool = True) -> None:
         self.broker_port = broker_port
         self.label_mqtt = label_mqtt
-        self.time_s = array("d")
-        self.arrival_s = array("d")
-        self.link = array("H")
-        self.size_bytes = array("I")
-        self.payload_bytes = array("I")
-        self.outcome = array("B")
-        self.flags = array("B")
-        self.retransmission = array("B")
-        self.client_port = array("H")
-        self.mqtt = array("H")
+        self._rows = bytearray()  # _ROW after _ROW, one per packet
         self.links: list[tuple[str, str, str]] = []  # (link, node, direction)
         self._labels: dict[str, int] = {"": 0}
         self._codes: dict[tuple[int, ...], int] = {}
@@ -239,7 +247,7 @@ class PacketLog:
         self._window = 0  # the largest receive window any end advertised (in its SYN)
 
     def __len__(self) -> int:
-        return len(self.time_s)
+        return len(self._rows) // _ROW.size
 
     def observers(
         self, node: str, uplink: str, downlink: str
@@ -262,44 +270,38 @@ class PacketLog:
         self._flows.append({})
         broker_port = self.broker_port
         label = self._label if self.label_mqtt else None
-        t_app = self.time_s.append
-        a_app = self.arrival_s.append
-        l_app = self.link.append
-        s_app = self.size_bytes.append
-        p_app = self.payload_bytes.append
-        o_app = self.outcome.append
-        f_app = self.flags.append
-        r_app = self.retransmission.append
-        c_app = self.client_port.append
-        m_app = self.mqtt.append
+        rows = self._rows
+        pack = _ROW.pack
         outcome_code = _OUTCOME_CODE
 
         def observe_packet(
             time_s: float, size_bytes: int, outcome: str, arrival: float | None, seg: object
         ) -> None:
-            t_app(time_s)
-            a_app(_NAN if arrival is None else arrival)
-            l_app(index)
-            s_app(size_bytes)
-            o_app(outcome_code[outcome])
+            arrival_s = _NAN if arrival is None else arrival
+            code = outcome_code[outcome]
             if isinstance(seg, Segment):
                 port = seg.dst_port if seg.src_port == broker_port else seg.src_port
                 payload = seg.payload
                 flags = seg.flags
-                p_app(len(payload))
-                f_app(flags)
-                r_app(seg.retransmission)
-                c_app(port)
                 # Only data and SYNs matter to the labels; pure ACKs are most segments.
-                m_app(
+                mqtt = (
                     0 if label is None or not (payload or flags & SYN) else label(index, port, seg)
                 )
+                row = pack(
+                    time_s,
+                    arrival_s,
+                    index,
+                    size_bytes,
+                    len(payload),
+                    code,
+                    flags,
+                    seg.retransmission,
+                    port,
+                    mqtt,
+                )
             else:
-                p_app(0)
-                f_app(0)
-                r_app(0)
-                c_app(0)
-                m_app(0)
+                row = pack(time_s, arrival_s, index, size_bytes, 0, code, 0, False, 0, 0)
+            rows.extend(row)
 
         return _LinkObserver(observe_packet)
 
@@ -365,31 +367,27 @@ class PacketLog:
         import numpy as np
         import pandas as pd
 
-        link_idx = np.frombuffer(self.link, dtype=np.uint16).astype("int32")
+        rows = np.frombuffer(self._rows, dtype=np.dtype(list(_ROW_FIELDS)))
+        link_idx = rows["link"].astype("int32")
         names = [name for name, _, _ in self.links]
         nodes = [node for _, node, _ in self.links]
         directions = [d for _, _, d in self.links]
-        flag_values = np.frombuffer(self.flags, dtype=np.uint8)
         flag_names = [_flag_text(v) for v in range(256)]
         labels = sorted(self._labels, key=self._labels.__getitem__)
         return pd.DataFrame(
             {
-                "time_s": np.frombuffer(self.time_s, dtype=np.float64).copy(),
-                "arrival_s": np.frombuffer(self.arrival_s, dtype=np.float64).copy(),
+                "time_s": rows["time_s"].astype(np.float64),
+                "arrival_s": rows["arrival_s"].astype(np.float64),
                 "link": _categorical(link_idx, names),
                 "node": _categorical(link_idx, nodes),
                 "direction": _categorical(link_idx, directions),
-                "size_bytes": np.frombuffer(self.size_bytes, dtype=np.uint32).astype("int32"),
-                "payload_bytes": np.frombuffer(self.payload_bytes, dtype=np.uint32).astype("int32"),
-                "outcome": _categorical(
-                    np.frombuffer(self.outcome, dtype=np.uint8).astype("int32"), _OUTCOMES
-                ),
-                "retransmission": np.frombuffer(self.retransmission, dtype=np.uint8).astype(bool),
-                "flags": _categorical(flag_values.astype("int32"), flag_names),
-                "client_port": np.frombuffer(self.client_port, dtype=np.uint16).astype("int32"),
-                "mqtt": _categorical(
-                    np.frombuffer(self.mqtt, dtype=np.uint16).astype("int32"), labels
-                ),
+                "size_bytes": rows["size_bytes"].astype("int32"),
+                "payload_bytes": rows["payload_bytes"].astype("int32"),
+                "outcome": _categorical(rows["outcome"].astype("int32"), _OUTCOMES),
+                "retransmission": rows["retransmission"].astype(bool),
+                "flags": _categorical(rows["flags"].astype("int32"), flag_names),
+                "client_port": rows["client_port"].astype("int32"),
+                "mqtt": _categorical(rows["mqtt"].astype("int32"), labels),
             }
         )
 

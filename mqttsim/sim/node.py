@@ -34,7 +34,7 @@ business. The only random draw here is the reconnect jitter, from the
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import simpy
 
@@ -65,8 +65,8 @@ from .tcp_timers import Timer
 __all__ = ["Connector", "SimBroker", "SimClient", "Transport"]
 
 Proc = Generator[simpy.Event, Any, None]
-_ACKS = (PublishAcked, PublishReceived, PublishCompleted)
-_TRACE = (PacketSent, PacketReceived)
+_ACKS: Final = (PublishAcked, PublishReceived, PublishCompleted)
+_TRACE: Final = (PacketSent, PacketReceived)
 
 
 class Connector(Protocol):

@@ -14,26 +14,15 @@ after a failure gets the next ephemeral port). Many paths may share one
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import simpy
 
 from .link import Link
 from .loss import RandomSource
 from .tcp import TcpEndpoint
 from .tcp_segment import ACK, RST, SYN, Segment, TcpConfig
+from .transport import Transport
 
 __all__ = ["Path", "TcpListener", "Transport"]
-
-
-class Transport(Protocol):
-    """One end of a connection as its user sees it: TcpEndpoint and LoopbackEnd fit."""
-
-    @property
-    def is_open(self) -> bool: ...
-    def send(self, data: bytes) -> None: ...
-    def recv(self) -> simpy.Event: ...
-    def close(self) -> None: ...
 
 
 class TcpListener:

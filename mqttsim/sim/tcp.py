@@ -78,7 +78,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from typing import Literal
+from typing import Final, Literal
 
 import simpy
 
@@ -88,6 +88,7 @@ from .immediate import immediate, triggered
 from .link import Link
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
+from .transport import Transport
 
 __all__ = [
     "CloseReason",
@@ -119,11 +120,11 @@ class TcpState(enum.Enum):
 
 
 _S = TcpState
-_CAN_SEND = (_S.ESTABLISHED, _S.CLOSE_WAIT)  # states that may send new data
-_CAN_RECEIVE = (_S.ESTABLISHED, _S.FIN_WAIT_1, _S.FIN_WAIT_2)  # peer has not sent FIN
-_SYNCHRONIZING = (_S.SYN_SENT, _S.SYN_RECEIVED)
+_CAN_SEND: Final = (_S.ESTABLISHED, _S.CLOSE_WAIT)  # states that may send new data
+_CAN_RECEIVE: Final = (_S.ESTABLISHED, _S.FIN_WAIT_1, _S.FIN_WAIT_2)  # peer has not sent FIN
+_SYNCHRONIZING: Final = (_S.SYN_SENT, _S.SYN_RECEIVED)
 # RFC 6298 §5.7: after a SYN timed out, the RTO starts data transfer at 3 s.
-_RTO_AFTER_SYN_TIMEOUT_S = 3.0
+_RTO_AFTER_SYN_TIMEOUT_S: Final = 3.0
 
 
 class ConnectionFailed(MQTTError):
@@ -147,7 +148,7 @@ class ConnectionClosed(MQTTError):
     """``send()`` on an end that can no longer send (closed or closing)."""
 
 
-class TcpEndpoint:
+class TcpEndpoint(Transport):
     """One end of a simulated TCP connection. Made by Path and TcpListener.
 
     Attributes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from mqttsim.protocol.errors import ConfigError
 
@@ -31,8 +32,13 @@ class Flag(enum.IntFlag):
     ACK = 0x10
 
 
-# Plain ints for the hot path: IntFlag arithmetic runs Python code per operation.
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+# Plain ints for the hot path: IntFlag arithmetic runs Python code per operation
+# (and Final, so that compiled code inlines them).
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
 
 
 @dataclass(slots=True, unsafe_hash=True, init=False)

@@ -16,7 +16,7 @@ schedules a new event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import simpy
 
@@ -26,10 +26,10 @@ __all__ = ["RtoEstimator", "Timer"]
 
 # RFC 6298 §2: alpha = 1/8, beta = 1/4, K = 4. G is the clock granularity;
 # Linux keeps time in jiffies of 1 ms (HZ=1000).
-_ALPHA = 0.125
-_BETA = 0.25
-_K = 4.0
-_G_S = 0.001
+_ALPHA: Final = 0.125
+_BETA: Final = 0.25
+_K: Final = 4.0
+_G_S: Final = 0.001
 
 
 class RtoEstimator:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import simpy
 
@@ -49,7 +49,7 @@ __all__ = ["MQTT_VERSIONS", "SCADA_ID", "PipelineWorld"]
 Proc = Generator[simpy.Event, Any, None]
 MQTT_VERSIONS = {"3.1.1": ProtocolVersion.V311, "5": ProtocolVersion.V5}
 SCADA_ID = "scada-host"
-_REPORT_PERIOD_S = 60.0
+_REPORT_PERIOD_S: Final = 60.0
 
 
 class _Station:

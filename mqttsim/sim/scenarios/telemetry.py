@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Final
 
 from ..presets import Pipeline, Station, load_pipeline, load_telemetry
 
 __all__ = ["DAY_S", "DEADBAND", "Batch", "StationPlan", "load_plans"]
 
-DAY_S = 86400  # the trace covers one day; longer runs replay it
+DAY_S: Final = 86400  # the trace covers one day; longer runs replay it
 DEADBAND = 0.015  # alarm deadband, a fraction of the sensor's nominal value
 _DECIMALS = {"pressure": 2, "flow": 1, "temperature": 2, "valve_state": 0}
 
