@@ -55,7 +55,7 @@ class Immediate:
         env: the SimPy environment.
     """
 
-    __slots__ = ("env", "depth", "_queue", "_next_id", "_pending")
+    __slots__ = ("env", "depth", "_queue", "_next_id", "_pending", "_at_rest")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
@@ -68,6 +68,7 @@ class Immediate:
         # SimPy numbers events as it schedules them: ours take their numbers from it.
         self._next_id: Callable[[], int] = (eid if isinstance(eid, Iterator) else iter(())).__next__
         self._pending: deque[tuple[int, simpy.Event]] = deque()
+        self._at_rest: list[Callable[[], None]] = []
 
     def now(self) -> float:
         """``env.now``: SimPy's own is a property, a Python call each time the
@@ -91,14 +92,39 @@ class Immediate:
     def leave(self) -> None:
         """The callback ends: run or schedule the wake-ups it made."""
         self.depth -= 1
-        if self.depth == 0 and self._pending:
-            self._flush()
+        if self.depth == 0:
+            if self._pending:
+                self._flush()
+            if self._at_rest:
+                self._rest()
 
     def bail(self) -> None:
         """The callback raised instead: queue its wake-ups, run none of them."""
         self.depth -= 1
         if self.depth == 0:
             self._queue_pending()
+            if self._at_rest:
+                self._rest()
+
+    def at_rest(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the callback that SimPy runs has ended and
+        its wake-ups have run or been queued, before SimPy takes another event;
+        at once outside such a callback."""
+        if self.depth == 0:
+            callback()
+        else:
+            self._at_rest.append(callback)
+
+    def _rest(self) -> None:
+        hooks = self._at_rest
+        self._at_rest = []
+        for hook in hooks:
+            hook()
+
+    def reserve(self) -> int | None:
+        """The place in SimPy's order of an event scheduled now, for one that
+        :meth:`timeout` schedules later (None without SimPy's internals)."""
+        return self._next_id() if self._queue is not None else None
 
     def _queue_pending(self) -> None:
         """Into SimPy's queue, in order, under their ids, as succeed() would have put them."""
@@ -134,20 +160,27 @@ class Immediate:
             if pending:  # the ones left, or all after a callback raised
                 self._queue_pending()
 
-    def timeout(self, delay: float, callback: Callable[[Any], None], value: Any = None) -> None:
+    def timeout(
+        self,
+        delay: float,
+        callback: Callable[[Any], None],
+        value: Any = None,
+        reserved: int | None = None,
+    ) -> None:
         """``env.timeout(delay, value)`` with ``callback`` on it, for callbacks
         that need nothing of the event but its ``value``.
 
         SimPy processes the bare event this pushes exactly as the Timeout it
         stands for (same time, ``now + delay``, same place in the queue);
-        only building it is cheaper, and a link makes one per packet.
+        only building it is cheaper, and a link makes one per packet. With
+        ``reserved`` (from :meth:`reserve`), it takes that place in the queue.
         """
         queue = self._queue
         if queue is None:
             self.env.timeout(delay, value).callbacks.append(callback)
             return
-        due = _Due(callback, value)
-        _heappush(queue, (self.env._now + delay, _NORMAL, self._next_id(), due))
+        eid = self._next_id() if reserved is None else reserved
+        _heappush(queue, (self.env._now + delay, _NORMAL, eid, _Due(callback, value)))
 
 
 class _Due:

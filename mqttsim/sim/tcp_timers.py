@@ -92,7 +92,15 @@ class Timer:
         deadline_s: when the timer fires, or None when stopped.
     """
 
-    __slots__ = ("_immediate", "_callback", "deadline_s", "_wake_s", "_wake_cb")
+    __slots__ = (
+        "_immediate",
+        "_callback",
+        "deadline_s",
+        "_wake_s",
+        "_wake_cb",
+        "_held_id",
+        "_release_cb",
+    )
 
     def __init__(self, env: simpy.Environment, callback: Callable[[], None]) -> None:
         self._immediate = immediate(env)  # the clock, and env.timeout(...) built cheaply
@@ -100,6 +108,8 @@ class Timer:
         self.deadline_s: float | None = None
         self._wake_s: float | None = None  # the wake-up event that counts
         self._wake_cb = self._wake
+        self._held_id = -1  # the place in SimPy's order of a wake-up held back (see _schedule)
+        self._release_cb = self._release
 
     @property
     def running(self) -> bool:
@@ -122,8 +132,35 @@ class Timer:
 
     def _schedule(self, at_s: float) -> None:
         self._wake_s = at_s
-        delay = at_s - self._immediate.now()
-        self._immediate.timeout(delay if delay > 0.0 else 0.0, self._wake_cb, at_s)
+        clock = self._immediate
+        delay = at_s - clock.now()
+        if delay > 0.0 and clock.depth > 0:
+            # Inside a callback a timer is often stopped before the callback
+            # ends (a delayed ACK that the reply carries): take the wake-up's
+            # place in SimPy's order now, but schedule it only at the end, if
+            # it is still wanted then; a dead wake-up in the queue costs a
+            # step of SimPy's loop.
+            eid = clock.reserve()
+            if eid is not None:
+                if self._held_id < 0:
+                    clock.at_rest(self._release_cb)
+                self._held_id = eid
+                return
+        self._held_id = -1  # a wake-up held back is superseded by this earlier one
+        clock.timeout(delay if delay > 0.0 else 0.0, self._wake_cb, at_s)
+
+    def _release(self) -> None:
+        """The callback that held the wake-up ended: schedule it, or drop it."""
+        eid = self._held_id
+        self._held_id = -1
+        at_s = self._wake_s
+        if eid < 0 or at_s is None:
+            return
+        if self.deadline_s is None:
+            self._wake_s = None  # stopped: the wake-up would find nothing to do
+            return
+        clock = self._immediate
+        clock.timeout(at_s - clock.now(), self._wake_cb, at_s, eid)
 
     def _wake(self, event: Any) -> None:
         at_s = self._wake_s
