@@ -27,9 +27,9 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from .codec import StreamDecoder, encode
+from .codec import StreamDecoder, encode, encode_success_ack
 from .enums import ProtocolVersion, ReasonCode
 from .errors import ProtocolError, RemoteProtocolError
 from .events import (
@@ -40,7 +40,7 @@ from .events import (
     PacketSent,
     ProtocolViolation,
 )
-from .members import AT_LEAST_ONCE, EXACTLY_ONCE, SUCCESS, V5
+from .members import AT_LEAST_ONCE, EXACTLY_ONCE, SUCCESS, V5, is_error
 from .packets import (
     PACKET_CLASSES,
     ConnAck,
@@ -70,8 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["BrokerConnection"]
 
 # First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
-_ACK_HEADERS: dict[type[Packet], int] = {PubAck: 0x40, PubRec: 0x50, PubRel: 0x62, PubComp: 0x70}
-_ALLOWED: dict[BrokerState, dict[type[Packet], BrokerState]] = {
+_ALLOWED: Final[dict[BrokerState, dict[type[Packet], BrokerState]]] = {
     state: {
         PACKET_CLASSES[ptype]: nxt for (s, ptype), nxt in BROKER_TRANSITIONS.items() if s is state
     }
@@ -233,8 +232,7 @@ class BrokerConnection:
         if reason or self._broker.trace:
             self.send(kind(packet_id=packet_id, reason_code=reason))
             return
-        header = _ACK_HEADERS[kind]
-        self.send_bytes(bytes((header, 2, packet_id >> 8, packet_id & 0xFF)), None)
+        self.send_bytes(encode_success_ack(kind, packet_id), None)
 
     def send_bytes(self, data: bytes, packet: Packet | None) -> None:
         if not self._out:
@@ -354,7 +352,7 @@ class BrokerConnection:
                     ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
                 )
         reason = broker.publish_from_client(self, packet, now, events)
-        if self.version is not V5 and reason.is_error:
+        if self.version is not V5 and is_error(reason):
             # 3.1.1 cannot say no: acknowledge and drop (logged as denied)
             # [MQTT-3.3.5-2].
             reason = SUCCESS
@@ -363,7 +361,7 @@ class BrokerConnection:
             self.send_ack(PubAck, packet.packet_id, self._v5(reason))
         elif packet.qos == EXACTLY_ONCE:
             assert packet.packet_id is not None
-            if not reason.is_error:
+            if not is_error(reason):
                 session.inbound_qos2.add(packet.packet_id)
                 broker.mark_dirty(session)
             self.send_ack(PubRec, packet.packet_id, self._v5(reason))
@@ -412,7 +410,7 @@ class BrokerConnection:
                 PubRel(packet_id=pid, reason_code=self._v5(ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
             )
             return
-        if reason.is_error:
+        if is_error(reason):
             # The receiver refused it: the exchange ends here (MQTT 5 §4.3.3).
             self._on_ack(pid, inflight.state, now)
             return

@@ -33,8 +33,9 @@ Normative statement IDs are those of MQTT 5.0.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Final
 
-from .codec import encode
+from .codec import encode, encode_success_ack
 from .enums import ProtocolVersion, QoS, ReasonCode
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, TopicNameInvalid
 from .events import (
@@ -45,7 +46,7 @@ from .events import (
     PublishDropped,
     PublishReceived,
 )
-from .members import AT_LEAST_ONCE
+from .members import AT_LEAST_ONCE, is_error
 from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel
 from .properties import Properties
 from .session import InflightMessage, OutboundState, QueuedMessage, Session
@@ -54,9 +55,7 @@ from .topics import validate_topic_name
 
 __all__ = ["ClientStats", "ServerLimits", "OutboundFlow", "InboundFlow"]
 
-# First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
-_ACK_FIRST_BYTE: dict[type[Packet], int] = {PubAck: 0x40, PubRec: 0x50, PubRel: 0x62, PubComp: 0x70}
-_TOPIC_CACHE_LIMIT = 1000  # topic names remembered as valid
+_TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid
 
 
 @dataclass(slots=True)
@@ -246,8 +245,7 @@ class OutboundFlow:
         if self._trace or (limit is not None and limit < 4):
             self.queue(kind(packet_id=packet_id))
             return
-        wire = bytes((_ACK_FIRST_BYTE[kind], 2, packet_id >> 8, packet_id & 0xFF))
-        self.outbox.append((None, wire))
+        self.outbox.append((None, encode_success_ack(kind, packet_id)))
 
     def encode_checked(self, packet: Packet) -> bytes:
         """Encode ``packet``; refuse it if the server could not take it.
@@ -408,7 +406,7 @@ class OutboundFlow:
                 packet_id=pid, reason_code=packet.reason_code, properties=packet.properties
             )
         )
-        if packet.reason_code.is_error:
+        if is_error(packet.reason_code):
             # The exchange ends without PUBREL [MQTT-4.3.3-4], and its slot in
             # the server's window is free again (§4.9).
             self._finish(pid)

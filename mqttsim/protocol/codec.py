@@ -53,7 +53,7 @@ from .decoding import (
     decode_publish,
     decode_varint,
 )
-from .encoding import encode_packet, encode_publish, encode_varint
+from .encoding import encode_packet, encode_publish, encode_success_ack, encode_varint
 from .enums import PacketType, ProtocolVersion, ReasonCode
 from .errors import (
     LocalProtocolError,
@@ -69,6 +69,7 @@ __all__ = [
     "MAX_REMAINING_LENGTH",
     "IncompletePacket",
     "encode_varint",
+    "encode_success_ack",
     "decode_varint",
     "encode",
     "decode",

@@ -61,6 +61,7 @@ __all__ = [
     "binary_field",
     "encode_properties",
     "encode_publish",
+    "encode_success_ack",
     "encode_packet",
 ]
 
@@ -311,6 +312,26 @@ def _connack(p: ConnAck, v5: bool) -> bytes:
         raise LocalProtocolError(f"CONNACK may not carry reason code {p.reason_code!r}")
     _no_properties(p.properties, "CONNACK")
     return bytes((0x20, 2, ack_flags, return_code))
+
+
+# The first byte of each acknowledgement: type << 4, and PUBREL's reserved
+# flags 0b0010 [MQTT-3.6.1-1].
+_ACK_FIRST_BYTE: Final[dict[type[Packet], int]] = {
+    PubAck: 0x40,
+    PubRec: 0x50,
+    PubRel: 0x62,
+    PubComp: 0x70,
+}
+
+
+def encode_success_ack(kind: type[PubAck | PubRec | PubRel | PubComp], packet_id: int) -> bytes:
+    """``kind(packet_id=packet_id)`` encoded, for an identifier in 1..65535.
+
+    The same four bytes in 3.1.1 and 5.0 (MQTT 5 §3.4.2.1 lets a Success
+    reason code without properties go), and half the packets of a QoS 1/2
+    exchange: the hot paths write these without building the packet.
+    """
+    return bytes((_ACK_FIRST_BYTE[kind], 2, packet_id >> 8, packet_id & 0xFF))
 
 
 def _pub_ack(p: PubAck | PubRec | PubRel | PubComp, v5: bool) -> bytes:

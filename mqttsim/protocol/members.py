@@ -4,7 +4,8 @@ The enums stay Python classes (:mod:`mqttsim.native` says why). Compiled
 code that reads ``QoS.AT_LEAST_ONCE`` off one calls ``EnumType.__getattr__``
 through the interpreter, about a microsecond each time; a ``Final`` of a
 compiled module is a C static, read in a few instructions. So the per-message
-path names these, and everything else spells the member out.
+path names these (and calls :func:`is_error`, not the property), and
+everything else spells the member out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "QUOTA_EXCEEDED",
     "SUCCESS",
     "V5",
+    "is_error",
 ]
 
 AT_MOST_ONCE: Final = QoS.AT_MOST_ONCE
@@ -32,3 +34,8 @@ NO_MATCHING_SUBSCRIBERS: Final = ReasonCode.NO_MATCHING_SUBSCRIBERS
 QUOTA_EXCEEDED: Final = ReasonCode.QUOTA_EXCEEDED
 PUBLISH: Final = PacketType.PUBLISH
 V5: Final = ProtocolVersion.V5
+
+
+def is_error(code: ReasonCode) -> bool:
+    """``code.is_error``, compiled: the property is a call into the interpreter."""
+    return code >= 0x80

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from mqttsim.protocol.codec import StreamDecoder, encode
+from mqttsim.protocol.codec import StreamDecoder, encode, encode_success_ack
 from mqttsim.protocol.enums import ProtocolVersion, QoS
 from mqttsim.protocol.errors import TopicNameInvalid
 from mqttsim.protocol.events import PacketSent
@@ -59,6 +59,15 @@ def test_the_unchecked_publish_takes_every_field() -> None:
 def test_unchecked_ack_equals_the_checked_one(kind: type[PubAck]) -> None:
     assert ack_unchecked(kind, 65535) == kind(packet_id=65535)
     assert repr(ack_unchecked(kind, 1)) == repr(kind(packet_id=1))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("kind", ACKS)
+def test_success_acks_written_as_four_bytes_are_the_encoded_acks(
+    version: ProtocolVersion, kind: type[PubAck]
+) -> None:
+    for packet_id in (1, 255, 256, 65535):
+        assert encode_success_ack(kind, packet_id) == encode(kind(packet_id=packet_id), version)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
