@@ -67,7 +67,7 @@ class Immediate:
         self._queue: list[Any] | None = queue if usable else None
         # SimPy numbers events as it schedules them: ours take their numbers from it.
         self._next_id: Callable[[], int] = (eid if isinstance(eid, Iterator) else iter(())).__next__
-        self._pending: deque[tuple[int, simpy.Event]] = deque()
+        self._pending: deque[tuple[int, simpy.Event | _Due]] = deque()
         self._at_rest: list[Callable[[], None]] = []
 
     def now(self) -> float:
@@ -84,6 +84,20 @@ class Immediate:
         event._ok = True  # triggered now, as succeed() does
         event._value = value
         self._pending.append((self._next_id(), event))
+
+    def soon(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback`` as the callback of an event triggered now, as a
+        Store's put or get is; for callbacks that need nothing of the event.
+        Like :meth:`timeout`, it builds no SimPy event."""
+        queue = self._queue
+        if queue is None:
+            event = self.env.event()
+            event.callbacks.append(callback)
+            event.succeed()
+        elif self.depth == 0:
+            _heappush(queue, (self.env._now, _NORMAL, self._next_id(), _Due(callback, None)))
+        else:
+            self._pending.append((self._next_id(), _Due(callback, None)))
 
     def enter(self) -> None:
         """A callback that SimPy runs starts: wake-ups wait for its end."""
@@ -152,7 +166,7 @@ class Immediate:
                     break
                 pending.popleft()
                 # What Environment.step() does with the event it pops.
-                event.callbacks = None  # type: ignore[assignment]
+                event.callbacks = None
                 for callback in callbacks:
                     callback(event)
         finally:

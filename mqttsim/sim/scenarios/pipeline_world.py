@@ -320,14 +320,14 @@ class PipelineWorld:
         self._scada_inbox.append(event.publish)
         if not (self._scada_put_pending or self._scada_get_pending):
             self._scada_put_pending = True
-            _soon(self.env, self._scada_put_done)
+            self._immediate.soon(self._scada_put_done)
 
-    def _scada_put_done(self, _event: simpy.Event) -> None:
+    def _scada_put_done(self, _event: object) -> None:
         self._scada_put_pending = False
         self._scada_get_pending = True
-        _soon(self.env, self._scada_read)
+        self._immediate.soon(self._scada_read)
 
-    def _scada_read(self, _event: simpy.Event) -> None:
+    def _scada_read(self, _event: object) -> None:
         """Log each live delivery; isolate a section on a block valve's LOW alarm."""
         self._scada_get_pending = False
         inbox = self._scada_inbox
@@ -506,13 +506,6 @@ class _Reporter:
         self.world._publish(self.station, items)
         if _event is not None:
             self._next()
-
-
-def _soon(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
-    """Call ``callback`` from an event triggered now (as a Store's put or get is)."""
-    event = env.event()
-    event.callbacks.append(callback)
-    immediate(env).succeed(event)
 
 
 def _seq(payload: bytes) -> int | None:
