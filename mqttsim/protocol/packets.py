@@ -151,6 +151,28 @@ class Publish(Packet):
         else:
             _check_packet_id("PUBLISH", self.packet_id)
 
+    @staticmethod
+    def _filled(
+        topic: str,
+        payload: bytes,
+        qos: QoS,
+        retain: bool,
+        dup: bool,
+        packet_id: int | None,
+        properties: Properties,
+    ) -> Publish:
+        # In the class's own code mypyc makes each object.__setattr__ a store
+        # into the object; anywhere else it is a call (see publish_unchecked).
+        packet = Publish.__new__(Publish)
+        object.__setattr__(packet, "topic", topic)
+        object.__setattr__(packet, "payload", payload)
+        object.__setattr__(packet, "qos", qos)
+        object.__setattr__(packet, "retain", retain)
+        object.__setattr__(packet, "dup", dup)
+        object.__setattr__(packet, "packet_id", packet_id)
+        object.__setattr__(packet, "properties", properties)
+        return packet
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _PacketIdReason(Packet):
@@ -162,6 +184,17 @@ class _PacketIdReason(Packet):
 
     def __post_init__(self) -> None:
         _check_packet_id(self.packet_type.name, self.packet_id)
+
+    @staticmethod
+    def _success(
+        cls: type[PubAck | PubRec | PubRel | PubComp], packet_id: int
+    ) -> PubAck | PubRec | PubRel | PubComp:
+        packet = cls.__new__(cls)
+        fields: _PacketIdReason = packet  # stores, not calls: see Publish._filled
+        object.__setattr__(fields, "packet_id", packet_id)
+        object.__setattr__(fields, "reason_code", SUCCESS)
+        object.__setattr__(fields, "properties", NO_PROPERTIES)
+        return packet
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,9 +220,10 @@ class PubComp(_PacketIdReason):
 # Hot paths (a client publishing, a broker forwarding, the decoder) build
 # packets whose fields they have checked already. A frozen dataclass's
 # __init__ costs an object.__setattr__ per field plus __post_init__, more
-# than the rest of the work on a message, so these fill the fields directly
-# (compiled with mypyc, each object.__setattr__ spelt out is a store into the
-# object; through an alias it would be a call). Callers must uphold what
+# than the rest of the work on a message, so these fill the fields directly.
+# The filling is in the classes' own code: there mypyc compiles each
+# object.__setattr__ spelt out into a store into the object, while anywhere
+# else (or through an alias) it stays a call. Callers must uphold what
 # __post_init__ checks; tests/protocol checks that the results equal what
 # __init__ builds.
 
@@ -204,15 +238,7 @@ def publish_unchecked(
     properties: Properties,
 ) -> Publish:
     """A :class:`Publish` built without ``__post_init__``'s checks (see above)."""
-    packet = Publish.__new__(Publish)
-    object.__setattr__(packet, "topic", topic)
-    object.__setattr__(packet, "payload", payload)
-    object.__setattr__(packet, "qos", qos)
-    object.__setattr__(packet, "retain", retain)
-    object.__setattr__(packet, "dup", dup)
-    object.__setattr__(packet, "packet_id", packet_id)
-    object.__setattr__(packet, "properties", properties)
-    return packet
+    return Publish._filled(topic, payload, qos, retain, dup, packet_id, properties)
 
 
 def with_packet_id(packet: Publish, packet_id: int) -> Publish:
@@ -234,11 +260,7 @@ def ack_unchecked(
 ) -> PubAck | PubRec | PubRel | PubComp:
     """A success acknowledgement with no properties, ``cls(packet_id=...)``
     for an identifier in 1..65535, without the check."""
-    packet = cls.__new__(cls)
-    object.__setattr__(packet, "packet_id", packet_id)
-    object.__setattr__(packet, "reason_code", SUCCESS)
-    object.__setattr__(packet, "properties", NO_PROPERTIES)
-    return packet
+    return _PacketIdReason._success(cls, packet_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
