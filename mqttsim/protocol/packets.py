@@ -151,6 +151,11 @@ class Publish(Packet):
         else:
             _check_packet_id("PUBLISH", self.packet_id)
 
+    def __new__(cls, *args: object, **kwargs: object) -> Publish:
+        # Compiled, Publish.__new__(Publish) in _filled is then a C call that
+        # allocates, not a lookup and a call through the type.
+        return object.__new__(cls)
+
     @staticmethod
     def _filled(
         topic: str,
