@@ -99,6 +99,7 @@ class Timer:
         "_wake_s",
         "_wake_cb",
         "_held_id",
+        "_parked_id",
         "_release_cb",
     )
 
@@ -108,7 +109,10 @@ class Timer:
         self.deadline_s: float | None = None
         self._wake_s: float | None = None  # the wake-up event that counts
         self._wake_cb = self._wake
-        self._held_id = -1  # the place in SimPy's order of a wake-up held back (see _schedule)
+        # The place in SimPy's order of a wake-up not in its queue (see _schedule):
+        # held to the end of the callback, or parked since.
+        self._held_id = -1
+        self._parked_id = -1
         self._release_cb = self._release
 
     @property
@@ -123,8 +127,11 @@ class Timer:
     def set_at(self, deadline_s: float) -> None:
         """(Re)start the timer to fire at time ``deadline_s``."""
         self.deadline_s = deadline_s
-        if self._wake_s is None or deadline_s < self._wake_s:
+        wake_s = self._wake_s
+        if wake_s is None or deadline_s < wake_s:
             self._schedule(deadline_s)
+        elif self._parked_id >= 0:
+            self._unpark(wake_s)
 
     def stop(self) -> None:
         """Stop the timer; a pending wake-up will find nothing to do."""
@@ -132,14 +139,18 @@ class Timer:
 
     def _schedule(self, at_s: float) -> None:
         self._wake_s = at_s
+        self._parked_id = -1  # a parked wake-up is superseded by this earlier one
         clock = self._immediate
         delay = at_s - clock.now()
         if delay > 0.0 and clock.depth > 0:
             # Inside a callback a timer is often stopped before the callback
-            # ends (a delayed ACK that the reply carries): take the wake-up's
-            # place in SimPy's order now, but schedule it only at the end, if
-            # it is still wanted then; a dead wake-up in the queue costs a
-            # step of SimPy's loop.
+            # ends (the delayed ACK that the reply carries), and a wake-up
+            # left in the queue then costs a step of SimPy's loop to find
+            # nothing to do. So the wake-up takes its place in SimPy's order
+            # now, and enters the queue only when the callback has ended and
+            # the timer still runs, or later, if it is started again before
+            # the wake-up's time (see _release): exactly where it would have
+            # been, and the same events happen in the same order.
             eid = clock.reserve()
             if eid is not None:
                 if self._held_id < 0:
@@ -157,10 +168,26 @@ class Timer:
         if eid < 0 or at_s is None:
             return
         if self.deadline_s is None:
-            self._wake_s = None  # stopped: the wake-up would find nothing to do
+            # Stopped: the wake-up would find nothing to do, unless the timer
+            # is started again before then and reuses it (set_at). Park it.
+            self._parked_id = eid
             return
         clock = self._immediate
         clock.timeout(at_s - clock.now(), self._wake_cb, at_s, eid)
+
+    def _unpark(self, at_s: float) -> None:
+        """Started again with a parked wake-up due no later: queue it now."""
+        eid = self._parked_id
+        self._parked_id = -1
+        clock = self._immediate
+        delay = at_s - clock.now()
+        if delay < 0.0:
+            # Its time has passed: it would have found nothing to do then.
+            self._wake_s = None
+            assert self.deadline_s is not None
+            self._schedule(self.deadline_s)
+            return
+        clock.timeout(delay, self._wake_cb, at_s, eid)
 
     def _wake(self, event: Any) -> None:
         at_s = self._wake_s

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mqttsim.protocol.errors import ConfigError
+from mqttsim.sim.immediate import immediate
 from mqttsim.sim.link import Link, LinkRecord, OutageSchedule
 from mqttsim.sim.loss import Bernoulli, GilbertElliott, LossModel
 from mqttsim.sim.path import Path, TcpListener
@@ -793,6 +794,34 @@ def test_timer_restarts_stops_and_fires_once() -> None:
     env.run(until=10.0)
     assert fired == pytest.approx([1.5, 2.2])
     assert not timer.running
+
+
+def test_a_timer_stopped_in_the_callback_that_set_it_leaves_its_place_but_no_event() -> None:
+    # A delayed ACK that the reply carries: started and stopped within one
+    # callback. Its wake-up (due at 2.0) never enters SimPy's queue; started
+    # again before then, the timer takes it up with the place in SimPy's order
+    # it drew at 1.0, so it fires before an event scheduled later for 2.0.
+    env = simpy.Environment()
+    clock = immediate(env)
+    seen: list[tuple[str, float]] = []
+    timer = Timer(env, lambda: seen.append(("timer", env.now)))
+
+    def callback(_event: simpy.Event) -> None:
+        clock.enter()
+        try:
+            timer.start(1.0)
+            timer.stop()
+        finally:
+            clock.leave()
+        env.timeout(1.0).callbacks.append(lambda _e: seen.append(("other", env.now)))
+
+    env.timeout(1.0).callbacks.append(callback)
+    env.run(until=1.5)
+    due_at_2 = [event for time_s, _, _, event in env._queue if time_s == 2.0]
+    assert len(due_at_2) == 1 and isinstance(due_at_2[0], simpy.Timeout)  # no wake-up
+    timer.set_at(2.0)
+    env.run()
+    assert seen == [("timer", 2.0), ("other", 2.0)]
 
 
 @pytest.mark.parametrize(
