@@ -9,10 +9,10 @@ broker's listener; ``send()`` on one end makes the bytes readable on the
 other in the same instant, in order. No packets exist, so none are logged
 and none are billed.
 
-The ends keep the interface the node drivers use of a
-:class:`~mqttsim.sim.tcp.TcpEndpoint`: ``send``, ``recv`` (an event with the
-next bytes, ``b""`` at the end; the same event again while it is pending),
-``is_open``, ``close``, ``abort`` and the ``closed`` event.
+The ends are :class:`~mqttsim.sim.transport.Transport` objects, as a
+:class:`~mqttsim.sim.tcp.TcpEndpoint` is: ``send``, ``recv`` (an event with
+the next bytes, ``b""`` at the end; the same event again while it is
+pending), ``is_open``, ``close``, ``abort``, and a ``closed`` event.
 """
 
 from __future__ import annotations

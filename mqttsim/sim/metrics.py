@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import struct
 from array import array
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -54,7 +53,9 @@ _TYPE_NAMES: Final = {int(t): t.name for t in PacketType}
 
 # One PacketLog row, packed: one call per packet where ten array appends
 # each parsed their argument; frame() reads the columns back with numpy.
+# Rows are packed in place into a buffer that grows a block at a time.
 _ROW: Final = struct.Struct("<ddHIIBBBHH")
+_BLOCK: Final = bytes(_ROW.size * 8192)
 _ROW_FIELDS: Final = (
     ("time_s", "<f8"),
     ("arrival_s", "<f8"),
@@ -160,17 +161,11 @@ class MessageLog:
 class _Flow:
     """One direction of one TCP connection, followed for MQTT packet starts."""
 
-    __slots__ = ("next_start", "carry", "labels", "seqs", "ends")
+    __slots__ = ("next_start", "carry")
 
     def __init__(self, next_start: int) -> None:
         self.next_start = next_start  # sequence number where the next MQTT packet begins
         self.carry = b""  # a fixed header cut by a segment boundary, from its first byte
-        self.labels: dict[int, int] = {}  # seq -> label, for segments that may be resent
-        # The labelled segments, oldest first: their seq and end seq. Two
-        # deques of ints rather than one of tuples: the collector tracks
-        # tuples, and a long run keeps hundreds of thousands of these.
-        self.seqs: deque[int] = deque()
-        self.ends: deque[int] = deque()
 
 
 def _scan(flow: _Flow, seq: int, payload: bytes) -> list[int]:
@@ -239,15 +234,15 @@ class PacketLog:
     def __init__(self, *, broker_port: int = 1883, label_mqtt: bool = True) -> None:
         self.broker_port = broker_port
         self.label_mqtt = label_mqtt
-        self._rows = bytearray()  # _ROW after _ROW, one per packet
+        self._rows = bytearray()  # _ROW after _ROW, one per packet, then unused bytes
+        self._used = 0  # bytes of _rows holding rows
         self.links: list[tuple[str, str, str]] = []  # (link, node, direction)
         self._labels: dict[str, int] = {"": 0}
         self._codes: dict[tuple[int, ...], int] = {}
         self._flows: list[dict[int, _Flow]] = []
-        self._window = 0  # the largest receive window any end advertised (in its SYN)
 
     def __len__(self) -> int:
-        return len(self._rows) // _ROW.size
+        return self._used // _ROW.size
 
     def observers(
         self, node: str, uplink: str, downlink: str
@@ -270,8 +265,10 @@ class PacketLog:
         self._flows.append({})
         broker_port = self.broker_port
         label = self._label if self.label_mqtt else None
+        log = self
         rows = self._rows
-        pack = _ROW.pack
+        pack_into = _ROW.pack_into
+        size = _ROW.size
         outcome_code = _OUTCOME_CODE
 
         def observe_packet(
@@ -279,6 +276,10 @@ class PacketLog:
         ) -> None:
             arrival_s = _NAN if arrival is None else arrival
             code = outcome_code[outcome]
+            at = log._used
+            if at == len(rows):
+                rows.extend(_BLOCK)
+            log._used = at + size
             if isinstance(seg, Segment):
                 port = seg.dst_port if seg.src_port == broker_port else seg.src_port
                 payload = seg.payload
@@ -287,7 +288,9 @@ class PacketLog:
                 mqtt = (
                     0 if label is None or not (payload or flags & SYN) else label(index, port, seg)
                 )
-                row = pack(
+                pack_into(
+                    rows,
+                    at,
                     time_s,
                     arrival_s,
                     index,
@@ -300,8 +303,7 @@ class PacketLog:
                     mqtt,
                 )
             else:
-                row = pack(time_s, arrival_s, index, size_bytes, 0, code, 0, False, 0, 0)
-            rows.extend(row)
+                pack_into(rows, at, time_s, arrival_s, index, size_bytes, 0, code, 0, False, 0, 0)
 
         return _LinkObserver(observe_packet)
 
@@ -309,36 +311,29 @@ class PacketLog:
         flags = seg.flags
         if flags & SYN:  # a new connection: its stream starts after the SYN
             self._flows[index][port] = _Flow(seg.seq + 1)
-            self._window = max(self._window, seg.window)
             return 0
         payload = seg.payload
         flow = self._flows[index].get(port)
         if not payload or flow is None:
             return 0
         if seg.retransmission:
-            return flow.labels.get(seg.seq, 0)
-        types = _scan(flow, seg.seq, payload)
-        code = self._code(types) if types else 0
-        # Remember labels for retransmissions, as long as one is possible: the
-        # sender never has more than the peer's window unacknowledged.
-        end = seg.seq + len(payload)
-        seqs, ends, labels = flow.seqs, flow.ends, flow.labels
-        seqs.append(seg.seq)
-        ends.append(end)
-        labels[seg.seq] = code
-        while ends[0] <= end - self._window:
-            ends.popleft()
-            del labels[seqs.popleft()]
-        return code
+            # The same bytes again: what was noted on the original, which
+            # TCP hands on to its retransmissions.
+            note = seg.note
+            return self._code(note) if isinstance(note, tuple) else 0
+        types = tuple(_scan(flow, seg.seq, payload))
+        if not types:
+            return 0
+        seg.note = types
+        return self._code(types)
 
-    def _code(self, types: list[int]) -> int:
-        key = tuple(types)
-        code = self._codes.get(key)
+    def _code(self, types: tuple[int, ...]) -> int:
+        code = self._codes.get(types)
         if code is None:
-            code = self._codes[key] = self._intern(types)
+            code = self._codes[types] = self._intern(types)
         return code
 
-    def _intern(self, types: list[int]) -> int:
+    def _intern(self, types: tuple[int, ...]) -> int:
         parts: list[str] = []
         i = 0
         while i < len(types):
@@ -367,7 +362,8 @@ class PacketLog:
         import numpy as np
         import pandas as pd
 
-        rows = np.frombuffer(self._rows, dtype=np.dtype(list(_ROW_FIELDS)))
+        packed = bytes(memoryview(self._rows)[: self._used])
+        rows = np.frombuffer(packed, dtype=np.dtype(list(_ROW_FIELDS)))
         link_idx = rows["link"].astype("int32")
         names = [name for name, _, _ in self.links]
         nodes = [node for _, node, _ in self.links]

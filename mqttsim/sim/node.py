@@ -57,10 +57,11 @@ from mqttsim.protocol.packets import Subscription
 
 from .immediate import call_soon, immediate, triggered, when
 from .loss import RandomSource
-from .path import TcpListener, Transport
+from .path import TcpListener
 from .tcp import ConnectionFailed
 from .tcp_segment import TcpConfig
 from .tcp_timers import Timer
+from .transport import Transport
 
 __all__ = ["Connector", "SimBroker", "SimClient", "Transport"]
 

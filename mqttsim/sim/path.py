@@ -22,7 +22,7 @@ from .tcp import TcpEndpoint
 from .tcp_segment import ACK, RST, SYN, Segment, TcpConfig
 from .transport import Transport
 
-__all__ = ["Path", "TcpListener", "Transport"]
+__all__ = ["Path", "TcpListener"]
 
 
 class TcpListener:

@@ -489,7 +489,12 @@ class TcpEndpoint(Transport):
                 timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.1
 
     def _emit(
-        self, seq: int, flags: int, payload: bytes = b"", retransmission: bool = False
+        self,
+        seq: int,
+        flags: int,
+        payload: bytes = b"",
+        retransmission: bool = False,
+        note: object = None,
     ) -> Segment:
         if flags & ACK:
             self._ack_timer.deadline_s = None  # stop(): this segment carries the ACK
@@ -506,6 +511,7 @@ class TcpEndpoint(Transport):
             header,
             self._window_bytes,
             retransmission,
+            note,
         )
         self._link.send(seg, header + len(payload))
         return seg
@@ -523,7 +529,7 @@ class TcpEndpoint(Transport):
         seg = self._retx[0]
         self.retransmissions += 1
         self._timed = None  # Karn's algorithm (RFC 6298 §3)
-        self._emit(seg.seq, seg.flags, seg.payload, retransmission=True)
+        self._emit(seg.seq, seg.flags, seg.payload, retransmission=True, note=seg.note)
 
     def _on_rtx_timeout(self) -> None:
         if not self._retx:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from mqttsim.protocol.errors import ConfigError
 
@@ -43,7 +43,7 @@ ACK: Final = 0x10
 
 @dataclass(slots=True, unsafe_hash=True, init=False)
 class Segment:
-    """One TCP segment as carried by a link (treat it as read-only).
+    """One TCP segment as carried by a link (treat it as read-only but for ``note``).
 
     Sequence numbers are unbounded Python ints starting from the initial
     sequence number; a pcap writer takes them modulo 2**32 (RFC 9293 §3.4).
@@ -65,6 +65,10 @@ class Segment:
         header_bytes: IP + TCP header size on the wire.
         window: advertised receive window (a fixed value; see TcpConfig).
         retransmission: True if this is a retransmission (not on the wire).
+        note: what a link observer noted of the segment (not on the wire); a
+            retransmission carries its original's, so an observer need not
+            remember every segment that might be sent again. The packet log
+            notes the MQTT packets that start in it.
     """
 
     src_port: int
@@ -76,6 +80,7 @@ class Segment:
     header_bytes: int
     window: int
     retransmission: bool = False
+    note: Any = field(default=None, compare=False, hash=False, repr=False)
 
     def __init__(
         self,
@@ -88,6 +93,7 @@ class Segment:
         header_bytes: int,
         window: int,
         retransmission: bool = False,
+        note: Any = None,
     ) -> None:
         self.src_port = src_port
         self.dst_port = dst_port
@@ -98,6 +104,7 @@ class Segment:
         self.header_bytes = header_bytes
         self.window = window
         self.retransmission = retransmission
+        self.note = note
 
     @property
     def size_bytes(self) -> int:

@@ -70,7 +70,7 @@ def test_packet_log_labels_segments_and_their_retransmissions() -> None:
     up_obs, down_obs = log.observers("st", "st up", "st down")
     up = Link(env, name="st up", delay_s=0.1, observer=up_obs)
 
-    def seg(seq: int, flags: int, payload: bytes = b"", retx: bool = False) -> Segment:
+    def seg(seq: int, flags: int, payload: bytes = b"", retx: Segment | None = None) -> Segment:
         return Segment(
             src_port=50000,
             dst_port=1883,
@@ -80,12 +80,16 @@ def test_packet_log_labels_segments_and_their_retransmissions() -> None:
             payload=payload,
             header_bytes=40,
             window=65535,
-            retransmission=retx,
+            retransmission=retx is not None,
+            note=None if retx is None else retx.note,  # as TcpEndpoint hands it on
         )
 
     data = publish("a/b", b"1", 1, 1) + publish("a/b", b"2", 1, 2)
-    for s in (seg(99, SYN), seg(100, ACK | PSH, data), seg(100, ACK | PSH, data, retx=True)):
+    original = seg(100, ACK | PSH, data)
+    for s in (seg(99, SYN), original):
         up.send(s, s.size_bytes)
+    again = seg(100, ACK | PSH, data, retx=original)
+    up.send(again, again.size_bytes)
     frame = log.frame()
     assert frame["mqtt"].astype(str).tolist() == ["", "PUBLISHx2", "PUBLISHx2"]
     assert frame["flags"].astype(str).tolist() == ["SYN", "PSH|ACK", "PSH|ACK"]

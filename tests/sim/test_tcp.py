@@ -349,6 +349,9 @@ def test_lost_data_segment_is_retransmitted_after_the_rto_and_arrives() -> None:
         # One RTT sample from the handshake: R = 0.5, RTO = R + 4 * R / 2 = 1.5 s.
         assert ep.rto_s == pytest.approx(1.5)
         ep.send(b"data")
+        sent = net.records[-1].item  # the data segment, just handed to the link
+        assert isinstance(sent, Segment) and sent.payload == b"data"
+        sent.note = "noted"  # as the packet log notes what it found in a segment
 
     def server(ep: TcpEndpoint) -> Proc:
         data = yield ep.recv()
@@ -357,9 +360,14 @@ def test_lost_data_segment_is_retransmitted_after_the_rto_and_arrives() -> None:
     net.run_pair(client, server)
     start = 0.5 + 1.0
     data_segments = [
-        (rec.time_s, seg.retransmission) for rec, seg in net.segments("up") if seg.payload
+        (rec.time_s, seg.retransmission, seg.note)
+        for rec, seg in net.segments("up")
+        if seg.payload
     ]
-    assert data_segments == [(pytest.approx(start), False), (pytest.approx(start + 1.5), True)]
+    assert data_segments == [
+        (pytest.approx(start), False, "noted"),
+        (pytest.approx(start + 1.5), True, "noted"),  # the note goes with the bytes
+    ]
     assert got == [(pytest.approx(start + 1.5 + 0.25), b"data")]
 
 
