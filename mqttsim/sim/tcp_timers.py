@@ -10,7 +10,9 @@ time. Cancelling and re-creating a SimPy event each time would leave a dead
 event in the heap per ACK; instead the timer keeps its deadline as a number
 and keeps at most one wake-up event scheduled that matters. When the wake-up
 finds the deadline moved later it sleeps again; only an earlier deadline
-schedules a new event.
+schedules a new event. A wake-up set while a callback runs enters the queue
+only once the callback has ended, and not if the timer was stopped by then
+(see :meth:`Timer._schedule`).
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ class Timer:
             # now, and enters the queue only when the callback has ended and
             # the timer still runs, or later, if it is started again before
             # the wake-up's time (see _release): exactly where it would have
-            # been, and the same events happen in the same order.
+            # been, and the same events happen in the same order (but see
+            # _unpark for the one exception).
             eid = clock.reserve()
             if eid is not None:
                 if self._held_id < 0:
@@ -181,6 +184,10 @@ class Timer:
         self._parked_id = -1
         clock = self._immediate
         delay = at_s - clock.now()
+        # At its very instant (delay 0), whether SimPy would have run it
+        # before the event now running cannot be told; it is queued, to run
+        # next. Only there can the order differ, and only if the restart falls
+        # exactly on the wake-up's time, a sum of floats equal to another.
         if delay < 0.0:
             # Its time has passed: it would have found nothing to do then.
             self._wake_s = None
