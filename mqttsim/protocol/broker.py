@@ -46,7 +46,6 @@ from .packets import (
     UnsubAck,
     Unsubscribe,
     Will,
-    publish_unchecked,
     with_packet_id,
 )
 from .properties import NO_PROPERTIES, Properties
@@ -687,7 +686,7 @@ class Broker:
         else:
             # _message(...), without Publish's checks: the QoS came from a valid packet.
             pid = None if qos == 0 else 1
-            publish = publish_unchecked(
+            publish = Publish.unchecked(
                 packet.topic, packet.payload, _QOS_LEVELS[qos], retain, False, pid, props
             )
         if version is None:

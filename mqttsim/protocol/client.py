@@ -82,7 +82,6 @@ from .packets import (
     UnsubAck,
     Unsubscribe,
     Will,
-    publish_unchecked,
 )
 from .properties import NO_PROPERTIES, Properties
 from .session import QueuedMessage, Session
@@ -378,7 +377,7 @@ class ClientConnection:
             raise refusal
         pid = None if qos == AT_MOST_ONCE else self._session.packet_ids.allocate()
         # Publish(...) without __post_init__: QoS, identifier and DUP=0 are right by construction.
-        message = publish_unchecked(topic, payload, qos, retain, False, pid, properties)
+        message = Publish.unchecked(topic, payload, qos, retain, False, pid, properties)
         if pid is None and self._state is _S.CLOSED:
             self.stats.dropped_qos0_while_disconnected += 1
         elif pid is None and not connected:

@@ -51,7 +51,6 @@ from .packets import (
     Unsubscribe,
     Will,
     ack_unchecked,
-    publish_unchecked,
 )
 from .properties import (
     NO_PROPERTIES,
@@ -479,7 +478,7 @@ def _decode_connack(flags: int, data: bytes, pos: int, end: int, v5: bool) -> Co
     return ConnAck(session_present=bool(ack_flags), reason_code=reason, properties=properties)
 
 
-# Hot path: the decoder builds the PUBLISH with packets.publish_unchecked,
+# Hot path: the decoder builds the PUBLISH with Publish.unchecked,
 # skipping __init__ (see there), and makes itself the two checks of
 # Publish.__post_init__ that bytes can fail.
 
@@ -515,7 +514,7 @@ def decode_publish(flags: int, data: bytes, pos: int, end: int, v5: bool) -> Pub
             r = Reader(data, pos, end, "PUBLISH")
             properties = r.properties(_P.PUBLISH)
             pos = r.pos
-    return publish_unchecked(
+    return Publish.unchecked(
         topic,
         data[pos:end],
         _QOS[qos],

@@ -152,12 +152,12 @@ class Publish(Packet):
             _check_packet_id("PUBLISH", self.packet_id)
 
     def __new__(cls, *args: object, **kwargs: object) -> Publish:
-        # Compiled, Publish.__new__(Publish) in _filled is then a C call that
-        # allocates, not a lookup and a call through the type.
+        # Compiled, Publish.__new__(Publish) in unchecked() is then a C call
+        # that allocates, not a lookup and a call through the type.
         return object.__new__(cls)
 
     @staticmethod
-    def _filled(
+    def unchecked(
         topic: str,
         payload: bytes,
         qos: QoS,
@@ -166,8 +166,10 @@ class Publish(Packet):
         packet_id: int | None,
         properties: Properties,
     ) -> Publish:
+        """A PUBLISH built without ``__post_init__``'s checks, for the hot
+        paths (see the note above :func:`with_packet_id`)."""
         # In the class's own code mypyc makes each object.__setattr__ a store
-        # into the object; anywhere else it is a call (see publish_unchecked).
+        # into the object; anywhere else it stays a call.
         packet = Publish.__new__(Publish)
         object.__setattr__(packet, "topic", topic)
         object.__setattr__(packet, "payload", payload)
@@ -195,7 +197,7 @@ class _PacketIdReason(Packet):
         cls: type[PubAck | PubRec | PubRel | PubComp], packet_id: int
     ) -> PubAck | PubRec | PubRel | PubComp:
         packet = cls.__new__(cls)
-        fields: _PacketIdReason = packet  # stores, not calls: see Publish._filled
+        fields: _PacketIdReason = packet  # stores, not calls: see Publish.unchecked
         object.__setattr__(fields, "packet_id", packet_id)
         object.__setattr__(fields, "reason_code", SUCCESS)
         object.__setattr__(fields, "properties", NO_PROPERTIES)
@@ -233,23 +235,10 @@ class PubComp(_PacketIdReason):
 # __init__ builds.
 
 
-def publish_unchecked(
-    topic: str,
-    payload: bytes,
-    qos: QoS,
-    retain: bool,
-    dup: bool,
-    packet_id: int | None,
-    properties: Properties,
-) -> Publish:
-    """A :class:`Publish` built without ``__post_init__``'s checks (see above)."""
-    return Publish._filled(topic, payload, qos, retain, dup, packet_id, properties)
-
-
 def with_packet_id(packet: Publish, packet_id: int) -> Publish:
     """``dataclasses.replace(packet, packet_id=packet_id)`` for a QoS 1/2
     PUBLISH and an identifier in 1..65535, without the checks."""
-    return publish_unchecked(
+    return Publish.unchecked(
         packet.topic,
         packet.payload,
         packet.qos,

@@ -25,7 +25,6 @@ from mqttsim.protocol.packets import (
     PubRec,
     PubRel,
     ack_unchecked,
-    publish_unchecked,
     with_packet_id,
 )
 from mqttsim.protocol.properties import NO_PROPERTIES, Properties
@@ -41,10 +40,10 @@ def test_unchecked_publish_equals_the_checked_one() -> None:
     built = Publish(
         topic="a/b", payload=b"x", qos=QoS(1), retain=True, packet_id=7, properties=props
     )
-    fast = publish_unchecked("a/b", b"x", QoS(1), True, False, 7, props)
+    fast = Publish.unchecked("a/b", b"x", QoS(1), True, False, 7, props)
     assert fast == built and hash(fast) == hash(built) and repr(fast) == repr(built)
     assert with_packet_id(built, 9) == replace(built, packet_id=9)
-    assert publish_unchecked("t", b"", QoS(0), False, False, None, NO_PROPERTIES) == Publish(
+    assert Publish.unchecked("t", b"", QoS(0), False, False, None, NO_PROPERTIES) == Publish(
         topic="t"
     )
 
@@ -52,7 +51,7 @@ def test_unchecked_publish_equals_the_checked_one() -> None:
 def test_the_unchecked_publish_takes_every_field() -> None:
     # The decoder, the client and the broker build PUBLISH packets with it.
     fields = [f.name for f in dataclasses.fields(Publish)]
-    assert list(inspect.signature(publish_unchecked).parameters) == fields
+    assert list(inspect.signature(Publish.unchecked).parameters) == fields
 
 
 @pytest.mark.parametrize("kind", ACKS)
