@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BrokerConnection"]
 
-# First byte of each acknowledgement's fixed header (§2.1.2, Table 2.2).
+# What each state admits from the client, and where it leads (tables.py).
 _ALLOWED: Final[dict[BrokerState, dict[type[Packet], BrokerState]]] = {
     state: {
         PACKET_CLASSES[ptype]: nxt for (s, ptype), nxt in BROKER_TRANSITIONS.items() if s is state

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from .enums import PacketType, ProtocolVersion, QoS, ReasonCode
+from .enums import ProtocolVersion, QoS, ReasonCode
 
 __all__ = [
     "AT_LEAST_ONCE",
     "AT_MOST_ONCE",
     "EXACTLY_ONCE",
-    "NO_MATCHING_SUBSCRIBERS",
-    "PUBLISH",
-    "QUOTA_EXCEEDED",
     "SUCCESS",
     "V5",
     "is_error",
@@ -30,9 +27,6 @@ AT_MOST_ONCE: Final = QoS.AT_MOST_ONCE
 AT_LEAST_ONCE: Final = QoS.AT_LEAST_ONCE
 EXACTLY_ONCE: Final = QoS.EXACTLY_ONCE
 SUCCESS: Final = ReasonCode.SUCCESS
-NO_MATCHING_SUBSCRIBERS: Final = ReasonCode.NO_MATCHING_SUBSCRIBERS
-QUOTA_EXCEEDED: Final = ReasonCode.QUOTA_EXCEEDED
-PUBLISH: Final = PacketType.PUBLISH
 V5: Final = ProtocolVersion.V5
 
 
