@@ -79,7 +79,13 @@ def handle_connect(
     if verdict.is_error:
         broker.stats.denied += 1
         events.append(
-            ActionDenied(client_id=client_id, action="connect", topic="", reason_code=verdict)
+            ActionDenied(
+                client_id=client_id,
+                action="connect",
+                topic="",
+                reason_code=verdict,
+                username=packet.username,
+            )
         )
         conn.refuse(verdict, f"credentials refused for user {packet.username!r}", now, events)
         return

@@ -245,12 +245,14 @@ class ClientDisconnected(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActionDenied(Event):
     """The authoriser refused a client's action (``"publish"``,
-    ``"subscribe"``, ``"connect"``) on ``topic``."""
+    ``"subscribe"``, ``"connect"``) on ``topic``; ``username`` is the one the
+    client gave (or its session's owner), so a log can name who was refused."""
 
     client_id: str
     action: str
     topic: str
     reason_code: ReasonCode
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
