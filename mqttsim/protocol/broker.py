@@ -332,6 +332,9 @@ class Broker:
             self.sessions[client_id] = session
         session.expiry_interval_s = expiry_s
         session.disconnected_at = None
+        # The session belongs to whoever holds it now: a take-over by another
+        # user (same client id) makes that user the owner.
+        session.username = conn.username
         conn.session = session
         self.connections[client_id] = conn
         self.stats.client_connected()
@@ -449,7 +452,7 @@ class Broker:
             if message.expires_at is not None and message.expires_at <= now:
                 continue
             if not self.authorizer.may_receive(
-                conn.client_id, conn.username, message.publish.topic
+                conn.client_id, session.username, message.publish.topic
             ):
                 continue
             # Retained messages sent on subscribe keep RETAIN=1 [MQTT-3.3.1-8].
@@ -549,8 +552,9 @@ class Broker:
         for client_id, (granted, rap, ids) in targets.items():
             session = self.sessions[client_id]
             conn = self.connections.get(client_id)
-            username = conn.username if conn is not None else None
-            if asks and not authorizer.may_receive(client_id, username, packet.topic):
+            # The owner's identity, connected or not: an absent subscriber is
+            # not anonymous.
+            if asks and not authorizer.may_receive(client_id, session.username, packet.topic):
                 self.message_dropped(session, packet, DropReason.NOT_AUTHORIZED, events)
                 continue
             qos = min(packet.qos, granted)

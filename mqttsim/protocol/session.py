@@ -132,6 +132,10 @@ class Session:
         packet_ids: the identifier pool for our outgoing exchanges.
         disconnected_at: when the last connection ended (expiry clock);
             ``None`` while connected.
+        username: broker side only; the user name its owner connected with
+            (``None``: anonymous). Messages routed to the session while its
+            client is away are authorised as this user, never as anonymous;
+            a take-over by another user makes that user the owner.
     """
 
     client_id: str
@@ -142,6 +146,7 @@ class Session:
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     packet_ids: PacketIdPool = field(default_factory=PacketIdPool)
     disconnected_at: float | None = None
+    username: str | None = None
 
     def expires_at(self) -> float | None:
         """The absolute time this session ends, if disconnected."""
