@@ -8,10 +8,16 @@ chosen by the broker. :func:`topic_matches` is the obvious reference matcher;
 
 Statement IDs follow MQTT 3.1.1 where the editions number them differently:
 5.0 calls the '#' rule [MQTT-4.7.1-1] and the '+' rule [MQTT-4.7.1-2].
+
+A broker faces untrusted clients, so every check here costs time linear in
+the length of the name or filter, and so does the memory a subscription takes
+in the tree. The spec's only limit is 65,535 bytes; a broker may set tighter
+ones (levels, bytes), which the validators take as keyword arguments.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from typing import Generic, NamedTuple, TypeVar
 
@@ -33,6 +39,11 @@ V = TypeVar("V")
 
 _MAX_BYTES = 65_535
 _SHARE_PREFIX = "$share/"
+# The C0 and C1 control characters and DEL. MQTT 5.0 §1.5.4 says a UTF-8
+# string SHOULD NOT contain them and a receiver MAY treat them as malformed;
+# §5.4.9 advises checking for them. In a topic they serve no purpose and can
+# forge lines in a log, so both validators refuse them (U+0000 has its own rule).
+_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
 
 
 def _show(text: str) -> str:
@@ -47,12 +58,25 @@ def _bad_filter(
     return TopicFilterInvalid(f"topic filter {_show(topic_filter)} {problem}", reason_code)
 
 
-def _check_string(text: str, what: str, error: type[TopicNameInvalid | TopicFilterInvalid]) -> None:
-    """Apply the rules that topic names and topic filters share (§4.7.3)."""
+def _check_string(
+    text: str,
+    what: str,
+    error: type[TopicNameInvalid | TopicFilterInvalid],
+    max_levels: int | None,
+    max_bytes: int | None,
+) -> None:
+    """Apply the rules that topic names and topic filters share (§4.7.3), and
+    the broker's own limits on levels and length."""
     if not text:
         raise error(f"{what} is empty [MQTT-4.7.3-1]")
     if "\x00" in text:
         raise error(f"{what} {_show(text)} contains U+0000 [MQTT-4.7.3-2]")
+    control = _CONTROL.search(text)
+    if control is not None:
+        raise error(
+            f"{what} {_show(text)} contains the control character"
+            f" U+{ord(control.group()):04X} (MQTT 5.0 §1.5.4)"
+        )
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
@@ -63,23 +87,42 @@ def _check_string(text: str, what: str, error: type[TopicNameInvalid | TopicFilt
         ) from None
     if size > _MAX_BYTES:
         raise error(f"{what} is {size} bytes in UTF-8, over the limit of 65535 [MQTT-4.7.3-3]")
+    if max_bytes is not None and size > max_bytes:
+        raise error(f"{what} is {size} bytes in UTF-8, over this server's limit of {max_bytes}")
+    if max_levels is not None:
+        levels = text.count("/") + 1
+        if levels > max_levels:
+            raise error(f"{what} has {levels} levels, over this server's limit of {max_levels}")
 
 
-def validate_topic_name(name: str) -> None:
+def validate_topic_name(
+    name: str, *, max_levels: int | None = None, max_bytes: int | None = None
+) -> None:
     """Check that ``name`` may be used as the topic of a PUBLISH.
 
+    Args:
+        name: the topic name.
+        max_levels: if given, refuse names with more levels than this.
+        max_bytes: if given, refuse names longer than this in UTF-8.
+
     Raises:
-        TopicNameInvalid: if the name is empty, contains ``+``, ``#`` or U+0000,
-            contains a surrogate, or is longer than 65535 bytes in UTF-8.
+        TopicNameInvalid: if the name is empty, contains ``+``, ``#``, U+0000,
+            a control character or a surrogate, is longer than 65535 bytes in
+            UTF-8, or is over one of the limits given.
     """
-    _check_string(name, "topic name", TopicNameInvalid)
+    _check_string(name, "topic name", TopicNameInvalid, max_levels, max_bytes)
     for wildcard in "+#":
         if wildcard in name:
             raise TopicNameInvalid(f"topic name {_show(name)} contains {wildcard!r} [MQTT-3.3.2-2]")
 
 
 def validate_topic_filter(
-    topic_filter: str, *, shared_allowed: bool = True, wildcards_allowed: bool = True
+    topic_filter: str,
+    *,
+    shared_allowed: bool = True,
+    wildcards_allowed: bool = True,
+    max_levels: int | None = None,
+    max_bytes: int | None = None,
 ) -> None:
     """Check that ``topic_filter`` may be used in a SUBSCRIBE or UNSUBSCRIBE.
 
@@ -89,11 +132,15 @@ def validate_topic_filter(
             code 0x9E (Shared Subscriptions not supported) instead of 0x8F.
         wildcards_allowed: if false, ``+`` and ``#`` are refused, with reason
             code 0xA2 (Wildcard Subscriptions not supported) instead of 0x8F.
+        max_levels: if given, refuse filters with more levels than this (the
+            ``$share/{ShareName}/`` prefix counts as two).
+        max_bytes: if given, refuse filters longer than this in UTF-8.
 
     Raises:
-        TopicFilterInvalid: if the filter breaks a rule of §4.7 or §4.8.2.
+        TopicFilterInvalid: if the filter breaks a rule of §4.7 or §4.8.2, contains
+            a control character, or is over one of the limits given.
     """
-    _check_string(topic_filter, "topic filter", TopicFilterInvalid)
+    _check_string(topic_filter, "topic filter", TopicFilterInvalid, max_levels, max_bytes)
     group, inner = parse_shared(topic_filter)
     if group is not None:
         if not shared_allowed:
@@ -181,12 +228,18 @@ class TreeMatch(NamedTuple, Generic[K, V]):
 
 
 class _Node(Generic[K, V]):
-    """One topic level of the trie; ``path`` is the inner filter that ends here."""
+    """One topic level of the trie.
+
+    ``path`` is the inner filter that ends here, kept only on nodes that hold
+    subscriptions: a node per level holding its whole path would make one
+    filter of n levels cost memory and time quadratic in n, which a client can
+    exploit with a single deep filter.
+    """
 
     __slots__ = ("path", "children", "entries", "shared")
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self) -> None:
+        self.path = ""
         self.children: dict[str, _Node[K, V]] = {}
         self.entries: dict[K, V] = {}
         self.shared: dict[str, dict[K, V]] = {}
@@ -219,7 +272,7 @@ class SubscriptionTree(Generic[K, V]):
     """
 
     def __init__(self) -> None:
-        self._root: _Node[K, V] = _Node("")
+        self._root: _Node[K, V] = _Node()
         self._by_key: dict[K, dict[str, None]] = {}  # key -> its filters, an ordered set
         self._count = 0
 
@@ -250,12 +303,12 @@ class SubscriptionTree(Generic[K, V]):
         validate_topic_filter(topic_filter)
         group, inner = parse_shared(topic_filter)
         node = self._root
-        levels = inner.split("/")
-        for depth, level in enumerate(levels):
+        for level in inner.split("/"):
             child = node.children.get(level)
             if child is None:
-                child = node.children[level] = _Node("/".join(levels[: depth + 1]))
+                child = node.children[level] = _Node()
             node = child
+        node.path = inner
         entries = node.entries if group is None else node.shared.setdefault(group, {})
         existed = key in entries
         entries[key] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 
 import pytest
@@ -395,6 +396,85 @@ def test_empty_tree_matches_nothing() -> None:
     tree: SubscriptionTree[str, int] = SubscriptionTree()
     assert tree.match("a") == TreeMatch(normal=[], shared={})
     assert len(tree) == 0
+
+
+# --- what an untrusted client can make the broker spend -------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x01", "\n", "\x1b", "\x1f", "\x7f", "\x85", "\x9f"])
+def test_control_characters_are_refused_in_names_and_filters(char: str) -> None:
+    # MQTT 5.0 §1.5.4: SHOULD NOT appear, MAY be treated as malformed; in a log
+    # line a newline or an escape sequence forges entries (§5.4.9).
+    with pytest.raises(TopicNameInvalid, match=f"U\\+{ord(char):04X}"):
+        validate_topic_name(f"plant/{char}/pressure")
+    with pytest.raises(TopicFilterInvalid, match=f"U\\+{ord(char):04X}"):
+        validate_topic_filter(f"plant/{char}/#")
+
+
+@pytest.mark.parametrize(
+    "text", ["caf\u00e9/temp", "nbsp\u00a0/x", "\u2028 line/sep", "emoji/\U0001f6e2"]
+)
+def test_printable_non_ascii_characters_are_still_accepted(text: str) -> None:
+    validate_topic_name(text)
+    validate_topic_filter(text)
+
+
+def test_level_limit_refuses_one_level_too_many_with_its_reason_code() -> None:
+    validate_topic_name("/".join(["a"] * 200), max_levels=200)
+    validate_topic_filter("/".join(["a"] * 199) + "/#", max_levels=200)
+    with pytest.raises(TopicNameInvalid, match="201 levels") as name_error:
+        validate_topic_name("/".join(["a"] * 201), max_levels=200)
+    assert name_error.value.reason_code is ReasonCode.TOPIC_NAME_INVALID
+    with pytest.raises(TopicFilterInvalid, match="201 levels") as filter_error:
+        validate_topic_filter("/".join(["+"] * 201), max_levels=200)
+    assert filter_error.value.reason_code is ReasonCode.TOPIC_FILTER_INVALID
+
+
+def test_byte_limit_counts_utf8_bytes_not_characters() -> None:
+    validate_topic_name("\u00e9" * 50, max_bytes=100)  # 50 characters, 100 bytes
+    with pytest.raises(TopicNameInvalid, match="102 bytes"):
+        validate_topic_name("\u00e9" * 51, max_bytes=100)
+    with pytest.raises(TopicFilterInvalid, match="over this server's limit of 10"):
+        validate_topic_filter("sensors/#/x"[:4] + "/long/#", max_bytes=10)
+
+
+def test_a_deep_filter_is_refused_by_the_level_limit_before_any_other_work() -> None:
+    deep = "/".join(["a"] * 32_768)[:65_535]  # the longest filter the spec allows
+    with pytest.raises(TopicFilterInvalid, match="levels"):
+        validate_topic_filter(deep, max_levels=200)
+
+
+def _bytes_to_add(levels: int) -> int:
+    tree: SubscriptionTree[str, int] = SubscriptionTree()
+    deep = "/".join(["a"] * levels)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tree.add(deep, "c1", 1)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_subscriptions_memory_grows_linearly_with_its_depth() -> None:
+    # Each node once held its whole path: n levels cost about n*n/2 bytes of
+    # strings (1.0-1.3 GiB for one 64 KB filter). Linear means doubling the
+    # depth about doubles the cost; quadratic would quadruple it.
+    small, large = _bytes_to_add(2_000), _bytes_to_add(4_000)
+    assert large < 2.5 * small, (small, large)
+    assert large < 2_000 * 4_000, "more than about 2 KB per level"
+
+
+def test_a_deep_subscription_still_matches_and_is_removed_completely() -> None:
+    tree: SubscriptionTree[str, int] = SubscriptionTree()
+    deep = "/".join(["a"] * 500)
+    tree.add(deep + "/#", "c1", 1)
+    tree.add("$share/g/" + deep, "c2", 2)
+    found = tree.match(deep)
+    assert found.normal == [(deep + "/#", "c1", 1)]
+    assert found.shared == {("g", deep): [("c2", 2)]}
+    assert tree.remove(deep + "/#", "c1") and tree.remove("$share/g/" + deep, "c2")
+    assert tree.match(deep) == TreeMatch(normal=[], shared={})
 
 
 # --- SubscriptionTree agrees with the reference matcher -----------------------------------
