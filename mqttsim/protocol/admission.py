@@ -59,6 +59,14 @@ def handle_connect(
     will = packet.will
     if will is not None:
         validate_topic_name(will.topic)
+        if will.topic.startswith("$") and not cfg.dollar_topics_writable:
+            conn.refuse(
+                ReasonCode.NOT_AUTHORIZED,
+                f"will topic {will.topic!r}: topics starting with '$' are the server's",
+                now,
+                events,
+            )
+            return
         if will.qos > cfg.maximum_qos:
             conn.refuse(
                 ReasonCode.QOS_NOT_SUPPORTED,

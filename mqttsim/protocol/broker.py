@@ -28,13 +28,15 @@ bounded queues whose overflow is counted and reported.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from .admission import handle_connect
+from .broker_config import BrokerConfig
 from .broker_connection import BrokerConnection
 from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
+from .errors import RemoteProtocolError
 from .events import ActionDenied, Event, MessageDropped, WillPublished
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
 from .members import SUCCESS, V5
@@ -71,53 +73,6 @@ _CACHE_LIMIT: Final = 10_000  # topics remembered by the hot-path caches
 _QOS_LEVELS: Final = tuple(QoS)  # QoS(n) as a lookup, for the hot path
 # Where a message goes: client id -> (granted QoS, Retain As Published, subscription ids).
 _Targets = dict[str, tuple[int, bool, tuple[int, ...]]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerConfig:
-    """Limits and capabilities; the defaults are safe for a laptop.
-
-    Attributes:
-        max_inflight: QoS 1/2 messages in flight to one client (further
-            capped by the client's Receive Maximum).
-        receive_maximum: QoS 2 messages a client may have unreleased with us.
-        max_queued_messages: per session; overflow is dropped, counted and
-            reported, never silent.
-        max_packet_size: the largest packet we accept (bytes, whole packet).
-        connect_timeout_s: time a new connection has to send CONNECT.
-        server_keep_alive_s: if set, imposed on every MQTT 5 client.
-        max_session_expiry_s: cap on Session Expiry Interval (3.1.1
-            persistent sessions get this too; ``None`` means never expire).
-        sys_interval_s: period of ``$SYS`` updates; 0 turns them off.
-    """
-
-    max_inflight: int = 20
-    receive_maximum: int = 100
-    max_queued_messages: int = 1000
-    max_packet_size: int = 1024 * 1024
-    connect_timeout_s: float = 10.0
-    maximum_qos: QoS = QoS.EXACTLY_ONCE
-    retain_available: bool = True
-    wildcard_subscriptions: bool = True
-    subscription_identifiers: bool = True
-    shared_subscriptions: bool = True
-    topic_alias_maximum: int = 10
-    server_keep_alive_s: int | None = None
-    max_session_expiry_s: int | None = None
-    sys_interval_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_inflight <= 65535:
-            raise ValueError("max_inflight must be in 1..65535")
-        if not 1 <= self.receive_maximum <= 65535:
-            raise ValueError("receive_maximum must be in 1..65535")
-        if not 0 <= self.max_queued_messages <= 60000:
-            # Queued QoS 1/2 messages hold packet identifiers (65535 in all).
-            raise ValueError("max_queued_messages must be in 0..60000")
-        if self.max_packet_size < 64:
-            raise ValueError("max_packet_size must be at least 64 bytes")
-        if self.connect_timeout_s <= 0:
-            raise ValueError("connect_timeout_s must be positive")
 
 
 def _asks(authorizer: Authorizer) -> bool:
@@ -399,6 +354,8 @@ class Broker:
     ) -> ReasonCode:
         """Authorise and accept a client's PUBLISH; the reason for its ack."""
         assert conn.client_id is not None
+        if packet.topic.startswith("$") and not self.config.dollar_topics_writable:
+            return self._refuse_dollar_publish(conn, packet.topic, events)
         authorizer = self.authorizer
         if _asks(authorizer) and not authorizer.may_publish(
             conn.client_id, conn.username, packet.topic
@@ -414,6 +371,31 @@ class Broker:
             )
             return ReasonCode.NOT_AUTHORIZED
         return self._accept_message(packet, conn.client_id, now, events)
+
+    def _refuse_dollar_publish(
+        self, conn: BrokerConnection, topic: str, events: list[Event]
+    ) -> ReasonCode:
+        """Topics starting with '$' are the server's (MQTT 5 §4.7.2): a client
+        writing there could forge ``$SYS``. Refused as mosquitto does: 0x87
+        in MQTT 5 (QoS 0: dropped and reported); 3.1.1 has no way to say no,
+        so the connection closes, which [MQTT-3.3.5-2] allows."""
+        assert conn.client_id is not None
+        self.stats.denied += 1
+        events.append(
+            ActionDenied(
+                client_id=conn.client_id,
+                action="publish",
+                topic=topic,
+                reason_code=ReasonCode.NOT_AUTHORIZED,
+                username=conn.username,
+            )
+        )
+        if conn.version is not V5:
+            raise RemoteProtocolError(
+                f"PUBLISH to {topic!r}: topics starting with '$' are the server's [MQTT-3.3.5-2]",
+                ReasonCode.NOT_AUTHORIZED,
+            )
+        return ReasonCode.NOT_AUTHORIZED
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -545,7 +527,6 @@ class Broker:
                 self._targets[(topic, origin)] = targets
         if not targets:
             return ReasonCode.NO_MATCHING_SUBSCRIBERS
-        accepted = 0
         forms: dict[tuple[object, ...], tuple[Publish, bytes, int]] = {}
         authorizer = self.authorizer
         asks = _asks(authorizer)
@@ -559,11 +540,12 @@ class Broker:
                 continue
             qos = min(packet.qos, granted)
             retain = packet.retain and rap  # RETAIN=0 unless Retain As Published [MQTT-3.3.1-12]
-            if self._deliver(
-                session, conn, packet, qos, retain, ids, expires_at, now, events, forms
-            ):
-                accepted += 1
-        return SUCCESS if accepted else ReasonCode.QUOTA_EXCEEDED
+            self._deliver(session, conn, packet, qos, retain, ids, expires_at, now, events, forms)
+        # A subscription matched, so the message was accepted: a drop for one
+        # subscriber (absent at QoS 0, full queue, not allowed to read) is that
+        # subscriber's, counted and reported, not a failure of the publisher's.
+        # 0x10 is for "no subscription matched" alone (MQTT 5 §3.4.2.1).
+        return SUCCESS
 
     @staticmethod
     def _merge_target(
@@ -669,7 +651,15 @@ class Broker:
         and shared by every subscriber of that kind (patching only the id)."""
         props = packet.properties
         if version is None or version is V5:
-            if props.topic_alias is not None or ids or props.message_expiry_interval is not None:
+            if (
+                props.topic_alias is not None
+                or ids
+                or props.subscription_identifiers
+                or props.message_expiry_interval is not None
+            ):
+                # The subscriber's own identifiers, never the publisher's
+                # (which a client may not send [MQTT-3.3.4-6]; Broker.publish
+                # could still pass some).
                 props = replace(
                     props,
                     topic_alias=None,

@@ -324,8 +324,14 @@ class BrokerConnection:
         session = self.session
         assert session is not None and self.version is not None and self.client_id is not None
         broker.stats.publish_received += 1
-        if packet.properties.topic_alias is not None:
-            packet = self._resolve_alias(packet)
+        props = packet.properties
+        if props is not NO_PROPERTIES:  # most messages carry none: one comparison
+            if props.subscription_identifiers:
+                raise RemoteProtocolError(
+                    "a PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]"
+                )
+            if props.topic_alias is not None:
+                packet = self._resolve_alias(packet)
         broker.check_topic_name(packet.topic)
         if packet.qos > broker.config.maximum_qos:
             raise RemoteProtocolError(

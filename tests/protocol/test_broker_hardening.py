@@ -9,10 +9,31 @@ before the fix.
 
 from __future__ import annotations
 
-from mqttsim.protocol.enums import ProtocolVersion, ReasonCode
-from mqttsim.protocol.events import MessageDropped
+import pytest
 
-from .harness import Net
+from mqttsim.protocol.broker import Broker, BrokerConfig
+from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
+from mqttsim.protocol.events import (
+    ActionDenied,
+    MessageDropped,
+    ProtocolViolation,
+    PublishAcked,
+)
+from mqttsim.protocol.packets import (
+    ConnAck,
+    Connect,
+    Disconnect,
+    PubAck,
+    Publish,
+    PubRec,
+    SubAck,
+    Subscribe,
+    Subscription,
+    Will,
+)
+from mqttsim.protocol.properties import Properties
+
+from .harness import Net, RawClient, connected_raw
 
 V31, V311, V5 = ProtocolVersion.V31, ProtocolVersion.V311, ProtocolVersion.V5
 
@@ -82,3 +103,152 @@ def test_the_session_records_its_owner_and_a_take_over_by_another_user_changes_i
     net.connect("mallory", version=V5, client_id="alice", username="mallory", clean_start=False)
     assert net.broker.sessions["alice"].username == "mallory"
 
+
+# -- 5. clients may not write into '$' topics ----------------------------------------
+
+
+def _sys_watcher(broker: Broker) -> RawClient:
+    watcher = connected_raw(broker, V5, "watcher")
+    [suback] = watcher.send(
+        Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="$SYS/#", qos=QoS(1)),))
+    )
+    assert isinstance(suback, SubAck)
+    return watcher
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_a_v5_publish_into_sys_is_refused_with_0x87_and_neither_routed_nor_retained(
+    qos: int,
+) -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    watcher = _sys_watcher(broker)
+    raw = connected_raw(broker, V5, "intruder")
+    [ack] = raw.send(
+        Publish(
+            topic="$SYS/broker/version", payload=b"forged", qos=QoS(qos), retain=True, packet_id=5
+        )
+    )
+    assert isinstance(ack, PubAck if qos == 1 else PubRec)
+    assert ack.reason_code == ReasonCode.NOT_AUTHORIZED
+    assert watcher.read() == []
+    assert len(broker.retained) == 0
+    assert not raw.conn.is_closed
+
+
+def test_a_v5_qos0_publish_into_a_dollar_topic_is_dropped_counted_and_reported() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    watcher = _sys_watcher(broker)
+    raw = connected_raw(broker, V5, "intruder")
+    assert raw.send(Publish(topic="$SYS/invented", payload=b"x")) == []
+    assert watcher.read() == []
+    assert broker.stats.denied == 1
+    [denied] = [e for e in raw.events if isinstance(e, ActionDenied)]
+    assert (denied.action, denied.topic, denied.reason_code) == (
+        "publish",
+        "$SYS/invented",
+        ReasonCode.NOT_AUTHORIZED,
+    )
+
+
+def test_a_311_publish_into_a_dollar_topic_closes_the_connection_mqtt_3_3_5_2() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    raw = connected_raw(broker, V311, "intruder")
+    raw.send(
+        Publish(topic="$SYS/broker/uptime", payload=b"0", qos=QoS(1), packet_id=1, retain=True)
+    )
+    assert raw.conn.is_closed
+    assert len(broker.retained) == 0
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_a_will_on_a_dollar_topic_is_refused_at_connect_with_not_authorized(
+    version: ProtocolVersion,
+) -> None:
+    raw = RawClient(Broker(BrokerConfig(sys_interval_s=0)), version)
+    will = Will(topic="$SYS/broker/clients/connected", payload=b"0")
+    [connack] = raw.send(Connect(version=version, client_id="c", will=will))
+    # 3.1.1 return code 5 is NOT_AUTHORIZED once decoded.
+    assert connack == ConnAck(reason_code=ReasonCode.NOT_AUTHORIZED)
+    assert raw.conn.is_closed
+
+
+def test_dollar_topics_are_writable_when_configured_and_the_broker_may_always_publish() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, dollar_topics_writable=True))
+    watcher = _sys_watcher(broker)
+    raw = connected_raw(broker, V5, "bridge")
+    [ack] = raw.send(Publish(topic="$SYS/x", payload=b"1", qos=QoS(1), packet_id=1))
+    assert ack == PubAck(packet_id=1)
+    assert [p.payload for p in watcher.read() if isinstance(p, Publish)] == [b"1"]
+    locked = Broker(BrokerConfig(sys_interval_s=0))
+    assert locked.publish("$SYS/own", b"2", now=0.0) == ReasonCode.NO_MATCHING_SUBSCRIBERS
+    watcher = _sys_watcher(locked)
+    assert locked.publish("$SYS/own", b"2", now=0.0) == ReasonCode.SUCCESS
+    assert [p.payload for p in watcher.read() if isinstance(p, Publish)] == [b"2"]
+
+
+# -- 6. Subscription Identifiers are the broker's to send ---------------------------------
+
+
+def test_a_client_publish_with_a_subscription_identifier_is_0x82_mqtt_3_3_4_6() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    sub = connected_raw(broker, V5, "sub")
+    sub.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="t"),)))
+    raw = connected_raw(broker, V5, "forger")
+    answer = raw.send(
+        Publish(topic="t", payload=b"x", properties=Properties(subscription_identifiers=(9,)))
+    )
+    assert answer == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
+    assert raw.conn.is_closed
+    assert any("MQTT-3.3.4-6" in e.detail for e in raw.events if isinstance(e, ProtocolViolation))
+    assert sub.read() == []
+
+
+def test_a_forwarded_publish_carries_only_the_subscribers_identifiers() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    plain = connected_raw(broker, V5, "plain")
+    plain.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="t"),)))
+    tagged = connected_raw(broker, V5, "tagged")
+    tagged.send(
+        Subscribe(
+            packet_id=1,
+            subscriptions=(Subscription(topic_filter="t"),),
+            properties=Properties(subscription_identifiers=(3,)),
+        )
+    )
+    broker.publish("t", b"x", properties=Properties(subscription_identifiers=(9,)), now=0.0)
+    [to_plain] = plain.read()
+    [to_tagged] = tagged.read()
+    assert isinstance(to_plain, Publish) and isinstance(to_tagged, Publish)
+    assert to_plain.properties.subscription_identifiers == ()
+    assert to_tagged.properties.subscription_identifiers == (3,)
+
+
+# -- 7. a publisher is told of failure only when nothing matched ----------------------
+
+
+def test_a_message_every_matching_subscriber_drops_is_still_acknowledged_as_success() -> None:
+    # 0x10 No matching subscribers is for "nothing matched"; a subscriber's
+    # own drop (here QoS 0 for an absent client) is counted, not the
+    # publisher's failure (MQTT 5 §3.4.2.1).
+    net = Net()
+    net.connect("sub", version=V5, clean_start=False, session_expiry_interval_s=3600)
+    net.links["sub"].client.subscribe("t", qos=0, now=0)
+    net.pump()
+    net.cut("sub")
+    net.connect("pub", version=V5)
+    net.links["pub"].client.publish("t", b"x", qos=1, now=0)
+    net.pump()
+    assert net.events("pub", PublishAcked)[-1].reason_code == ReasonCode.SUCCESS
+    assert net.broker.stats.dropped["qos0-offline"] == 1
+
+
+def test_a_message_no_matching_subscriber_may_read_is_still_acknowledged_as_success() -> None:
+    net = Net(authorizer=UserAcl())
+    net.connect("alice", version=V5, username="alice")
+    net.links["alice"].client.subscribe("secret/#", qos=1, now=0)
+    net.pump()
+    net.connect("pub", version=V5)
+    net.links["pub"].client.publish("secret/x", b"x", qos=1, now=0)
+    net.pump()
+    assert net.events("pub", PublishAcked)[-1].reason_code == ReasonCode.SUCCESS
+    assert net.broker.stats.dropped["not-authorized"] == 1
