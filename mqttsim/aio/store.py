@@ -8,8 +8,26 @@ committed transaction across a kill of the broker process (the OS holds
 the written pages); ``durable=True`` asks for ``synchronous=FULL``, which
 also survives a power cut at the cost of an fsync per batch.
 
+Theory of operation. The core hands over whole :class:`Session` objects, so
+the store remembers, per session, what it last wrote (the ``_Written``
+record) and writes only the difference: one row per message queued or in
+flight, inserted when the message object is new, deleted when it is gone,
+updated when an in-flight message's state or packet changed; the session's
+row (metadata and subscriptions) only when those changed. Queued messages
+are immutable and leave the queue from the left, so the common case is
+found with a comparison of identities; any other change of the queue writes
+the whole queue again, which is always correct. An offline queue of 5,000
+messages thus costs one row per new message, not 5,000.
+
+Rows keep their order in ``seq``, a per-session counter: the queue's order
+and the order in-flight messages were first sent, which a resumed session
+resends in [MQTT-4.6.0-1]. A batch that fails is rolled back and its
+sessions forgotten, so the next batch writes them whole.
+
 Messages are stored as their MQTT 5 encoding: the codec we trust for the
 wire is the serialiser, so nothing here knows the fields of a PUBLISH.
+Files of the first schema (one JSON document per session) are migrated when
+opened; a file from a newer version is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +35,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,56 +55,238 @@ from mqttsim.protocol.session import (
     SubscriptionRecord,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 2
+"""The layout this module writes, kept in SQLite's ``user_version``."""
 
 _V5 = ProtocolVersion.V5
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    client_id TEXT PRIMARY KEY,
+    username TEXT,
+    expiry_interval_s INTEGER NOT NULL,
+    disconnected_at REAL,
+    next_packet_id INTEGER NOT NULL,
+    inbound_qos2 TEXT NOT NULL,
+    subscriptions TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    client_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT,
+    packet BLOB NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (client_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY, packet BLOB NOT NULL, expires_at REAL
 );
 """
+# In ``messages``, ``state`` is NULL for a queued message, else the name of
+# the in-flight message's OutboundState. ``inbound_qos2`` and
+# ``subscriptions`` are JSON lists (see _meta_row and _subscriptions_text).
+
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (client_id, seq, state, packet, expires_at) VALUES (?, ?, ?, ?, ?)"
+)
+_UPDATE_MESSAGE = (
+    "UPDATE messages SET state = ?, packet = ?, expires_at = ? WHERE client_id = ? AND seq = ?"
+)
+_DELETE_MESSAGE = "DELETE FROM messages WHERE client_id = ? AND seq = ?"
+_UPSERT_SESSION = (
+    "INSERT OR REPLACE INTO sessions (client_id, username, expiry_interval_s, disconnected_at,"
+    " next_packet_id, inbound_qos2, subscriptions) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_META = (
+    "UPDATE sessions SET username = ?, expiry_interval_s = ?, disconnected_at = ?,"
+    " next_packet_id = ?, inbound_qos2 = ? WHERE client_id = ?"
+)
+_UPDATE_SUBSCRIPTIONS = "UPDATE sessions SET subscriptions = ? WHERE client_id = ?"
+
+_Meta = tuple[str | None, int, float | None, int, frozenset[int]]
 
 
-def _packet_text(publish: Publish) -> str:
-    return base64.b64encode(encode(publish, _V5)).decode("ascii")
+def _meta(session: Session) -> _Meta:
+    return (
+        session.username,
+        session.expiry_interval_s,
+        session.disconnected_at,
+        session.packet_ids.next_id,
+        frozenset(session.inbound_qos2),
+    )
 
 
-def _packet_from(text: str) -> Publish:
-    packet = decode(base64.b64decode(text), _V5)
-    if not isinstance(packet, Publish):
-        raise ConfigError(f"stored message is a {type(packet).__name__}, not a PUBLISH")
-    return packet
+def _meta_row(meta: _Meta) -> tuple[Any, ...]:
+    username, expiry, disconnected_at, next_id, inbound = meta
+    return (username, expiry, disconnected_at, next_id, json.dumps(sorted(inbound)))
 
 
-def session_to_json(session: Session) -> str:
-    """A session as JSON text (messages as base64 MQTT 5 packets)."""
-    data: dict[str, Any] = {
-        "expiry_interval_s": session.expiry_interval_s,
-        "disconnected_at": session.disconnected_at,
-        "next_id": session.packet_ids.next_id,
-        "outbound": [
-            [pid, m.state.name, _packet_text(m.publish), m.expires_at]
-            for pid, m in session.outbound.items()
-        ],
-        "inbound_qos2": sorted(session.inbound_qos2),
-        "queued": [[_packet_text(q.publish), q.expires_at] for q in session.queued],
-        "subscriptions": [
+def _subscriptions_text(subscriptions: dict[str, SubscriptionRecord]) -> str:
+    return json.dumps(
+        [
             [
-                f,
+                topic_filter,
                 int(r.subscription.qos),
                 r.subscription.no_local,
                 r.subscription.retain_as_published,
                 int(r.subscription.retain_handling),
                 r.identifier,
             ]
-            for f, r in session.subscriptions.items()
+            for topic_filter, r in subscriptions.items()
         ],
-    }
-    return json.dumps(data, separators=(",", ":"))
+        separators=(",", ":"),
+    )
 
 
-def session_from_json(client_id: str, text: str) -> Session:
+def _subscriptions_from(rows: Iterable[list[Any]]) -> dict[str, SubscriptionRecord]:
+    result: dict[str, SubscriptionRecord] = {}
+    for topic_filter, qos, no_local, rap, handling, identifier in rows:
+        sub = Subscription(
+            topic_filter=topic_filter,
+            qos=QoS(qos),
+            no_local=no_local,
+            retain_as_published=rap,
+            retain_handling=RetainHandling(handling),
+        )
+        result[topic_filter] = SubscriptionRecord(subscription=sub, identifier=identifier)
+    return result
+
+
+def _publish_from(data: bytes) -> Publish:
+    packet = decode(data, _V5)
+    if not isinstance(packet, Publish):
+        raise ValueError(f"a stored message is a {type(packet).__name__}, not a PUBLISH")
+    return packet
+
+
+@dataclass(slots=True, frozen=True)
+class _Outbound:
+    """What was written for one in-flight message (InflightMessage mutates in
+    place, so the fields that can change are kept beside the object)."""
+
+    message: InflightMessage
+    seq: int
+    state: OutboundState
+    publish: Publish
+    expires_at: float | None
+
+
+@dataclass(slots=True)
+class _Written:
+    """What the database holds for one session, as objects. Holding the
+    objects keeps their ``id()`` from being reused while we compare by it."""
+
+    session: Session
+    next_seq: int = 0
+    meta: _Meta | None = None
+    subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    queued: list[QueuedMessage] = field(default_factory=list)
+    queued_ids: list[int] = field(default_factory=list)
+    queued_seqs: list[int] = field(default_factory=list)
+    outbound: dict[int, _Outbound] = field(default_factory=dict)
+
+
+class _Batch:
+    """The statements of one transaction, grouped so each kind runs once."""
+
+    def __init__(self) -> None:
+        self.inserts: list[tuple[Any, ...]] = []
+        self.updates: list[tuple[Any, ...]] = []
+        self.deletes: list[tuple[str, int]] = []
+
+    def queue_rows(self, cid: str, w: _Written, messages: Iterable[QueuedMessage]) -> None:
+        for message in messages:
+            w.queued.append(message)
+            w.queued_ids.append(id(message))
+            w.queued_seqs.append(w.next_seq)
+            self.inserts.append(
+                (cid, w.next_seq, None, encode(message.publish, _V5), message.expires_at)
+            )
+            w.next_seq += 1
+
+    def outbound_row(self, cid: str, w: _Written, pid: int, message: InflightMessage) -> None:
+        w.outbound[pid] = _Outbound(
+            message, w.next_seq, message.state, message.publish, message.expires_at
+        )
+        self.inserts.append(
+            (cid, w.next_seq, message.state.name, encode(message.publish, _V5), message.expires_at)
+        )
+        w.next_seq += 1
+
+
+def _diff_queue(cid: str, session: Session, old: _Written, new: _Written, batch: _Batch) -> None:
+    """Rows for the queue: messages popped from the left are deleted, those
+    appended are inserted; any other change rewrites the whole queue."""
+    ids = list(map(id, session.queued))
+    if ids == old.queued_ids:
+        new.queued, new.queued_ids, new.queued_seqs = old.queued, old.queued_ids, old.queued_seqs
+        return
+    gone = len(old.queued_ids)
+    if ids:
+        try:
+            gone = old.queued_ids.index(ids[0])
+        except ValueError:
+            pass
+    kept = len(old.queued_ids) - gone
+    if ids[:kept] != old.queued_ids[gone:]:
+        gone, kept = len(old.queued_ids), 0
+    batch.deletes.extend((cid, seq) for seq in old.queued_seqs[:gone])
+    new.queued = old.queued[gone:]
+    new.queued_ids = old.queued_ids[gone:]
+    new.queued_seqs = old.queued_seqs[gone:]
+    batch.queue_rows(cid, new, islice(session.queued, kept, None))
+
+
+def _diff_outbound(cid: str, session: Session, old: _Written, new: _Written, batch: _Batch) -> None:
+    """Rows for the in-flight messages, by packet identifier."""
+    if not _same_order(session, old):
+        batch.deletes.extend((cid, row.seq) for row in old.outbound.values())
+        for pid, message in session.outbound.items():
+            batch.outbound_row(cid, new, pid, message)
+        return
+    for pid, message in session.outbound.items():
+        row = old.outbound.get(pid)
+        if row is None:
+            batch.outbound_row(cid, new, pid, message)
+        elif (
+            row.message is not message
+            or row.state is not message.state
+            or row.publish is not message.publish
+            or row.expires_at != message.expires_at
+        ):
+            new.outbound[pid] = _Outbound(
+                message, row.seq, message.state, message.publish, message.expires_at
+            )
+            batch.updates.append(
+                (message.state.name, encode(message.publish, _V5), message.expires_at, cid, row.seq)
+            )
+        else:
+            new.outbound[pid] = row
+    batch.deletes.extend(
+        (cid, row.seq) for pid, row in old.outbound.items() if pid not in session.outbound
+    )
+
+
+def _same_order(session: Session, old: _Written) -> bool:
+    """Whether the rows kept, in their ``seq`` order, then the new rows, give
+    the dict's order. Not so only if an identifier came back after a newer
+    one (a wrap-around of the 65535 identifiers between two batches)."""
+    last = -1
+    for pid in session.outbound:
+        row = old.outbound.get(pid)
+        if row is None:
+            last = old.next_seq  # new rows come after every kept one
+        elif row.seq < last:
+            return False
+        else:
+            last = row.seq
+    return True
+
+
+def _session_from_v1(client_id: str, text: str) -> Session:
+    """A session from the first schema: one JSON document, messages as
+    base64 MQTT 5 packets."""
     data = json.loads(text)
     session = Session(
         client_id=client_id,
@@ -94,25 +296,18 @@ def session_from_json(client_id: str, text: str) -> Session:
     )
     for pid, state, packet, expires_at in data["outbound"]:
         session.outbound[pid] = InflightMessage(
-            publish=_packet_from(packet), state=OutboundState[state], expires_at=expires_at
+            publish=_publish_from(base64.b64decode(packet)),
+            state=OutboundState[state],
+            expires_at=expires_at,
         )
         session.packet_ids.claim(pid)
     session.inbound_qos2 = set(data["inbound_qos2"])
-    session.queued = deque(
-        QueuedMessage(publish=_packet_from(p), expires_at=e) for p, e in data["queued"]
-    )
-    for queued in session.queued:
-        if queued.publish.packet_id is not None:
-            session.packet_ids.claim(queued.publish.packet_id)
-    for f, qos, no_local, rap, handling, identifier in data["subscriptions"]:
-        sub = Subscription(
-            topic_filter=f,
-            qos=QoS(qos),
-            no_local=no_local,
-            retain_as_published=rap,
-            retain_handling=RetainHandling(handling),
-        )
-        session.subscriptions[f] = SubscriptionRecord(subscription=sub, identifier=identifier)
+    for packet, expires_at in data["queued"]:
+        publish = _publish_from(base64.b64decode(packet))
+        session.queued.append(QueuedMessage(publish=publish, expires_at=expires_at))
+        if publish.packet_id is not None:
+            session.packet_ids.claim(publish.packet_id)
+    session.subscriptions = _subscriptions_from(data["subscriptions"])
     return session
 
 
@@ -120,59 +315,230 @@ class SqliteStore:
     """Sessions and retained messages in one SQLite file.
 
     Args:
-        path: the database file; created if missing.
+        path: the database file; created if missing, migrated if written by
+            the first schema.
         durable: fsync every batch (survives power loss, not only a kill).
+
+    Raises:
+        ConfigError: if the file cannot be opened, is not a database, or was
+            written by a newer version (one line naming the file).
     """
 
     def __init__(self, path: str | Path, *, durable: bool = False) -> None:
         self.path = Path(path)
+        self._written: dict[str, _Written] = {}
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(_SCHEMA)
+            self._open_schema()
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open persistence file {self.path}: {exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"cannot migrate persistence file {self.path} from the first schema: {exc}"
+            ) from None
 
-    def load(self) -> StoredState:
-        try:
-            sessions = [
-                session_from_json(cid, data)
-                for cid, data in self._db.execute("SELECT client_id, data FROM sessions")
-            ]
-            retained = [
-                QueuedMessage(publish=decode(bytes(packet), _V5), expires_at=expires_at)  # type: ignore[arg-type]
-                for packet, expires_at in self._db.execute(
-                    "SELECT packet, expires_at FROM retained"
-                )
-            ]
-        except (sqlite3.Error, ValueError, KeyError) as exc:
-            raise ConfigError(f"persistence file {self.path} is unreadable: {exc}") from None
-        return StoredState(sessions=sessions, retained=retained)
-
-    def apply(self, changes: StoreChanges) -> None:
+    def _open_schema(self) -> None:
         db = self._db
-        db.execute("BEGIN")
-        try:
-            for client_id in changes.deleted_sessions:
-                db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
-            db.executemany(
-                "INSERT OR REPLACE INTO sessions (client_id, data) VALUES (?, ?)",
-                [(s.client_id, session_to_json(s)) for s in changes.sessions],
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"persistence file {self.path} has schema {version}, written by a newer"
+                f" mqttsim; this one reads schemas 1 and {SCHEMA_VERSION}"
             )
-            for topic, message in changes.retained.items():
-                if message is None:
-                    db.execute("DELETE FROM retained WHERE topic = ?", (topic,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO retained (topic, packet, expires_at)"
-                        " VALUES (?, ?, ?)",
-                        (topic, encode(message.publish, _V5), message.expires_at),
-                    )
+        if version == SCHEMA_VERSION:
+            return
+        # Schema 1 had no version number and a ``data`` column in ``sessions``.
+        columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "data" in columns:
+                db.execute("ALTER TABLE sessions RENAME TO sessions_v1")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if "data" in columns:
+                self._migrate_v1()
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
+    def _migrate_v1(self) -> None:
+        """Rewrite every first-schema session as rows, inside the open transaction."""
+        batch = _Batch()
+        sessions = [
+            _session_from_v1(cid, data)
+            for cid, data in self._db.execute("SELECT client_id, data FROM sessions_v1")
+        ]
+        for session in sessions:
+            self._write_whole(session, batch)
+        self._run(batch)
+        self._db.execute("DROP TABLE sessions_v1")
+        self._written.clear()  # load() records what it reads
+
+    def load(self) -> StoredState:
+        """Read every session and retained message (at start-up).
+
+        Raises:
+            ConfigError: if the file is unreadable or holds something that is
+                not a valid session.
+        """
+        try:
+            sessions = self._load_sessions()
+            retained = [
+                QueuedMessage(publish=_publish_from(bytes(packet)), expires_at=expires_at)
+                for packet, expires_at in self._db.execute(
+                    "SELECT packet, expires_at FROM retained"
+                )
+            ]
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"persistence file {self.path} is unreadable: {exc}") from None
+        return StoredState(sessions=sessions, retained=retained)
+
+    def _load_sessions(self) -> list[Session]:
+        self._written.clear()
+        sessions: dict[str, Session] = {}
+        for cid, username, expiry, disconnected_at, next_id, inbound, subs in self._db.execute(
+            "SELECT client_id, username, expiry_interval_s, disconnected_at, next_packet_id,"
+            " inbound_qos2, subscriptions FROM sessions"
+        ):
+            session = Session(
+                client_id=cid,
+                username=username,
+                expiry_interval_s=expiry,
+                disconnected_at=disconnected_at,
+                packet_ids=PacketIdPool(next_id=next_id),
+                inbound_qos2=set(json.loads(inbound)),
+                subscriptions=_subscriptions_from(json.loads(subs)),
+            )
+            sessions[cid] = session
+            self._written[cid] = _Written(
+                session=session, meta=_meta(session), subscriptions=dict(session.subscriptions)
+            )
+        for cid, seq, state, packet, expires_at in self._db.execute(
+            "SELECT client_id, seq, state, packet, expires_at FROM messages ORDER BY client_id, seq"
+        ):
+            owner = sessions.get(cid)
+            if owner is None:
+                continue  # cannot happen through apply(); ignore rather than invent a session
+            w = self._written[cid]
+            w.next_seq = seq + 1
+            publish = _publish_from(bytes(packet))
+            if state is None:
+                queued = QueuedMessage(publish=publish, expires_at=expires_at)
+                owner.queued.append(queued)
+                w.queued.append(queued)
+                w.queued_ids.append(id(queued))
+                w.queued_seqs.append(seq)
+                if publish.packet_id is not None:
+                    owner.packet_ids.claim(publish.packet_id)
+                continue
+            inflight = InflightMessage(
+                publish=publish, state=OutboundState[state], expires_at=expires_at
+            )
+            pid = publish.packet_id
+            if pid is None:
+                raise ValueError(f"an in-flight message of {cid!r} has no packet identifier")
+            owner.outbound[pid] = inflight
+            owner.packet_ids.claim(pid)
+            w.outbound[pid] = _Outbound(inflight, seq, inflight.state, publish, expires_at)
+        return list(sessions.values())
+
+    def apply(self, changes: StoreChanges) -> None:
+        """Write one batch in one transaction: only what changed since the last.
+
+        Raises:
+            sqlite3.Error: if the database cannot be written; nothing of the
+                batch is kept, and its sessions are written whole next time.
+        """
+        db = self._db
+        staged: dict[str, _Written] = {}
+        touched = [s.client_id for s in changes.sessions] + list(changes.deleted_sessions)
+        db.execute("BEGIN")
+        try:
+            for client_id in changes.deleted_sessions:
+                db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
+                db.execute("DELETE FROM messages WHERE client_id = ?", (client_id,))
+                self._written.pop(client_id, None)
+                staged.pop(client_id, None)
+            batch = _Batch()
+            for session in changes.sessions:
+                cid = session.client_id
+                old = staged.get(cid) or self._written.get(cid)
+                if old is None or old.session is not session:
+                    staged[cid] = self._write_whole(session, batch)
+                else:
+                    staged[cid] = self._write_difference(session, old, batch)
+            self._run(batch)
+            self._write_retained(changes.retained)
+        except BaseException:
+            db.execute("ROLLBACK")
+            for client_id in touched:  # unknown now: written whole next time
+                self._written.pop(client_id, None)
+            raise
+        db.execute("COMMIT")
+        self._written.update(staged)
+
+    def _write_whole(self, session: Session, batch: _Batch) -> _Written:
+        """A session seen for the first time (or replaced): every row anew."""
+        cid = session.client_id
+        self._run(batch)  # keep statement order: earlier rows of this batch first
+        self._db.execute("DELETE FROM messages WHERE client_id = ?", (cid,))
+        meta = _meta(session)
+        w = _Written(session=session, meta=meta, subscriptions=dict(session.subscriptions))
+        self._db.execute(
+            _UPSERT_SESSION, (cid, *_meta_row(meta), _subscriptions_text(session.subscriptions))
+        )
+        batch.queue_rows(cid, w, session.queued)
+        for pid, message in session.outbound.items():
+            batch.outbound_row(cid, w, pid, message)
+        return w
+
+    def _write_difference(self, session: Session, old: _Written, batch: _Batch) -> _Written:
+        cid = session.client_id
+        new = _Written(session=session, next_seq=old.next_seq, meta=old.meta)
+        meta = _meta(session)
+        if meta != old.meta:
+            self._db.execute(_UPDATE_META, (*_meta_row(meta), cid))
+            new.meta = meta
+        if session.subscriptions != old.subscriptions:
+            self._db.execute(
+                _UPDATE_SUBSCRIPTIONS, (_subscriptions_text(session.subscriptions), cid)
+            )
+            new.subscriptions = dict(session.subscriptions)
+        else:
+            new.subscriptions = old.subscriptions
+        _diff_queue(cid, session, old, new, batch)
+        _diff_outbound(cid, session, old, new, batch)
+        return new
+
+    def _run(self, batch: _Batch) -> None:
+        """Run the batch's message statements: deletes first, as a row's
+        (client, seq) may be taken again only after it is gone."""
+        db = self._db
+        if batch.deletes:
+            db.executemany(_DELETE_MESSAGE, batch.deletes)
+        if batch.updates:
+            db.executemany(_UPDATE_MESSAGE, batch.updates)
+        if batch.inserts:
+            db.executemany(_INSERT_MESSAGE, batch.inserts)
+        batch.deletes.clear()
+        batch.updates.clear()
+        batch.inserts.clear()
+
+    def _write_retained(self, retained: dict[str, QueuedMessage | None]) -> None:
+        for topic, message in retained.items():
+            if message is None:
+                self._db.execute("DELETE FROM retained WHERE topic = ?", (topic,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO retained (topic, packet, expires_at) VALUES (?, ?, ?)",
+                    (topic, encode(message.publish, _V5), message.expires_at),
+                )
+
     def close(self) -> None:
+        """Close the database; the store cannot be used afterwards."""
         self._db.close()
