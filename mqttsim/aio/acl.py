@@ -18,9 +18,19 @@ How a decision is made, as mosquitto 2.x makes it:
    access allows. Deny rules are tried first wherever they stand in the file.
 2. Then the ``pattern`` rules, after substituting ``%c`` and ``%u``, with the
    same deny-first order. A pattern containing ``%u`` never applies to a
-   client without a user name. A client whose id or user name contains ``+``
-   or ``#`` gets nothing from patterns, since it could widen them.
+   client without a user name. A name is only substituted if it is one
+   topic level and no wildcard (see :func:`is_substitutable`); a pattern that
+   would substitute any other name grants nothing to that client, and if it
+   is a ``deny`` pattern, that client gets nothing from patterns at all.
 3. Nothing matched: refused. A file grants only what it lists.
+
+Why stricter than mosquitto. mosquitto 2.x refuses only ``+`` and ``#`` in
+the names it substitutes, but a client picks its own id: with ``pattern
+readwrite devices/%c/#``, the id ``victim/cmd`` becomes ``devices/victim/cmd/#``,
+a part of device ``victim``'s tree. A ``/`` moves the name across levels, so
+it is refused like a wildcard. A ``deny`` pattern we cannot substitute fails
+closed: it meant "not this client's own topics", and which topics those are
+cannot be said for such a name.
 
 So a user's own ``topic`` allow wins over a ``pattern`` deny: the user block is
 consulted first. ``$`` topics only match rules that start with ``$`` (the
@@ -53,7 +63,7 @@ from pathlib import Path
 from ..protocol.errors import ConfigError, TopicFilterInvalid
 from ..protocol.topics import parse_shared, topic_matches, validate_topic_filter
 
-__all__ = ["Access", "AclRule", "AclFile", "filter_covers"]
+__all__ = ["Access", "AclRule", "AclFile", "filter_covers", "is_substitutable"]
 
 
 class Access(Enum):
@@ -235,24 +245,43 @@ class AclFile:
         verdict = _verdict(((rule.topic, rule.access) for rule in own), text, wanted, test)
         if verdict is not None:
             return verdict
-        if not self.patterns or _is_dangerous(client_id) or _is_dangerous(username):
+        if not self.patterns:
             return False
+        client_ok = is_substitutable(client_id)
+        user_ok = username is not None and is_substitutable(username)
 
         def substitute(match: re.Match[str]) -> str:
             # One left-to-right pass, so a client id containing "%u" stays literal.
             return client_id if match.group(1) == "c" else (username or "")
 
-        expanded = (
-            (_SUBSTITUTION.sub(substitute, rule.topic), rule.access)
-            for rule in self.patterns
-            if username is not None or "%u" not in rule.topic
-        )
+        expanded: list[tuple[str, Access]] = []
+        for rule in self.patterns:
+            topic = rule.topic
+            uses_c, uses_u = "%c" in topic, "%u" in topic
+            if uses_u and username is None:
+                continue  # about a user, and there is none
+            if (uses_c and not client_ok) or (uses_u and not user_ok):
+                if rule.access is Access.DENY:
+                    return False  # fail closed (see the module's docstring)
+                continue
+            if uses_c or uses_u:
+                topic = _SUBSTITUTION.sub(substitute, topic)
+            expanded.append((topic, rule.access))
         return _verdict(expanded, text, wanted, test) is True
 
 
-def _is_dangerous(name: str | None) -> bool:
-    """A client id or user name with a wildcard would widen a pattern it is put into."""
-    return name is not None and ("+" in name or "#" in name)
+_NOT_IN_A_NAME = frozenset("/+#")
+
+
+def is_substitutable(name: str) -> bool:
+    """Return True if ``name`` may replace ``%c`` or ``%u`` in a pattern.
+
+    It must be exactly one topic level without wildcards: not empty, and
+    without ``/``, ``+`` or ``#``. Otherwise the expanded filter could reach
+    beyond this client's own topics: ``+`` or ``#`` would widen it, and ``/``
+    would move the name across levels into another device's tree.
+    """
+    return bool(name) and _NOT_IN_A_NAME.isdisjoint(name)
 
 
 def _split_first(text: str) -> tuple[str, str, str]:

@@ -130,12 +130,49 @@ def test_user_block_is_consulted_before_patterns_as_in_mosquitto() -> None:
     assert acl.may_publish("c", "alice", "mine/y")  # nothing in the block: patterns decide
 
 
-def test_client_id_or_user_name_with_wildcards_gets_nothing_from_patterns() -> None:
-    acl = AclFile.parse("pattern readwrite devices/%c/#\npattern readwrite users/%u/#\n")
-    assert not acl.may_publish("a+b", None, "devices/a+b/x")
-    assert not acl.may_publish("#", None, "devices/anything")
-    assert not acl.may_receive("c", "x#", "users/x#/y")
-    assert acl.may_publish("ab", None, "devices/ab/x")
+@pytest.mark.parametrize("client_id", ["victim/cmd", "a/+", "x/../victim", "+", "#", "v/#"])
+def test_client_id_with_a_slash_or_wildcard_cannot_reach_another_devices_topics(
+    client_id: str,
+) -> None:
+    # Substituted as it is, "victim/cmd" would turn devices/%c/# into
+    # devices/victim/cmd/#: a part of device "victim"'s tree.
+    acl = AclFile.parse("pattern readwrite devices/%c/#\n")
+    for topic in ("devices/victim/cmd/open", "devices/victim/cmd", "devices/a/b/c"):
+        assert not acl.may_publish(client_id, None, topic)
+        assert not acl.may_receive(client_id, None, topic)
+    assert not acl.may_subscribe(client_id, None, "devices/victim/#")
+    assert acl.may_publish("victim", None, "devices/victim/cmd/open")
+
+
+@pytest.mark.parametrize("username", ["bob/inbox", "b+", "#"])
+def test_user_name_with_a_slash_or_wildcard_gets_nothing_from_user_patterns(
+    username: str,
+) -> None:
+    acl = AclFile.parse("pattern readwrite users/%u/#\n")
+    assert not acl.may_receive("c", username, "users/bob/inbox/1")
+    assert not acl.may_publish("c", username, f"users/{username}/x")
+    assert acl.may_receive("c", "bob", "users/bob/inbox/1")
+
+
+def test_an_unsafe_substitution_voids_only_the_rules_that_make_it() -> None:
+    acl = AclFile.parse(
+        "pattern read public/#\npattern readwrite devices/%c/#\npattern read users/%u/#\n"
+    )
+    # The rules without %c still apply to a client whose id has a '/'.
+    assert acl.may_receive("site/a", "alice", "public/news")
+    assert acl.may_receive("site/a", "alice", "users/alice/x")
+    assert not acl.may_publish("site/a", "alice", "devices/site/a/x")
+    # And %c rules still apply to a user name with a '/' (it is not substituted).
+    assert acl.may_publish("dev1", "org/alice", "devices/dev1/x")
+    assert not acl.may_receive("dev1", "org/alice", "users/org/alice/x")
+
+
+def test_a_deny_pattern_that_cannot_be_substituted_denies_every_pattern_grant() -> None:
+    # Failing closed: the deny was meant for this client's own topics, and
+    # which topics those are cannot be said for an id like "a/b".
+    acl = AclFile.parse("pattern read public/#\npattern deny devices/%c/locked\n")
+    assert acl.may_receive("a", None, "public/x")
+    assert not acl.may_receive("a/b", None, "public/x")
 
 
 def test_substitution_is_a_single_pass() -> None:
