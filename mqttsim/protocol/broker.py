@@ -614,11 +614,17 @@ class Broker:
                 # Never send more than the client accepts [MQTT-3.1.2-25].
                 self.message_dropped(session, packet, DropReason.PACKET_TOO_LARGE, events)
                 return False
-            if qos == 0:
+            if conn.outbox_full():
+                # The client is not reading (BrokerConfig.max_outgoing_*): QoS 0
+                # is dropped and counted; QoS 1/2 waits in the session queue.
+                if qos == 0:
+                    self.message_dropped(session, packet, DropReason.OUTGOING_BUFFER_FULL, events)
+                    return False
+            elif qos == 0:
                 self.stats.publish_sent += 1
                 conn.send_bytes(encoded, publish)
                 return True
-            if len(session.outbound) < conn.send_window and not session.queued:
+            elif len(session.outbound) < conn.send_window and not session.queued:
                 pid = session.packet_ids.allocate()
                 data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
                 publish = with_packet_id(publish, pid)  # replace(), without its cost per message

@@ -102,6 +102,11 @@ class BrokerConnection:
         self.client_max_packet_size: int | None = None
         self._decoder = StreamDecoder(max_packet_size=broker.config.max_packet_size)
         self._out: list[bytes] = []
+        # The outbox's bound (BrokerConfig.max_outgoing_*): a client that stops
+        # reading must not make the broker buffer without limit.
+        self._out_bytes = 0
+        self._max_out_bytes = broker.config.max_outgoing_bytes
+        self._max_out_messages = broker.config.max_outgoing_messages
         self._trace_out: list[Packet] = []
         self._opened_at = now
         self._last_received = now
@@ -116,6 +121,23 @@ class BrokerConnection:
     @property
     def is_closed(self) -> bool:
         return self.state is BrokerState.CLOSED
+
+    @property
+    def outgoing_bytes(self) -> int:
+        """Bytes queued for this client that :meth:`data_to_send` has not yet taken."""
+        return self._out_bytes
+
+    @property
+    def outgoing_messages(self) -> int:
+        """Packets queued for this client that :meth:`data_to_send` has not yet taken."""
+        return len(self._out)
+
+    def outbox_full(self) -> bool:
+        """Whether the outbox has reached ``BrokerConfig.max_outgoing_bytes``
+        or ``max_outgoing_messages``. Then QoS 0 messages for this client are
+        dropped and QoS 1/2 ones wait in its session; control packets are
+        still queued (an acknowledgement is never held back)."""
+        return self._out_bytes >= self._max_out_bytes or len(self._out) >= self._max_out_messages
 
     def receive_data(self, data: bytes, *, now: float) -> list[Event]:
         """Feed bytes from the transport; returns what happened."""
@@ -141,6 +163,7 @@ class BrokerConnection:
         self._broker.flush_store()
         data = b"".join(self._out)
         self._out.clear()
+        self._out_bytes = 0
         self._broker.stats.bytes_sent += len(data)
         if self._broker.trace:
             for packet in self._trace_out:
@@ -148,6 +171,10 @@ class BrokerConnection:
                     PacketSent(packet=packet, size=len(encode(packet, self._wire_version)), now=now)
                 )
             self._trace_out.clear()
+        session = self.session
+        if session is not None and session.queued:
+            # Messages held back while the outbox was full move up now.
+            self.drain_queue(now)
         return data
 
     def next_deadline(self) -> float | None:
@@ -238,6 +265,7 @@ class BrokerConnection:
         if not self._out:
             self._broker.mark_pending(self)
         self._out.append(data)
+        self._out_bytes += len(data)
         self._broker.stats.messages_sent += 1
         if self._broker.trace and packet is not None:
             self._trace_out.append(packet)
@@ -247,7 +275,9 @@ class BrokerConnection:
         session = self.session
         if session is None or self.state is not BrokerState.CONNECTED:
             return
-        while session.queued and len(session.outbound) < self.send_window:
+        while (
+            session.queued and len(session.outbound) < self.send_window and not self.outbox_full()
+        ):
             queued = session.queued.popleft()
             publish = self.for_wire(queued.publish, queued.expires_at, now)
             if publish is None:

@@ -23,6 +23,9 @@ class DropReason:
     PACKET_TOO_LARGE: Final = "packet-too-large"
     QOS0_OFFLINE: Final = "qos0-offline"
     NOT_AUTHORIZED: Final = "not-authorized"
+    # QoS 0 for a client whose outbox is full: it stopped reading
+    # (BrokerConfig.max_outgoing_bytes / max_outgoing_messages).
+    OUTGOING_BUFFER_FULL: Final = "outgoing-buffer-full"
     SESSION_EXPIRED: Final = "session-expired"
     SESSION_DISCARDED: Final = "session-discarded"  # a new connection asked for Clean Start
 

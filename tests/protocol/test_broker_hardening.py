@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from mqttsim.protocol.broker import Broker, BrokerConfig
+from mqttsim.protocol.codec import encode
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.events import (
     ActionDenied,
@@ -23,6 +24,8 @@ from mqttsim.protocol.packets import (
     ConnAck,
     Connect,
     Disconnect,
+    PingReq,
+    PingResp,
     PubAck,
     Publish,
     PubRec,
@@ -252,3 +255,83 @@ def test_a_message_no_matching_subscriber_may_read_is_still_acknowledged_as_succ
     net.pump()
     assert net.events("pub", PublishAcked)[-1].reason_code == ReasonCode.SUCCESS
     assert net.broker.stats.dropped["not-authorized"] == 1
+
+
+# -- 4. a subscriber that stops reading cannot make the broker buffer without limit ----
+
+
+def _slow_reader(broker: Broker, qos: int) -> RawClient:
+    sub = connected_raw(broker, V5, "slow")
+    sub.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="t", qos=QoS(qos)),)))
+    return sub
+
+
+def _flood(broker: Broker, qos: int, count: int, payload: bytes = b"x") -> RawClient:
+    pub = connected_raw(broker, V5, "flood")
+    data = b"".join(
+        encode(
+            Publish(topic="t", payload=payload, qos=QoS(qos), packet_id=n + 1 if qos else None), V5
+        )
+        for n in range(count)
+    )
+    pub.events += pub.conn.receive_data(data, now=0.0)
+    return pub
+
+
+def test_qos0_for_a_subscriber_that_stops_reading_is_bounded_in_messages_and_dropped_visibly() -> (
+    None
+):
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_outgoing_messages=10))
+    sub = _slow_reader(broker, 0)
+    pub = _flood(broker, 0, 50)
+    assert sub.conn.outgoing_messages == 10
+    assert broker.stats.dropped["outgoing-buffer-full"] == 40
+    drops = [e for e in pub.events if isinstance(e, MessageDropped)]
+    assert len(drops) == 40
+    assert {(e.client_id, e.reason) for e in drops} == {("slow", "outgoing-buffer-full")}
+    assert "$SYS/broker/messages/dropped/outgoing-buffer-full" in broker.stats.tree(
+        now=0.0, sessions=0, subscriptions=0, retained=0, version=""
+    )
+    assert len(sub.read()) == 10
+    assert sub.conn.outgoing_bytes == 0
+
+
+def test_qos0_for_a_subscriber_that_stops_reading_is_bounded_in_bytes() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_outgoing_bytes=1000))
+    sub = _slow_reader(broker, 0)
+    _flood(broker, 0, 100, payload=bytes(100))
+    # The bound may be crossed by the one message that starts below it.
+    assert 1000 <= sub.conn.outgoing_bytes < 1000 + 110
+    assert broker.stats.dropped["outgoing-buffer-full"] > 80
+
+
+def test_qos1_for_a_full_outbox_waits_in_the_session_and_all_arrive_in_order() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_outgoing_messages=10, max_inflight=100))
+    sub = _slow_reader(broker, 1)
+    _flood(broker, 1, 30)
+    assert sub.conn.outgoing_messages == 10
+    session = broker.sessions["slow"]
+    assert len(session.queued) == 20
+    received: list[int] = []
+    for _ in range(10):  # bounded: each round takes the outbox and acknowledges it
+        packets = sub.read()
+        if not packets:
+            break
+        for packet in packets:
+            assert isinstance(packet, Publish) and packet.packet_id is not None
+            received.append(packet.packet_id)
+            sub.events += sub.conn.receive_data(
+                encode(PubAck(packet_id=packet.packet_id), V5), now=0.0
+            )
+    assert len(received) == 30
+    assert not session.queued and not session.outbound
+    assert sum(broker.stats.dropped.values()) == 0
+
+
+def test_control_packets_are_never_held_back_by_a_full_outbox() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_outgoing_messages=5))
+    sub = _slow_reader(broker, 0)
+    _flood(broker, 0, 20)
+    sub.events += sub.conn.receive_data(encode(PingReq(), V5), now=0.0)
+    assert sub.conn.outgoing_messages == 6
+    assert sub.read()[-1] == PingResp()
