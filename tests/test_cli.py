@@ -129,6 +129,65 @@ def test_update_hashes_a_plain_text_file(tmp_path: Path) -> None:
     assert passwords.verify("alice", b"one") and passwords.verify("bob", b"two")
 
 
+COMMENTED = """\
+# Pipeline stations. Ask ops before removing one.
+{alice}
+
+# SCADA
+{bob}
+{carol}
+# end
+"""
+
+
+@pytest.fixture
+def commented(tmp_path: Path) -> Path:
+    """A password file a person wrote: comments, blank lines, a chosen order."""
+    path = tmp_path / "passwd"
+    lines = {}
+    for name in ("alice", "bob", "carol"):
+        one = PasswordFile()
+        one.set_password(name, name + "-pw")
+        lines[name] = one.format().strip()
+    path.write_text(COMMENTED.format(**lines))
+    return path
+
+
+def test_adding_a_user_keeps_comments_blank_lines_and_order(commented: Path) -> None:
+    before = commented.read_text()
+    assert main(["passwd", "-b", str(commented), "dave", "x"]) == 0
+    after = commented.read_text()
+    assert after.startswith(before)
+    assert after[len(before) :].startswith("dave:$7$")
+
+
+def test_changing_a_password_keeps_the_line_in_its_place(commented: Path) -> None:
+    before = commented.read_text().splitlines()
+    assert main(["passwd", "-b", str(commented), "bob", "new"]) == 0
+    after = commented.read_text().splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert [after[i].split(":")[0] for i in changed] == ["bob"]
+    assert PasswordFile.load(commented).verify("bob", b"new")
+
+
+def test_deleting_a_user_removes_only_their_line(commented: Path) -> None:
+    before = commented.read_text().splitlines()
+    assert main(["passwd", "-D", str(commented), "bob"]) == 0
+    assert commented.read_text().splitlines() == [
+        line for line in before if not line.startswith("bob:")
+    ]
+
+
+def test_hashing_a_plain_text_file_keeps_its_comments(tmp_path: Path) -> None:
+    path = tmp_path / "plain"
+    path.write_text("# stations\nalice:one\n\n# scada\nbob:two\n")
+    assert main(["passwd", "-U", str(path)]) == 0
+    lines = path.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["# stations", "alice", "", "# scada", "bob"]
+    passwords = PasswordFile.load(path)
+    assert passwords.verify("alice", b"one") and passwords.verify("bob", b"two")
+
+
 @pytest.fixture
 def typed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Answers that getpass will return, in order."""

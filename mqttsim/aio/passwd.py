@@ -16,7 +16,14 @@ blanks around the user name and the hash. Unlike the broker, which logs and
 drops a bad entry, we refuse the whole file: a user who silently cannot log in
 is harder to debug than a one-line error naming the line. No message ever
 repeats a hash or a password; a plain password is never stored, and the file
-is written 0600 through a temporary file and ``os.replace``.
+is written 0600 through a temporary file and ``os.replace``. A file written
+back keeps its comments, blank lines and the order of its users; a new user
+goes at the end.
+
+Checking a password costs the same whether or not the user exists: an
+unknown user is checked against a dummy hash as dear as the dearest in the
+file (the same scheme, the largest iteration count), so the time an answer
+takes does not tell which user names exist.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import hashlib
 import hmac
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -168,15 +175,23 @@ class PasswordHash:
         return hmac.compare_digest(computed, self.digest)
 
 
-# Checked against when the user name is unknown, so that the answer takes as long
-# as for a known user and timing does not tell which names exist. Its digest is
-# all zeros, which no password hashes to in practice.
-_UNKNOWN_USER = PasswordHash(
-    scheme=HashScheme.SHA512_PBKDF2,
-    salt=bytes(SALT_BYTES),
-    digest=bytes(HASH_BYTES),
-    iterations=DEFAULT_ITERATIONS,
-)
+def _cost(entry: PasswordHash) -> int:
+    """How dear checking ``entry`` is, to compare entries: one SHA-512 ($6$)
+    costs less than PBKDF2 with any iteration count ($7$)."""
+    return entry.iterations if entry.scheme is HashScheme.SHA512_PBKDF2 else 0
+
+
+def _unknown_user_hash(entries: Iterable[PasswordHash]) -> PasswordHash:
+    """The hash an unknown user is checked against: as dear as the dearest
+    of ``entries`` (PBKDF2 with the default count if there are none). Its
+    digest is all zeros, which no password hashes to in practice."""
+    dearest = max(entries, key=_cost, default=None)
+    return PasswordHash(
+        scheme=HashScheme.SHA512_PBKDF2 if dearest is None else dearest.scheme,
+        salt=bytes(SALT_BYTES),
+        digest=bytes(HASH_BYTES),
+        iterations=DEFAULT_ITERATIONS if dearest is None else dearest.iterations,
+    )
 
 
 def check_username(username: str) -> None:
@@ -210,17 +225,24 @@ def _read_text(path: Path, what: str) -> str:
         raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
 
 
-def _entries(text: str, source: str) -> Iterator[tuple[int, str, str]]:
-    """Yield ``(line number, user name, rest)`` for each entry, skipping blanks and comments."""
-    for number, raw in enumerate(text.split("\n"), start=1):
+def _lines(text: str, source: str) -> Iterator[tuple[int, str, str | None, str]]:
+    """Yield ``(line number, line, user name, rest)`` for each line; the user
+    name is None for a blank line or a comment, which are kept as they are
+    (without a CR of a CRLF ending)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no new one
+    for number, raw in enumerate(lines, start=1):
+        raw = raw.removesuffix("\r")
         line = raw.strip()
         if not line or line.startswith("#"):
+            yield number, raw, None, ""
             continue
         username, colon, rest = line.partition(":")
         username = username.strip()
         if not colon or not username:
             raise ConfigError(f"{source}:{number}: expected 'username:password hash'")
-        yield number, username, rest.strip()
+        yield number, raw, username, rest.strip()
 
 
 class PasswordFile:
@@ -241,6 +263,10 @@ class PasswordFile:
     ) -> None:
         self._entries: dict[str, PasswordHash] = dict(entries or {})
         self.allow_anonymous = allow_anonymous
+        # The file's lines: (True, user name) for an entry, (False, text) for
+        # a comment or blank line, kept so that save() writes them back.
+        self._layout: list[tuple[bool, str]] = [(True, name) for name in self._entries]
+        self._unknown: PasswordHash | None = None  # built when first needed
 
     @classmethod
     def parse(
@@ -253,7 +279,11 @@ class PasswordFile:
         """
         entries: dict[str, PasswordHash] = {}
         first_seen: dict[str, int] = {}
-        for number, username, rest in _entries(text, source):
+        layout: list[tuple[bool, str]] = []
+        for number, raw, username, rest in _lines(text, source):
+            if username is None:
+                layout.append((False, raw))
+                continue
             if username in entries:
                 raise ConfigError(
                     f"{source}:{number}: user {username!r} is already defined"
@@ -272,7 +302,10 @@ class PasswordFile:
                     f" valid: {exc}"
                 ) from None
             first_seen[username] = number
-        return cls(entries, allow_anonymous=allow_anonymous)
+            layout.append((True, username))
+        result = cls(entries, allow_anonymous=allow_anonymous)
+        result._layout = layout
+        return result
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, allow_anonymous: bool = False) -> PasswordFile:
@@ -300,7 +333,10 @@ class PasswordFile:
         """
         path = Path(path)
         result = cls()
-        for number, username, password in _entries(_read_text(path, "password file"), str(path)):
+        for number, raw, username, password in _lines(_read_text(path, "password file"), str(path)):
+            if username is None:
+                result._layout.append((False, raw))
+                continue
             if not password:
                 raise ConfigError(f"{path}:{number}: user {username!r} has no password")
             if password.startswith(("$6$", "$7$")):
@@ -331,7 +367,9 @@ class PasswordFile:
         """
         entry = self._entries.get(username)
         if entry is None:
-            _UNKNOWN_USER.verify(password)
+            if self._unknown is None:
+                self._unknown = _unknown_user_hash(self._entries.values())
+            self._unknown.verify(password)
             return False
         return entry.verify(password)
 
@@ -367,17 +405,29 @@ class PasswordFile:
         if len(secret) > _MAX_FIELD:
             raise ConfigError("a password must be at most 65535 bytes")
         try:
-            self._entries[username] = PasswordHash.create(secret, iterations=iterations)
+            entry = PasswordHash.create(secret, iterations=iterations)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if username not in self._entries:
+            self._layout.append((True, username))
+        self._entries[username] = entry
+        self._unknown = None
 
     def delete(self, username: str) -> bool:
         """Remove ``username``; return False if there was no such user."""
-        return self._entries.pop(username, None) is not None
+        if self._entries.pop(username, None) is None:
+            return False
+        self._layout.remove((True, username))
+        self._unknown = None
+        return True
 
     def format(self) -> str:
-        """Return the file's text: one ``username:hash`` line per user."""
-        return "".join(f"{name}:{entry.format()}\n" for name, entry in self._entries.items())
+        """Return the file's text: its comments and blank lines as they were,
+        and one ``username:hash`` line per user, in the file's order."""
+        return "".join(
+            f"{value}:{self._entries[value].format()}\n" if is_user else f"{value}\n"
+            for is_user, value in self._layout
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the file atomically with mode 0600.

@@ -158,6 +158,74 @@ def test_every_answer_goes_through_a_constant_time_comparison(
     assert all(len(a) == len(b) == 64 for a, b in calls)
 
 
+def _hash_work(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every hash computed from now on, as (function, iterations): the work
+    a check does, counted instead of timed."""
+    work: list[tuple[str, int]] = []
+    pbkdf2, sha512 = hashlib.pbkdf2_hmac, hashlib.sha512
+
+    def counting_pbkdf2(name: str, password: bytes, salt: bytes, rounds: int, *a: int) -> bytes:
+        work.append(("pbkdf2_hmac", rounds))
+        return pbkdf2(name, password, salt, rounds, *a)
+
+    def counting_sha512(data: bytes = b"") -> object:
+        work.append(("sha512", 1))
+        return sha512(data)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counting_pbkdf2)
+    monkeypatch.setattr(hashlib, "sha512", counting_sha512)
+    return work
+
+
+@pytest.mark.parametrize(
+    "lines, known",
+    [
+        (
+            [
+                pbkdf2_line("cheap", "pw", iterations=101),
+                pbkdf2_line("dear", "pw", iterations=20_000),
+            ],
+            "dear",
+        ),
+        ([pbkdf2_line("dear", "pw", iterations=20_000), sha512_line("old", "pw")], "dear"),
+        ([sha512_line("old", "pw")], "old"),
+    ],
+)
+def test_an_unknown_user_costs_as_much_hashing_as_the_dearest_known_one(
+    monkeypatch: pytest.MonkeyPatch, lines: list[str], known: str
+) -> None:
+    passwords = PasswordFile.parse("\n".join(lines))
+    work = _hash_work(monkeypatch)
+    passwords.authenticate("c", known, b"wrong")
+    for_known = list(work)
+    work.clear()
+    passwords.authenticate("c", "nobody", b"wrong")
+    assert work == for_known
+
+
+def test_an_unknown_user_in_an_empty_file_costs_a_default_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    passwords = PasswordFile()
+    work = _hash_work(monkeypatch)
+    passwords.authenticate("c", "nobody", b"pw")
+    assert work == [("pbkdf2_hmac", DEFAULT_ITERATIONS)]
+
+
+def test_the_cost_for_unknown_users_follows_the_users_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    passwords = PasswordFile()
+    passwords.set_password("dear", "pw", iterations=5_000)
+    work = _hash_work(monkeypatch)
+    passwords.authenticate("c", "nobody", b"pw")
+    assert work == [("pbkdf2_hmac", 5_000)]
+    passwords.delete("dear")
+    work.clear()
+    passwords.authenticate("c", "nobody", b"pw")
+    assert work == [("pbkdf2_hmac", DEFAULT_ITERATIONS)]
+
+
 # --- changing and saving -----------------------------------------------------------------------
 
 
