@@ -31,13 +31,13 @@ import heapq
 from dataclasses import replace
 from typing import Final
 
-from .admission import handle_connect
+from .admission import ConnectAccepted, ConnectRefused, decide_connect
 from .broker_config import BrokerConfig
 from .broker_connection import BrokerConnection
 from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
 from .errors import RemoteProtocolError
-from .events import ActionDenied, Event, MessageDropped, WillPublished
+from .events import ActionDenied, ClientConnected, Event, MessageDropped, WillPublished
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
 from .members import SUCCESS, V5
 from .packets import (
@@ -107,7 +107,34 @@ class Broker:
         store: SessionStore | None = None,
         now: float = 0.0,
         trace: bool = False,
+        client_id_prefix: str | None = None,
     ) -> None:
+        """Build a broker.
+
+        Args:
+            config: limits and capabilities (:class:`BrokerConfig`).
+            authenticator: checks CONNECT credentials; anyone by default.
+            authorizer: checks each publish, subscribe and delivery.
+            store: keeps persistent sessions and retained messages.
+            now: the time the broker starts.
+            trace: record every packet sent and received in ``trace_log``.
+            client_id_prefix: goes into the Client Identifiers the broker
+                assigns (``mqttsim-<prefix>-000001``). A socket server passes
+                a random one, so that assigned identifiers cannot be guessed
+                and differ from a previous run's; the simulator keeps the
+                deterministic default (``mqttsim-000001``). ASCII letters and
+                digits only.
+
+        Raises:
+            ValueError: ``client_id_prefix`` is not ASCII letters and digits.
+        """
+        if client_id_prefix is not None and not (
+            client_id_prefix.isascii() and client_id_prefix.isalnum()
+        ):
+            raise ValueError("client_id_prefix must be ASCII letters and digits")
+        self._client_id_prefix = (
+            "mqttsim-" if client_id_prefix is None else f"mqttsim-{client_id_prefix}-"
+        )
         self.config = config or BrokerConfig()
         self.authenticator: Authenticator = authenticator or AllowAll()
         self.authorizer: Authorizer = authorizer or AllowAll()
@@ -251,17 +278,85 @@ class Broker:
     def accept_connect(
         self, conn: BrokerConnection, packet: Connect, now: float, events: list[Event]
     ) -> None:
-        """Handle CONNECT: authenticate, bind a session, answer CONNACK."""
-        handle_connect(self, conn, packet, now, events)
+        """Handle CONNECT: apply :func:`decide_connect`'s decision (bind a
+        session and answer CONNACK, or refuse and close)."""
+        conn.version = packet.version
+        decision = decide_connect(
+            self.config,
+            packet,
+            authenticator=self.authenticator,
+            assign_client_id=self.assign_client_id,
+        )
+        match decision:
+            case ConnectRefused():
+                if decision.denied:
+                    self.stats.denied += 1
+                    events.append(
+                        ActionDenied(
+                            client_id=decision.client_id,
+                            action="connect",
+                            topic="",
+                            reason_code=decision.reason,
+                            username=packet.username,
+                        )
+                    )
+                limit = packet.properties.maximum_packet_size
+                conn.refuse(decision.reason, decision.detail, now, events, limit=limit)
+            case ConnectAccepted():
+                self._admit(conn, packet.version, decision, now, events)
+
+    def _admit(
+        self,
+        conn: BrokerConnection,
+        version: ProtocolVersion,
+        terms: ConnectAccepted,
+        now: float,
+        events: list[Event],
+    ) -> None:
+        conn.client_id = terms.client_id
+        conn.username = terms.username
+        conn.will = terms.will
+        conn.keep_alive_s = terms.keep_alive_s
+        conn.send_window = terms.send_window
+        conn.client_max_packet_size = terms.client_max_packet_size
+        conn.session_expiry_s = terms.session_expiry_s
+        conn.state = BrokerState.CONNECTED
+        resumed = self.bind_session(conn, terms.clean_start, terms.session_expiry_s, now, events)
+        connack = terms.connack
+        if resumed and version is not ProtocolVersion.V31:
+            # MQTT 3.1 has no Session Present flag: that byte is reserved
+            # there, so a 3.1 client always gets 0.
+            connack = replace(connack, session_present=True)
+        conn.send(connack)
+        events.append(
+            ClientConnected(
+                client_id=terms.client_id,
+                version=version,
+                session_present=resumed,
+                username=terms.username,
+            )
+        )
+        if resumed:
+            self.resend_inflight(conn, now)
 
     def assign_client_id(self) -> str:
-        self._assigned += 1
-        return f"mqttsim-{self._assigned:06d}"
+        """A Client Identifier that no session (restored ones included) and
+        no connection holds [MQTT-3.2.2-16]: a client that sends none must
+        never be handed another's session or knock another off. The driver's
+        ``client_id_prefix`` makes them unpredictable and different after a
+        restart; the core draws no random numbers itself."""
+        # Of len(sessions) + len(connections) + 1 distinct candidates, one is free.
+        for _ in range(len(self.sessions) + len(self.connections) + 1):
+            self._assigned += 1
+            candidate = f"{self._client_id_prefix}{self._assigned:06d}"
+            if candidate not in self.sessions and candidate not in self.connections:
+                return candidate
+        raise AssertionError("unreachable: more identifiers tried than are in use")
 
     def bind_session(
         self,
         conn: BrokerConnection,
-        packet: Connect,
+        clean_start: bool,
         expiry_s: int,
         now: float,
         events: list[Event],
@@ -275,7 +370,7 @@ class Broker:
             events.extend(old.close(ReasonCode.SESSION_TAKEN_OVER, "session taken over", now=now))
         session = self.sessions.get(client_id)
         pending_will = self._pending_wills.pop(client_id, None)
-        if packet.clean_start and session is not None:
+        if clean_start and session is not None:
             if pending_will is not None:
                 # The old session ends here, so its delayed will goes now [MQTT-3.1.3-9].
                 self._publish_will(client_id, pending_will[0], pending_will[2], now, events)

@@ -503,9 +503,10 @@ class BrokerConnection:
                 now, events, exc.reason_code, exc.detail, send_disconnect=True, by_peer=False
             )
 
-    def _refuse_connect(self, reason: ReasonCode) -> None:
+    def _refuse_connect(self, reason: ReasonCode, limit: int | None = None) -> None:
         """Answer a CONNECT that cannot be accepted with a CONNACK, if the
-        version is known (MQTT 5 §4.13.1); otherwise just close."""
+        version is known (MQTT 5 §4.13.1) and the CONNACK fits the client's
+        Maximum Packet Size ``limit`` [MQTT-3.1.2-24]; otherwise just close."""
         if reason == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
             # The client's version is unknown: answer in 3.1.1's form, return
             # code 1, as 3.1.1 requires [MQTT-3.1.2-2].
@@ -520,11 +521,22 @@ class BrokerConnection:
             ReasonCode.NOT_AUTHORIZED,
         ):
             return
-        self.send(ConnAck(reason_code=reason))
+        connack = encode(ConnAck(reason_code=reason), self.version)
+        if limit is None or len(connack) <= limit:
+            self.send_bytes(connack, ConnAck(reason_code=reason))
 
-    def refuse(self, reason: ReasonCode, detail: str, now: float, events: list[Event]) -> None:
-        """Refuse the CONNECT being handled with ``reason``, then close."""
-        self._refuse_connect(reason)
+    def refuse(
+        self,
+        reason: ReasonCode,
+        detail: str,
+        now: float,
+        events: list[Event],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        """Refuse the CONNECT being handled with ``reason``, then close.
+        ``limit`` is the client's Maximum Packet Size, if it gave one."""
+        self._refuse_connect(reason, limit)
         self._close(now, events, reason, detail, send_disconnect=False, by_peer=False)
 
     def _close(

@@ -16,10 +16,12 @@ from mqttsim.protocol.codec import encode
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.events import (
     ActionDenied,
+    ClientConnected,
     MessageDropped,
     ProtocolViolation,
     PublishAcked,
 )
+from mqttsim.protocol.hooks import StoreChanges, StoredState
 from mqttsim.protocol.packets import (
     ConnAck,
     Connect,
@@ -35,6 +37,7 @@ from mqttsim.protocol.packets import (
     Will,
 )
 from mqttsim.protocol.properties import Properties
+from mqttsim.protocol.session import QueuedMessage, Session
 
 from .harness import Net, RawClient, connected_raw
 
@@ -335,3 +338,146 @@ def test_control_packets_are_never_held_back_by_a_full_outbox() -> None:
     sub.events += sub.conn.receive_data(encode(PingReq(), V5), now=0.0)
     assert sub.conn.outgoing_messages == 6
     assert sub.read()[-1] == PingResp()
+
+
+# -- 1. an assigned client identifier never names another's session ---------------------
+
+
+class MemoryStore:
+    """A SessionStore that hands back the sessions it was built with."""
+
+    def __init__(self, sessions: list[Session]) -> None:
+        self.sessions = sessions
+
+    def load(self) -> StoredState:
+        return StoredState(sessions=self.sessions, retained=[])
+
+    def apply(self, changes: StoreChanges) -> None:
+        pass
+
+
+def _victim_session() -> Session:
+    """An offline persistent session holding a queued message, under the
+    identifier the broker used to assign first."""
+    session = Session(client_id="mqttsim-000001", expiry_interval_s=3600)
+    session.queued.append(
+        QueuedMessage(publish=Publish(topic="private", payload=b"secret", qos=QoS(1), packet_id=1))
+    )
+    session.packet_ids.claim(1)
+    return session
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_an_empty_client_id_is_never_assigned_a_restored_sessions_id_mqtt_3_2_2_16(
+    version: ProtocolVersion,
+) -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0), store=MemoryStore([_victim_session()]))
+    raw = RawClient(broker, version)
+    [connack, *rest] = raw.send(Connect(version=version, client_id="", clean_start=True))
+    assert connack == ConnAck(properties=connack.properties)  # accepted, Session Present 0
+    assert rest == []  # and none of the victim's messages
+    assert raw.conn.client_id != "mqttsim-000001"
+    assert len(broker.sessions["mqttsim-000001"].queued) == 1
+
+
+def test_an_empty_client_id_with_clean_start_0_gets_a_new_session_not_an_old_one() -> None:
+    net = Net()
+    net.connect(
+        "victim",
+        client_id="mqttsim-000001",
+        version=V5,
+        clean_start=False,
+        session_expiry_interval_s=3600,
+    )
+    net.links["victim"].client.disconnect(now=0)
+    net.pump()
+    raw = RawClient(net.broker, V5)
+    [connack] = raw.send(Connect(version=V5, client_id="", clean_start=False))
+    assert isinstance(connack, ConnAck) and not connack.session_present
+    assert connack.properties.assigned_client_identifier not in (None, "mqttsim-000001")
+
+
+def test_an_assigned_client_id_never_knocks_a_connected_client_off() -> None:
+    net = Net()
+    net.connect("holder", client_id="mqttsim-000001", version=V5)
+    raw = RawClient(net.broker, V5)
+    raw.send(Connect(version=V5, client_id=""))
+    net.pump()
+    assert not net.disconnected("holder")
+    assert net.broker.connections["mqttsim-000001"] is net.links["holder"].conn
+
+
+def test_assigned_client_ids_carry_the_drivers_prefix() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0), client_id_prefix="a1b2c3d4")
+    [connack] = RawClient(broker, V5).send(Connect(version=V5, client_id=""))
+    assert isinstance(connack, ConnAck)
+    assert connack.properties.assigned_client_identifier == "mqttsim-a1b2c3d4-000001"
+    with pytest.raises(ValueError):
+        Broker(client_id_prefix="a\nb")
+
+
+# -- 12. CONNECT: the CONNACK's size, control characters, MQTT 3.1 -------------------------
+
+
+def test_a_connack_drops_optional_properties_to_fit_the_clients_maximum_mqtt_3_1_2_24() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    full = RawClient(broker, V5).send(Connect(version=V5, client_id=""))[0]
+    size = len(encode(full, V5))
+    raw = RawClient(broker, V5)
+    raw.decoder.max_packet_size = size - 1
+    [connack] = raw.send(
+        Connect(version=V5, client_id="", properties=Properties(maximum_packet_size=size - 1))
+    )
+    assert isinstance(connack, ConnAck) and connack.reason_code == ReasonCode.SUCCESS
+    assert connack.properties.assigned_client_identifier is not None
+    assert connack.properties.topic_alias_maximum is None  # absent means 0 [MQTT-3.2.2-18]
+
+
+def test_a_client_whose_maximum_cannot_hold_the_connack_is_refused_without_an_oversized_one() -> (
+    None
+):
+    raw = RawClient(Broker(BrokerConfig(sys_interval_s=0)), V5)
+    raw.decoder.max_packet_size = 12
+    answer = raw.send(
+        Connect(version=V5, client_id="", properties=Properties(maximum_packet_size=12))
+    )
+    assert answer == [ConnAck(reason_code=ReasonCode.PACKET_TOO_LARGE)]
+    assert raw.conn.is_closed
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+@pytest.mark.parametrize("client_id", ["st\n01", "st\x1b[2J", "st\x85", "st\x7f"])
+def test_a_client_id_with_a_control_character_is_refused_0x85(
+    version: ProtocolVersion, client_id: str
+) -> None:
+    raw = RawClient(Broker(BrokerConfig(sys_interval_s=0)), version)
+    answer = raw.send(Connect(version=version, client_id=client_id))
+    # 3.1.1 return code 2, "identifier rejected", decodes as 0x85.
+    assert answer == [ConnAck(reason_code=ReasonCode.CLIENT_IDENTIFIER_NOT_VALID)]
+    assert raw.conn.is_closed
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_a_user_name_with_a_control_character_is_refused_0x86(version: ProtocolVersion) -> None:
+    raw = RawClient(Broker(BrokerConfig(sys_interval_s=0)), version)
+    answer = raw.send(Connect(version=version, client_id="c", username="root\nlogin ok"))
+    assert answer == [ConnAck(reason_code=ReasonCode.BAD_USER_NAME_OR_PASSWORD)]
+    assert raw.conn.is_closed
+
+
+def test_an_mqtt_3_1_client_never_gets_the_session_present_bit() -> None:
+    # The flag is reserved in 3.1 (its CONNACK's first variable header byte
+    # is unused): a resumed 3.1 session is still answered with 0.
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    first = RawClient(broker, V31)
+    first.send(Connect(version=V31, client_id="old", clean_start=False), Disconnect())
+    again = RawClient(broker, V31)
+    again.send(Connect(version=V31, client_id="old", clean_start=False))
+    [connected] = [e for e in again.events if isinstance(e, ClientConnected)]
+    assert connected.session_present  # the session was resumed,
+    assert again.decoder.feed(b"") == [] and not again.conn.is_closed
+    third = RawClient(broker, V31)
+    third.conn.receive_data(
+        encode(Connect(version=V31, client_id="old", clean_start=False), V31), now=0.0
+    )
+    assert third.conn.data_to_send(now=0.0) == b"\x20\x02\x00\x00"  # but the flags byte is 0
