@@ -12,6 +12,15 @@ on, and a callback costs less memory per idle connection and less time per
 packet. Timers are lazy: a connection's timer fires at its last known
 deadline and re-arms at the new one, instead of being moved on every packet.
 
+Writing respects backpressure: a socket whose peer does not read fast
+enough is paused (asyncio's ``pause_writing``), and while it is, its bytes
+stay in the core, whose outbox is bounded (beyond it QoS 0 is dropped and
+counted, QoS 1/2 wait in the session's bounded queue), and nothing more is
+read from it (a client that never reads its acknowledgements cannot make us
+hold them). ``resume_writing`` drains it and reads again. Which sockets may
+reach the core at all (connection limits, the budget of unauthenticated
+sockets, the back-off after failed logins) is :mod:`.guard`'s business.
+
 The clock given to the core is wall-clock seconds (made monotonic for the
 life of the process), so that times saved with persistent sessions still
 mean something after a restart.
@@ -20,6 +29,7 @@ mean something after a restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -41,11 +51,18 @@ from mqttsim.protocol.events import (
 from mqttsim.protocol.hooks import Authenticator, Authorizer, SessionStore
 from mqttsim.protocol.stats import DropReason
 
+from .guard import Guard, LoginBackoff, source_of
 from .transport import Framing, PlainFraming, WebSocketServerFraming
 
-__all__ = ["BrokerServer", "Listener"]
+__all__ = ["BrokerServer", "Listener", "LoginBackoff"]
 
 log = logging.getLogger("mqttsim.broker")
+
+# asyncio's write buffer per socket, in bytes: writing pauses above HIGH and
+# resumes below LOW (asyncio's own defaults, stated so that the bound on a
+# slow reader's memory is visible: HIGH plus the core's outbox).
+WRITE_BUFFER_HIGH = 64 * 1024
+WRITE_BUFFER_LOW = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +74,9 @@ class Listener:
     host: str = "127.0.0.1"
     port: int = 1883
     ssl_context: ssl.SSLContext | None = None
+    allowed_origins: tuple[str, ...] | None = None
+    """WebSocket only: the Origins a browser may connect from (``None``: any).
+    Requests without an Origin header (non-browser clients) always pass."""
 
 
 class _Socket(asyncio.Protocol):
@@ -67,17 +87,25 @@ class _Socket(asyncio.Protocol):
         self.framing = framing
         self.transport: asyncio.Transport | None = None
         self.conn: BrokerConnection | None = None
-        self.peer = "?"
+        self.host = self.peer = self.source = "?"
+        self.paused = False  # asyncio asked us to stop writing
+        self.waiting = False  # paused with bytes left in the core
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if not self.server.admit(self):
+        if isinstance(peer, tuple):
+            self.host = str(peer[0])
+            self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in self.host else f"{peer[0]}:{peer[1]}"
+        else:
+            self.host = self.peer = str(peer)
+        self.source = source_of(self.host)
+        if not self.server.guard.admit(self):
             transport.abort()
             return
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
         self.conn = self.server.broker.connection_made(now=self.server.now())
         self.server.sockets[self.conn.id] = self
         self.arm()
@@ -97,7 +125,24 @@ class _Socket(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close our side too; connection_lost follows
 
+    def pause_writing(self) -> None:
+        # The peer reads slower than we write: keep further bytes in the core
+        # (BrokerServer.after skips us) and stop reading its packets.
+        self.paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        if self.waiting:
+            self.waiting = False
+            self.server.drain(self)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.server.guard.closed(self)
         if self._timer is not None:
             self._timer.cancel()
         conn = self.conn
@@ -129,11 +174,24 @@ class _Socket(asyncio.Protocol):
             self.transport.write(self.framing.outgoing(data))
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            closing = self.framing.close()
-            if closing:
-                self.transport.write(closing)
-            self.transport.close()
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.paused:
+            # The peer is not reading: a polite close would hold the socket
+            # and its buffer until it did, possibly for ever.
+            self.transport.abort()
+            return
+        closing = self.framing.close()
+        if closing:
+            self.transport.write(closing)
+        self.transport.close()
+
+
+class _Default:
+    """The type of an argument left out, where ``None`` means something."""
+
+
+_DEFAULT = _Default()
 
 
 class BrokerServer:
@@ -144,7 +202,12 @@ class BrokerServer:
             127.0.0.1:1883.
         config: the core's limits.
         authenticator, authorizer, store: the core's hooks.
-        max_connections: sockets beyond this are closed at once (logged).
+        max_connections: connected clients at most; a new socket beyond
+            this is closed at once (logged, counted in ``guard.refused``).
+        max_pending_connections: sockets not yet accepted by CONNACK at
+            most; beyond it the oldest of them is closed (see :mod:`.guard`).
+        login_backoff: the per-address back-off after failed logins; the
+            default is :class:`LoginBackoff`'s; ``None`` turns it off.
         broker: an existing core to serve instead of a new one.
 
     Use ``async with BrokerServer(...) as server:`` or ``await server.start()``
@@ -160,6 +223,8 @@ class BrokerServer:
         authorizer: Authorizer | None = None,
         store: SessionStore | None = None,
         max_connections: int = 10_000,
+        max_pending_connections: int = 256,
+        login_backoff: LoginBackoff | None | _Default = _DEFAULT,
         broker: Broker | None = None,
     ) -> None:
         self.listeners = listeners or [Listener(kind="tcp")]
@@ -171,7 +236,11 @@ class BrokerServer:
             store=store,
             now=self.now(),
         )
-        self.max_connections = max_connections
+        self.guard: Guard[_Socket] = Guard(
+            max_connections=max_connections,
+            max_pending=max_pending_connections,
+            backoff=LoginBackoff() if isinstance(login_backoff, _Default) else login_backoff,
+        )
         self.sockets: dict[int, _Socket] = {}
         self.ports: dict[str, int] = {}
         self._servers: list[asyncio.Server] = []
@@ -193,9 +262,11 @@ class BrokerServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for listener in self.listeners:
-            framing: Callable[[], Framing] = (
-                WebSocketServerFraming if listener.kind == "ws" else PlainFraming
-            )
+            framing: Callable[[], Framing] = PlainFraming
+            if listener.kind == "ws":
+                framing = functools.partial(
+                    WebSocketServerFraming, allowed_origins=listener.allowed_origins
+                )
 
             def factory(framing: Callable[[], Framing] = framing) -> _Socket:
                 return _Socket(self, framing())
@@ -256,31 +327,36 @@ class BrokerServer:
 
     # -- the pump ----------------------------------------------------------------------
 
-    def admit(self, sock: _Socket) -> bool:
-        if len(self.sockets) >= self.max_connections:
-            log.warning(
-                "refused connection from %s: %d connections open (--max-connections)",
-                sock.peer,
-                len(self.sockets),
-            )
-            return False
-        return True
-
     def after(self, events: list[Event], sock: _Socket | None) -> None:
-        """Log what happened, then write every connection's pending bytes."""
+        """Act on what happened, then write every connection's pending bytes
+        (except to paused sockets: theirs wait in the core)."""
         for event in events:
             self._log(event, sock)
         now = self.now()
         for conn in self.broker.pending_connections():
             target = self.sockets.get(conn.id)
-            data = conn.data_to_send(now=now)
             if target is None:
+                conn.data_to_send(now=now)  # the socket is gone: nowhere to write
                 continue
-            target.write(data)
+            if target.paused and not conn.is_closed:
+                # The core reports a connection once until it is drained;
+                # remember it, and drain it at resume_writing.
+                target.waiting = True
+                continue
+            target.write(conn.data_to_send(now=now))
             if conn.is_closed:
                 target.close()
         if self.broker.next_deadline() != self._broker_deadline:
             self._arm_broker_timer()
+
+    def drain(self, sock: _Socket) -> None:
+        """Write what the core kept for ``sock`` while it was paused."""
+        conn = sock.conn
+        if conn is None:
+            return
+        sock.write(conn.data_to_send(now=self.now()))
+        if conn.is_closed:
+            sock.close()
 
     def _arm_broker_timer(self) -> None:
         if self._broker_timer is not None:
@@ -311,6 +387,23 @@ class BrokerServer:
                     version.label,
                     f", user {user!r}" if user else "",
                 )
+                if sock is not None and sock.conn is not None:
+                    if not self.guard.connected_ok(sock):
+                        self.after(
+                            sock.conn.close(
+                                ReasonCode.SERVER_BUSY, "too many clients", now=self.now()
+                            ),
+                            sock,
+                        )
+            case ActionDenied(client_id=cid, action="connect", username=user):
+                # Never the password; the address is the host alone, the key
+                # of the back-off (a port says nothing about who guesses).
+                host = sock.host if sock is not None else "-"
+                log.warning(
+                    "authentication failed for user %r from %s (client %r)", user, host, cid
+                )
+                if sock is not None:
+                    self.guard.login_failed(sock)
             case ClientDisconnected(client_id=cid, reason_code=code, detail=detail):
                 log.info(
                     "client %r disconnected: %s (0x%02X %s)",

@@ -159,15 +159,39 @@ class _WebSocketFraming:
 
 
 class WebSocketServerFraming(_WebSocketFraming):
-    """The server side: accepts an upgrade that offers the ``mqtt`` subprotocol."""
+    """The server side: accepts an upgrade that offers the ``mqtt`` subprotocol.
 
-    def __init__(self) -> None:
+    Args:
+        allowed_origins: the Origins (``scheme://host[:port]``, RFC 6454)
+            an upgrade may come from; ``None`` allows any. A browser always
+            sends Origin and a script cannot forge it, so the list stops a web
+            page the user happens to visit from talking to the broker with
+            the user's network position (cross-site WebSocket hijacking, RFC
+            6455 §10.2). Requests without Origin come from other clients,
+            which are not a browser's victims, and pass.
+    """
+
+    def __init__(self, allowed_origins: tuple[str, ...] | None = None) -> None:
         super().__init__(ConnectionType.SERVER)
+        self._origins = (
+            None if allowed_origins is None else frozenset(o.lower() for o in allowed_origins)
+        )
 
     def start(self) -> bytes:
         return b""
 
+    def _origin_allowed(self, request: Request) -> bool:
+        if self._origins is None:
+            return True
+        # wsproto hands the headers on with lower-case names. Every Origin
+        # sent must be allowed: two headers must not smuggle a second one.
+        origins = [value for name, value in request.extra_headers if name == b"origin"]
+        return all(value.decode("latin-1").strip().lower() in self._origins for value in origins)
+
     def _accept(self, request: Request, reply: list[bytes]) -> bool:
+        if not self._origin_allowed(request):
+            reply.append(self._ws.send(RejectConnection(status_code=403)))
+            return False
         if MQTT_SUBPROTOCOL not in request.subprotocols:
             # The client must offer "mqtt" [MQTT-6.0.0-3]; refuse anything else.
             reply.append(self._ws.send(RejectConnection(status_code=400)))

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import itertools
 import queue
+import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -265,6 +268,86 @@ def ws_broker(probe: Probe) -> Iterator[BackgroundBroker]:
     listeners = [Listener(kind="tcp", host=HOST, port=0), Listener(kind="ws", host=HOST, port=0)]
     with running_broker(listeners=listeners, authorizer=probe) as b:
         yield b
+
+
+# -- the broker as a process of its own -----------------------------------------------------
+
+_LISTENING = re.compile(r"listening for MQTT over TCP on [\d.]+:(\d+)")
+
+
+class BrokerProcess:
+    """``python -m mqttsim broker --port 0 ARGS`` in a process of its own, so
+    that its memory can be read from ``/proc/PID/status`` without counting
+    the test's. A thread keeps its log in :attr:`lines` (a full pipe would
+    stop the broker at its next log line) and notifies :data:`CHANGED`."""
+
+    def __init__(self, *args: str, start_timeout_s: float = 30.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mqttsim", "broker", "--port", "0", *args],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        found: list[int] = []
+
+        def listening() -> bool:
+            found[:] = [int(m.group(1)) for line in self.lines if (m := _LISTENING.search(line))]
+            return bool(found) or self.proc.poll() is not None
+
+        wait_for(listening, start_timeout_s, "the broker process to listen")
+        if not found:
+            self.stop()
+            raise AssertionError("the broker did not start:\n" + "".join(self.lines))
+        self.port = found[0]
+
+    def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:  # ends at EOF, when the process exits
+            self.lines.append(line)
+            notify_changed()
+
+    def memory_kib(self, field: str) -> int:
+        """A ``/proc/PID/status`` figure in KiB: ``VmRSS`` (resident now) or
+        ``VmHWM`` (the peak since start or :meth:`reset_peak`)."""
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
+
+    def reset_peak(self) -> None:
+        """Start VmHWM afresh from the current RSS (Linux >= 4.0, proc(5))."""
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout_s)
+        self._reader.join(timeout=timeout_s)
+
+
+@pytest.fixture
+def broker_process() -> Iterator[Callable[..., BrokerProcess]]:
+    """Start brokers as processes (``broker_process("--max-inflight", "5")``);
+    each is stopped when the test ends."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/PID/status")
+    started: list[BrokerProcess] = []
+
+    def start(*args: str) -> BrokerProcess:
+        started.append(BrokerProcess(*args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 # -- paho-mqtt clients --------------------------------------------------------------------

@@ -5,8 +5,8 @@ raw sockets send garbage, oversized or unfinished packets, or connect and drop
 by the thousand. The broker must close each bad connection promptly and keep
 delivering every message between the bystanders, in order.
 
-The packets here are built by hand from the specification, not with our
-codec, so a bug shared by encoder and decoder cannot hide.
+The packets here are built by hand from the specification (:mod:`.raw`), not
+with our codec, so a bug shared by encoder and decoder cannot hide.
 """
 
 from __future__ import annotations
@@ -23,111 +23,27 @@ from mqttsim.aio.server import Listener
 from mqttsim.protocol.broker import BrokerConfig
 
 from .conftest import HOST, PahoClient, SocketTable, TlsFiles, wait_for, watch_sockets
+from .raw import (
+    READ_TIMEOUT_S,
+    connect_packet,
+    open_raw,
+    publish_packet,
+    read_packet,
+    read_until_closed,
+    send_ignoring_close,
+    varint,
+)
 
 pytest.importorskip("paho.mqtt.client")
 
 Paho = Callable[..., PahoClient]
-READ_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 0.5  # the broker's, in the tests that wait for it
-
-
-# -- packets by hand ----------------------------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def connect_packet(client_id: str, *, version: int = 4) -> bytes:
-    """CONNECT with Clean Session/Start and Keep Alive 60 (§3.1)."""
-    body = _utf8("MQTT") + bytes([version, 0x02]) + struct.pack("!H", 60)
-    if version == 5:
-        body += b"\x00"  # no properties
-    body += _utf8(client_id)
-    return b"\x10" + _varint(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, *, version: int = 4) -> bytes:
-    """PUBLISH at QoS 0 (§3.3)."""
-    body = _utf8(topic) + (b"\x00" if version == 5 else b"") + payload
-    return b"\x30" + _varint(len(body)) + body
 
 
 def test_hand_built_connect_matches_the_specification_example() -> None:
     # MQTT 3.1.1 §3.1 figures: "MQTT", level 4, flags, keep alive, client id.
     assert connect_packet("a") == bytes.fromhex("100d00044d5154540402003c000161")
-    assert _varint(268_435_455) == b"\xff\xff\xff\x7f"  # §2.2.3's largest
-
-
-# -- raw sockets ----------------------------------------------------------------------------
-
-
-def open_raw(port: int) -> socket.socket:
-    sock = socket.create_connection((HOST, port), timeout=READ_TIMEOUT_S)
-    sock.settimeout(READ_TIMEOUT_S)
-    return sock
-
-
-def read_until_closed(sock: socket.socket, limit: int = 65_536) -> bytes:
-    """Everything the broker sends until it closes the connection (EOF or
-    reset). Fails if it stays open for READ_TIMEOUT_S or sends over ``limit``."""
-    received = bytearray()
-    while len(received) <= limit:
-        try:
-            chunk = sock.recv(4096)
-        except ConnectionResetError:
-            return bytes(received)
-        except TimeoutError:
-            raise AssertionError(
-                f"the broker kept the connection open for {READ_TIMEOUT_S} s"
-                f" (received {bytes(received)!r})"
-            ) from None
-        if not chunk:
-            return bytes(received)
-        received += chunk
-    raise AssertionError(f"the broker sent more than {limit} bytes")
-
-
-def read_packet(sock: socket.socket) -> bytes:
-    """One whole MQTT packet (fixed header included)."""
-
-    def exactly(n: int) -> bytes:
-        data = bytearray()
-        while len(data) < n:
-            chunk = sock.recv(n - len(data))
-            assert chunk, "connection closed mid-packet"
-            data += chunk
-        return bytes(data)
-
-    header = exactly(1)
-    length, shift = 0, 0
-    for _ in range(4):
-        byte = exactly(1)
-        header += byte
-        length |= (byte[0] & 0x7F) << shift
-        shift += 7
-        if not byte[0] & 0x80:
-            break
-    return header + exactly(length)
-
-
-def send_ignoring_close(sock: socket.socket, data: bytes) -> bool:
-    """Send ``data``; False if the broker has already closed the connection."""
-    try:
-        sock.sendall(data)
-    except (BrokenPipeError, ConnectionResetError):
-        return False
-    return True
+    assert varint(268_435_455) == b"\xff\xff\xff\x7f"  # §2.2.3's largest
 
 
 # -- the well-behaved clients -------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""A subscriber that stops reading must not make the broker buffer without limit.
+
+The broker runs as a process of its own, so that its resident memory can be
+read from ``/proc``. A publisher floods it with QoS 0 messages for a
+subscriber that subscribed and then never reads again. The bytes the
+subscriber does not take stay in the broker's core, whose outbox is bounded;
+beyond it QoS 0 is dropped and counted (``$SYS/broker/messages/dropped``), as
+mosquitto does. Before the driver respected backpressure, every byte went
+into asyncio's write buffer: 1.9 GiB after 15 s.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+from .conftest import BrokerProcess
+from .raw import (
+    PINGREQ,
+    PINGRESP,
+    connect_packet,
+    connected_raw,
+    publish_fields,
+    publish_packet,
+    read_packet,
+    subscribe_packet,
+)
+
+FLOOD_MESSAGES = 1_500_000
+PER_CHUNK = 10_000  # messages per sendall: large writes keep the publisher fast
+PAYLOAD = bytes(range(64))  # 75 bytes a message on the wire: 112 MB in all
+# The bound stated: what the broker may hold for one stalled subscriber is
+# asyncio's write buffer (64 KiB) plus the core's outbox, a few MiB; 64 MiB
+# leaves room for the allocator and still catches the defect several times
+# over (the whole flood is 112 MB of wire bytes, more as Python objects).
+MEMORY_BOUND_KIB = 64 * 1024
+FLOOD_TIMEOUT_S = 120.0  # per socket operation; the whole flood takes ~20 s
+SYS_DROPPED = "$SYS/broker/messages/dropped"
+SYS_WAIT_S = 25.0  # $SYS is published every 10 s
+
+
+def dropped_so_far(port: int, at_least: int) -> int:
+    """The broker's count of dropped messages, read as a client reads it
+    from ``$SYS``: the retained value, then each update, until it reaches
+    ``at_least`` or SYS_WAIT_S passes."""
+    deadline = time.monotonic() + SYS_WAIT_S
+    count = -1
+    with connected_raw(port, "drop-watcher") as watcher:
+        watcher.sendall(subscribe_packet(SYS_DROPPED))
+        assert read_packet(watcher)[0] == 0x90  # SUBACK
+        for _ in range(10):  # retained value + one update per 10 s
+            left = deadline - time.monotonic()
+            if count >= at_least or left <= 0:
+                break
+            watcher.settimeout(left)
+            try:
+                topic, payload = publish_fields(read_packet(watcher))
+            except TimeoutError:
+                break
+            assert topic == SYS_DROPPED
+            count = int(payload)
+    return count
+
+
+def test_qos0_flood_to_a_subscriber_that_stopped_reading_keeps_memory_bounded_and_counts_drops(
+    broker_process: Callable[..., BrokerProcess],
+) -> None:
+    broker = broker_process()
+    subscriber = socket.socket()
+    # A small receive window, so the kernel holds little for the subscriber
+    # (set before connecting: the window scale is agreed in the handshake).
+    subscriber.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    subscriber.settimeout(5.0)
+    subscriber.connect(("127.0.0.1", broker.port))
+    with subscriber, connected_raw(broker.port, "firehose", keep_alive_s=0) as publisher:
+        subscriber.sendall(connect_packet("stalls", keep_alive_s=0))
+        assert read_packet(subscriber)[:4] == b"\x20\x02\x00\x00"  # CONNACK accepted
+        subscriber.sendall(subscribe_packet("flood/#"))
+        assert read_packet(subscriber)[0] == 0x90  # SUBACK; from now on, never read
+        publisher.sendall(publish_packet("flood/0", PAYLOAD))  # one round for warm-up
+        publisher.sendall(PINGREQ)
+        assert read_packet(publisher) == PINGRESP
+
+        broker.reset_peak()
+        baseline = broker.memory_kib("VmRSS")
+        chunk = publish_packet("flood/t", PAYLOAD) * PER_CHUNK
+        publisher.settimeout(FLOOD_TIMEOUT_S)
+        for _ in range(FLOOD_MESSAGES // PER_CHUNK):
+            publisher.sendall(chunk)
+        # The broker handles a connection's packets in order: PINGRESP means
+        # it has routed every message of the flood.
+        publisher.sendall(PINGREQ)
+        assert read_packet(publisher) == PINGRESP
+        growth = broker.memory_kib("VmHWM") - baseline
+
+        assert growth <= MEMORY_BOUND_KIB, (
+            f"the broker grew by {growth / 1024:.0f} MiB for one stalled subscriber"
+        )
+        # Most of the flood cannot have reached the subscriber (it read
+        # nothing), so most of it must show as dropped, not vanish in silence.
+        at_least = FLOOD_MESSAGES * 2 // 3
+        dropped = dropped_so_far(broker.port, at_least)
+        assert dropped >= at_least, f"{dropped} of {FLOOD_MESSAGES} counted as dropped"
+    assert any("dropped a message on 'flood/t'" in line for line in broker.lines)
