@@ -38,9 +38,10 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--port", "nope"], "not a whole number"),
-        (["--max-inflight", "0"], "at least 1"),
-        (["--log-level", "loud"], "invalid choice"),
+        (["--port", "nope"], "'nope': expected a whole number from 0 to 65535"),
+        (["--port", "99999"], "'99999': expected a whole number from 0 to 65535"),
+        (["--max-inflight", "0"], "expected a whole number from 1 to 65535"),
+        (["--log-level", "loud"], "expected one of debug, info, warning, error"),
         (["--host", "0.0.0.0"], "refusing to listen on 0.0.0.0"),
         (["--password-file", "/no/such/file"], "no such file"),
         (["--acl-file", "/no/such/file"], "no such file"),
@@ -84,6 +85,15 @@ def test_unknown_config_key_is_one_line(tmp_path: Path) -> None:
     assert "unknown setting 'colour'" in one_line_error(mqttsim("broker", "--config", str(conf)))
 
 
+def test_config_value_of_the_wrong_type_is_one_line_and_status_2(tmp_path: Path) -> None:
+    conf = tmp_path / "broker.toml"
+    conf.write_text('port = 0\nallow-anonymous = "false"\n')
+    result = mqttsim("broker", "--config", str(conf))
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert f'{conf}: allow-anonymous = "false": expected true or false' in line
+
+
 def test_port_in_use_is_one_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -114,6 +124,12 @@ def test_help_explains_every_flag() -> None:
         "--max-packet-size",
         "--max-inflight",
         "--allow-anonymous",
+        "--max-pending-connections",
+        "--ws-origin",
+        "--max-topic-levels",
+        "--max-outgoing-bytes",
+        "--max-outgoing-messages",
+        "--allow-dollar-publish",
     ):
         assert flag in out
 

@@ -3,8 +3,13 @@
 Secure by default: it listens on 127.0.0.1 only. To listen on any other
 address it needs a password file, or ``--allow-anonymous`` said out loud.
 Every setting can also come from a TOML file (``--config``) whose keys are
-the long option names (``port = 1883``, ``password-file = "..."``); options
-given on the command line win over the file.
+the long option names (``port = 1883``, ``password-file = "..."``; the one
+repeatable option is a list, ``ws-origins = [...]``); options given on the
+command line win over the file. Each setting is one row of :data:`SETTINGS`
+(name, type, range or choices, default, help), which builds the option,
+reads the file's key and checks the value, the same way for both: a value
+of the wrong type or out of range stops the broker before it starts, with
+one line naming where it came from (see :mod:`.settings`).
 """
 
 from __future__ import annotations
@@ -15,124 +20,106 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol.errors import ConfigError
-from .common import non_negative_int, positive_int
+from .settings import Setting, add_to_parser, is_origin, merge, read_file
 
-__all__ = ["add_arguments", "run", "load_config"]
+__all__ = ["SETTINGS", "add_arguments", "run", "load_config"]
 
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+_LISTENERS, _ACCESS, _LIMITS = "listeners", "access", "state and limits"
 
-# Defaults live here, not in argparse, so that a --config file can tell an
-# option the user typed from one left at its default.
-DEFAULTS: dict[str, Any] = {
-    "host": "127.0.0.1",
-    "port": 1883,
-    "tls_port": None,
-    "ws_port": None,
-    "certfile": None,
-    "keyfile": None,
-    "cafile": None,
-    "require_certificate": False,
-    "password_file": None,
-    "acl_file": None,
-    "allow_anonymous": False,
-    "persist": None,
-    "log_level": "info",
-    "max_connections": 1000,
-    "max_queued_messages": 1000,
-    "max_packet_size": 1024 * 1024,
-    "max_inflight": 20,
-}
+
+def _port(name: str, default: int | None, help: str) -> Setting:
+    """A TCP port setting: 0 asks the system for a free one."""
+    return Setting(
+        name=name,
+        kind=int,
+        low=0,
+        high=65535,
+        metavar="PORT",
+        default=default,
+        group=_LISTENERS,
+        help=help,
+    )
+
+
+def _path(name: str, group: str, help: str) -> Setting:
+    """A file's path (checked for existence once all settings are merged)."""
+    return Setting(name=name, kind=str, metavar="PATH", default=None, group=group, help=help)
+
+
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    Setting(name="host", kind=str, default="127.0.0.1", group=_LISTENERS,
+            help="address to listen on; 127.0.0.1 is this machine only"),
+    _port("port", 1883, "MQTT over TCP; 0 picks a free port"),
+    _port("tls-port", None, "also MQTT over TLS on this port (needs --certfile and --keyfile)"),
+    _path("certfile", _LISTENERS, "PEM certificate chain for TLS"),
+    _path("keyfile", _LISTENERS, "PEM private key for TLS"),
+    _path("cafile", _LISTENERS, "PEM CA certificates to verify client certificates"),
+    Setting(name="require-certificate", kind=bool, default=False, group=_LISTENERS,
+            help="TLS clients must present a certificate signed by --cafile"),
+    _port("ws-port", None, "also MQTT over WebSocket (subprotocol 'mqtt') on this port"),
+    Setting(name="ws-origin", file_key="ws-origins", kind=list, default=None, group=_LISTENERS,
+            metavar="ORIGIN", item_check=is_origin,
+            item_words=("an origin such as https://host:8443", "origins such as https://host"),
+            help="a web page origin whose browsers may connect over WebSocket (default: any;"
+            " clients that send no Origin, not browsers, always may)"),
+    _path("password-file", _ACCESS,
+          "users and hashed passwords, mosquitto_passwd format (see mqttsim passwd)"),
+    _path("acl-file", _ACCESS, "topic access rules, mosquitto acl_file format"),
+    Setting(name="allow-anonymous", kind=bool, default=False, group=_ACCESS,
+            help="accept clients without a user name even off loopback or with a password file"),
+    Setting(name="allow-dollar-publish", kind=bool, default=False, group=_ACCESS,
+            help="let clients publish to topics starting with '$' (those are the broker's)"),
+    _path("persist", _LIMITS,
+          "keep sessions and retained messages in this SQLite file across restarts"),
+    Setting(name="max-connections", kind=int, low=1, high=1_000_000, default=1000,
+            metavar="N", group=_LIMITS, help="connected clients at most"),
+    Setting(name="max-pending-connections", kind=int, low=1, high=1_000_000, default=256,
+            metavar="N", group=_LIMITS,
+            help="sockets not yet past CONNACK at most; beyond it the oldest is closed"),
+    Setting(name="max-queued-messages", kind=int, low=0, high=60_000, default=1000,
+            metavar="N", group=_LIMITS,
+            help="QoS 1/2 messages kept per session; overflow is dropped and counted"),
+    # 268,435,455 bytes of Remaining Length and 5 of fixed header (MQTT 5 §2.1.4).
+    Setting(name="max-packet-size", kind=int, low=64, high=268_435_460, default=1024 * 1024,
+            metavar="BYTES", group=_LIMITS, help="largest packet accepted"),
+    Setting(name="max-inflight", kind=int, low=1, high=65535, default=20, metavar="N",
+            group=_LIMITS, help="unacknowledged QoS 1/2 messages per client"),
+    # A topic of 65,535 bytes has at most 32,768 levels (MQTT 5 §1.5.4).
+    Setting(name="max-topic-levels", kind=int, low=1, high=32_768, default=200, metavar="N",
+            group=_LIMITS, help="levels a topic name or filter may have"),
+    Setting(name="max-outgoing-bytes", kind=int, low=1, high=2**32, default=8 * 1024 * 1024,
+            metavar="BYTES", group=_LIMITS,
+            help="bytes waiting for one slow client; beyond, QoS 0 is dropped, QoS 1/2 queued"),
+    Setting(name="max-outgoing-messages", kind=int, low=1, high=10_000_000, default=10_000,
+            metavar="N", group=_LIMITS, help="packets waiting for one slow client, likewise"),
+    Setting(name="log-level", kind=str, choices=("debug", "info", "warning", "error"),
+            default="info", group="output", help="what the log shows"),
+)
+# fmt: on
+"""Every setting of ``mqttsim broker``: one row drives its option, its key in
+a ``--config`` file and its check."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    net = parser.add_argument_group("listeners")
-    net.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
-    net.add_argument(
-        "--port", type=non_negative_int, help="MQTT over TCP (default 1883; 0 picks a free port)"
+    add_to_parser(parser, SETTINGS)
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file whose keys are the option names"
+        " (port = 1883, ws-origins = [...]); options typed here win",
     )
-    net.add_argument(
-        "--tls-port",
-        type=non_negative_int,
-        help="also MQTT over TLS on this port (needs --certfile and --keyfile)",
-    )
-    net.add_argument("--certfile", help="PEM certificate chain for TLS")
-    net.add_argument("--keyfile", help="PEM private key for TLS")
-    net.add_argument("--cafile", help="PEM CA certificates to verify client certificates")
-    net.add_argument(
-        "--require-certificate",
-        action="store_true",
-        default=None,
-        help="TLS clients must present a certificate signed by --cafile",
-    )
-    net.add_argument(
-        "--ws-port",
-        type=non_negative_int,
-        help="also MQTT over WebSocket (subprotocol 'mqtt') on this port",
-    )
-    sec = parser.add_argument_group("access")
-    sec.add_argument(
-        "--password-file",
-        help="users and hashed passwords, mosquitto_passwd format (see mqttsim passwd)",
-    )
-    sec.add_argument("--acl-file", help="topic access rules, mosquitto acl_file format")
-    sec.add_argument(
-        "--allow-anonymous",
-        action="store_true",
-        default=None,
-        help="accept clients without a user name even off loopback or with a password file",
-    )
-    state = parser.add_argument_group("state and limits")
-    state.add_argument(
-        "--persist",
-        metavar="PATH",
-        help="keep sessions and retained messages in this SQLite file across restarts",
-    )
-    state.add_argument(
-        "--max-connections", type=positive_int, help="open sockets at most (default 1000)"
-    )
-    state.add_argument(
-        "--max-queued-messages",
-        type=non_negative_int,
-        help="QoS 1/2 messages kept per session (default 1000); overflow is dropped and counted",
-    )
-    state.add_argument(
-        "--max-packet-size",
-        type=positive_int,
-        help="largest packet accepted, in bytes (default 1048576)",
-    )
-    state.add_argument(
-        "--max-inflight",
-        type=positive_int,
-        help="unacknowledged QoS 1/2 messages per client (default 20)",
-    )
-    parser.add_argument("--config", metavar="FILE", help="read settings from a TOML file")
-    parser.add_argument("--log-level", choices=_LOG_LEVELS, help="default info")
 
 
 def load_config(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge defaults, the --config file and the command line, in that order."""
-    settings = dict(DEFAULTS)
-    if args.config:
-        import tomllib
+    """Merge defaults, the --config file and the command line, in that order.
 
-        try:
-            with open(args.config, "rb") as handle:
-                data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{args.config}: {exc}") from None
-        for key, value in data.items():
-            name = key.replace("-", "_")
-            if name not in DEFAULTS:
-                raise ConfigError(
-                    f"{args.config}: unknown setting {key!r} (allowed: "
-                    f"{', '.join(k.replace('_', '-') for k in DEFAULTS)})"
-                )
-            settings[name] = value
-    for name in DEFAULTS:
-        value = getattr(args, name, None)
-        if value is not None:
-            settings[name] = value
-    return settings
+    Raises:
+        ConfigError: for a bad file, naming the file, the key, the value and
+            what is allowed.
+    """
+    from_file = read_file(args.config, SETTINGS) if args.config else {}
+    return merge(SETTINGS, from_file, args)
 
 
 def _is_loopback(host: str) -> bool:
@@ -145,6 +132,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check(settings: dict[str, Any]) -> None:
+    """The checks that involve more than one setting (each value was checked alone)."""
     if not _is_loopback(settings["host"]) and not (
         settings["password_file"] or settings["allow_anonymous"]
     ):
@@ -156,6 +144,16 @@ def _check(settings: dict[str, Any]) -> None:
         raise ConfigError("--tls-port needs --certfile and --keyfile")
     if settings["require_certificate"] and not settings["cafile"]:
         raise ConfigError("--require-certificate needs --cafile")
+    if settings["ws_origins"] is not None and settings["ws_port"] is None:
+        raise ConfigError("--ws-origin needs --ws-port")
+    ports: dict[int, str] = {}
+    for name in ("port", "tls_port", "ws_port"):
+        port = settings[name]
+        if port:  # 0 picks a free port, a different one each time
+            flag = "--" + name.replace("_", "-")
+            if port in ports:
+                raise ConfigError(f"{ports[port]} and {flag} are both {port}")
+            ports[port] = flag
     for name in ("certfile", "keyfile", "cafile", "password_file", "acl_file"):
         path = settings[name]
         if path is not None and not Path(path).is_file():
@@ -177,35 +175,37 @@ def _tls_context(settings: dict[str, Any]) -> Any:
     return context
 
 
-def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
-    import signal
+def _listeners(settings: dict[str, Any]) -> list[Any]:
+    from ..aio.server import Listener
 
-    from ..aio.server import BrokerServer, Listener
-    from ..protocol.broker import BrokerConfig
-
-    settings = load_config(args)
-    _check(settings)
-    logging.basicConfig(
-        level=settings["log_level"].upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
     host = settings["host"]
     listeners = [Listener(kind="tcp", host=host, port=settings["port"])]
     if settings["tls_port"] is not None:
+        context = _tls_context(settings)
         listeners.append(
-            Listener(
-                kind="tls", host=host, port=settings["tls_port"], ssl_context=_tls_context(settings)
-            )
+            Listener(kind="tls", host=host, port=settings["tls_port"], ssl_context=context)
         )
     if settings["ws_port"] is not None:
-        listeners.append(Listener(kind="ws", host=host, port=settings["ws_port"]))
+        origins = settings["ws_origins"]
+        listeners.append(
+            Listener(
+                kind="ws",
+                host=host,
+                port=settings["ws_port"],
+                allowed_origins=None if origins is None else tuple(origins),
+            )
+        )
+    return listeners
+
+
+def _hooks(settings: dict[str, Any]) -> dict[str, Any]:
+    """The authenticator, authorizer and store the settings ask for, loaded."""
     hooks: dict[str, Any] = {}
     if settings["password_file"]:
         from ..aio.passwd import PasswordFile
 
         hooks["authenticator"] = PasswordFile.load(
-            settings["password_file"], allow_anonymous=bool(settings["allow_anonymous"])
+            settings["password_file"], allow_anonymous=settings["allow_anonymous"]
         )
     if settings["acl_file"]:
         from ..aio.acl import AclFile
@@ -215,23 +215,56 @@ def run(args: argparse.Namespace) -> int:
         from ..aio.store import SqliteStore
 
         hooks["store"] = SqliteStore(settings["persist"])
+    return hooks
+
+
+def _core_config(settings: dict[str, Any]) -> Any:
+    from ..protocol.broker import BrokerConfig
+
     try:
-        config = BrokerConfig(
+        return BrokerConfig(
             max_queued_messages=settings["max_queued_messages"],
             max_packet_size=settings["max_packet_size"],
             max_inflight=settings["max_inflight"],
+            max_topic_levels=settings["max_topic_levels"],
+            max_outgoing_bytes=settings["max_outgoing_bytes"],
+            max_outgoing_messages=settings["max_outgoing_messages"],
+            dollar_topics_writable=settings["allow_dollar_publish"],
         )
-    except ValueError as exc:
+    except ValueError as exc:  # the table's ranges should have caught it first
         raise ConfigError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from ..aio.server import BrokerServer
+
+    settings = load_config(args)
+    _check(settings)
+    config = _core_config(settings)
+    listeners = _listeners(settings)
+    hooks = _hooks(settings)
+    logging.basicConfig(
+        level=settings["log_level"].upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
 
     async def serve() -> None:
         server = BrokerServer(
-            listeners, config=config, max_connections=settings["max_connections"], **hooks
+            listeners,
+            config=config,
+            max_connections=settings["max_connections"],
+            max_pending_connections=settings["max_pending_connections"],
+            **hooks,
         )
         try:
             await server.start()
         except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}: {exc.strerror or exc}") from None
+            raise ConfigError(
+                f"cannot listen on {settings['host']}: {exc.strerror or exc}"
+            ) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
