@@ -329,15 +329,21 @@ class SqliteStore:
         self._written: dict[str, _Written] = {}
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open persistence file {self.path}: {exc}") from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._open_schema()
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open persistence file {self.path}: {exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"cannot migrate persistence file {self.path} from the first schema: {exc}"
-            ) from None
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise ConfigError(f"cannot open persistence file {self.path}: {exc}") from None
+            if isinstance(exc, (ValueError, KeyError, TypeError)):
+                raise ConfigError(
+                    f"cannot migrate persistence file {self.path} from the first schema: {exc}"
+                ) from None
+            raise
 
     def _open_schema(self) -> None:
         db = self._db
