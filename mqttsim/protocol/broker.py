@@ -44,6 +44,7 @@ from .packets import (
     Connect,
     Publish,
     PubRel,
+    SubAck,
     Subscribe,
     UnsubAck,
     Unsubscribe,
@@ -61,7 +62,7 @@ from .session import (
     SubscriptionRecord,
 )
 from .stats import BrokerStats, DropReason
-from .subscribing import handle_subscribe
+from .subscribing import FilterGranted, FilterRefused, decide_subscribe, decide_unsubscribe
 from .tables import BrokerState
 from .timers import message_expiry, remaining_expiry_s
 from .topics import SubscriptionTree, TreeMatch, validate_topic_name
@@ -71,6 +72,7 @@ __all__ = ["Broker", "BrokerConfig"]
 _VERSION: Final = "0.1.0"
 _CACHE_LIMIT: Final = 10_000  # topics remembered by the hot-path caches
 _QOS_LEVELS: Final = tuple(QoS)  # QoS(n) as a lookup, for the hot path
+_FAILURE: Final = ReasonCode.UNSPECIFIED_ERROR  # 3.1.1's one SUBACK failure code, 0x80
 # Where a message goes: client id -> (granted QoS, Retain As Published, subscription ids).
 _Targets = dict[str, tuple[int, bool, tuple[int, ...]]]
 
@@ -497,14 +499,58 @@ class Broker:
     def subscribe(
         self, conn: BrokerConnection, packet: Subscribe, now: float, events: list[Event]
     ) -> None:
-        handle_subscribe(self, conn, packet, now, events)
+        """Apply :func:`decide_subscribe`'s answers: the subscriptions, the
+        SUBACK, then the retained messages they are owed."""
+        session = conn.session
+        client_id = conn.client_id
+        assert session is not None and client_id is not None and conn.version is not None
+        decisions = decide_subscribe(
+            self.config,
+            packet,
+            conn.version,
+            existing=session.subscriptions,
+            authorizer=self.authorizer,
+            client_id=client_id,
+            username=conn.username,
+        )
+        codes: list[ReasonCode] = []
+        owed: list[SubscriptionRecord] = []
+        for decision in decisions:
+            match decision:
+                case FilterGranted(topic_filter=topic_filter, record=record):
+                    session.subscriptions[topic_filter] = record
+                    self.subscriptions.add(topic_filter, client_id, record)
+                    self.subscriptions_changed()
+                    if decision.send_retained:
+                        owed.append(record)
+                case FilterRefused(denied=True):
+                    self.stats.denied += 1
+                    events.append(
+                        ActionDenied(
+                            client_id=client_id,
+                            action="subscribe",
+                            topic=decision.topic_filter,
+                            reason_code=decision.reason_code,
+                            username=conn.username,
+                        )
+                    )
+            code = decision.reason_code
+            # 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2].
+            codes.append(code if conn.version is V5 or not code.is_error else _FAILURE)
+        self.mark_dirty(session)
+        conn.send(SubAck(packet_id=packet.packet_id, reason_codes=tuple(codes)))
+        for record in owed:
+            self.deliver_retained(conn, record, now)
 
     def unsubscribe(self, conn: BrokerConnection, packet: Unsubscribe, events: list[Event]) -> None:
         session = conn.session
-        assert session is not None
+        assert session is not None and conn.version is not None
         codes: list[ReasonCode] = []
-        for topic_filter in packet.topic_filters:
-            if session.subscriptions.pop(topic_filter, None) is not None:
+        invalid = decide_unsubscribe(packet, conn.version)
+        for topic_filter, problem in zip(packet.topic_filters, invalid, strict=True):
+            if problem is not None:
+                codes.append(problem.reason_code)
+            elif session.subscriptions.pop(topic_filter, None) is not None:
                 self.subscriptions.remove(topic_filter, session.client_id)
                 self.subscriptions_changed()
                 codes.append(ReasonCode.SUCCESS)
@@ -573,7 +619,10 @@ class Broker:
         """Validate a PUBLISH topic name, remembering the good ones."""
         if topic in self._valid_topics:
             return
-        validate_topic_name(topic)
+        config = self.config
+        validate_topic_name(
+            topic, max_levels=config.max_topic_levels, max_bytes=config.max_topic_length
+        )
         if len(self._valid_topics) >= _CACHE_LIMIT:
             self._valid_topics.clear()
         self._valid_topics.add(topic)

@@ -34,6 +34,8 @@ from mqttsim.protocol.packets import (
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from mqttsim.protocol.properties import Properties
@@ -481,3 +483,92 @@ def test_an_mqtt_3_1_client_never_gets_the_session_present_bit() -> None:
         encode(Connect(version=V31, client_id="old", clean_start=False), V31), now=0.0
     )
     assert third.conn.data_to_send(now=0.0) == b"\x20\x02\x00\x00"  # but the flags byte is 0
+
+
+# -- topic limits: levels and length (BrokerConfig.max_topic_levels / max_topic_length) ----
+
+
+def test_a_publish_topic_over_the_level_limit_closes_with_0x90() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_topic_levels=200))
+    raw = connected_raw(broker, V5)
+    assert raw.send(Publish(topic="a/" * 200 + "b", payload=b"")) == [
+        Disconnect(reason_code=ReasonCode.TOPIC_NAME_INVALID)
+    ]
+    ok = connected_raw(broker, V5, "ok")
+    assert ok.send(Publish(topic="a/" * 199 + "b", payload=b"")) == []
+    assert not ok.conn.is_closed
+
+
+def test_a_publish_topic_over_the_length_limit_closes_with_0x90() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_topic_length=100))
+    raw = connected_raw(broker, V5)
+    assert raw.send(Publish(topic="t" * 101, payload=b"")) == [
+        Disconnect(reason_code=ReasonCode.TOPIC_NAME_INVALID)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version", "code"),
+    [(V311, ReasonCode.UNSPECIFIED_ERROR), (V5, ReasonCode.TOPIC_FILTER_INVALID)],
+)
+def test_a_subscription_over_the_limits_fails_its_own_suback_slot(
+    version: ProtocolVersion, code: ReasonCode
+) -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0, max_topic_levels=3, max_topic_length=20))
+    raw = connected_raw(broker, version)
+    [suback] = raw.send(
+        Subscribe(
+            packet_id=1,
+            subscriptions=(
+                Subscription(topic_filter="a/b/c/d"),
+                Subscription(topic_filter="x" * 21),
+                Subscription(topic_filter="a/+/c"),
+            ),
+        )
+    )
+    assert isinstance(suback, SubAck)
+    assert suback.reason_codes == (code, code, ReasonCode.GRANTED_QOS_0)
+    assert list(broker.sessions["raw"].subscriptions) == ["a/+/c"]
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_a_will_topic_over_the_limits_is_refused_at_connect(version: ProtocolVersion) -> None:
+    raw = RawClient(Broker(BrokerConfig(sys_interval_s=0, max_topic_levels=2)), version)
+    will = Will(topic="a/b/c", payload=b"")
+    answer = raw.send(Connect(version=version, client_id="c", will=will))
+    # MQTT 5: CONNACK 0x90; 3.1.1 has no return code for it, and just closes.
+    assert answer == ([ConnAck(reason_code=ReasonCode.TOPIC_NAME_INVALID)] if version is V5 else [])
+    assert raw.conn.is_closed
+
+
+# -- 12. the connection's state and its protocol violations -------------------------------
+
+
+def test_an_empty_topic_filter_in_a_311_subscribe_closes_the_connection_mqtt_4_8_0_1() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    raw = connected_raw(broker, V311)
+    raw.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter=""),)))
+    assert raw.conn.is_closed
+    assert broker.sessions.get("raw") is None or not broker.sessions["raw"].subscriptions
+
+
+def test_an_empty_topic_filter_in_a_311_unsubscribe_closes_the_connection_mqtt_4_8_0_1() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    raw = connected_raw(broker, V311)
+    assert raw.send(Unsubscribe(packet_id=1, topic_filters=("",))) == []
+    assert raw.conn.is_closed
+
+
+def test_an_invalid_filter_in_a_v5_unsubscribe_gets_0x8f_in_its_slot() -> None:
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    raw = connected_raw(broker, V5)
+    raw.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="a"),)))
+    [unsuback] = raw.send(Unsubscribe(packet_id=2, topic_filters=("a/#/b", "a", "")))
+    assert unsuback == UnsubAck(
+        packet_id=2,
+        reason_codes=(
+            ReasonCode.TOPIC_FILTER_INVALID,
+            ReasonCode.SUCCESS,
+            ReasonCode.TOPIC_FILTER_INVALID,
+        ),
+    )
