@@ -23,13 +23,26 @@ unless Clean Start is asked for.
 The sending half of the QoS flows (the Receive Maximum window, the queue,
 resending on resume, Topic Aliases towards the server) lives in
 :class:`~.client_flows.OutboundFlow`; the receiving half (QoS 2
-de-duplication, the server's Topic Aliases) is here.
+de-duplication, the server's Topic Aliases) in
+:class:`~.client_flows.InboundFlow`.
+
+Liveness: PINGREQ goes out when nothing was sent [MQTT-3.1.2-23] *or*
+nothing received for Keep Alive (a client may ping at any time, §3.1.2.10):
+the second finds a link that died under a client that only publishes QoS 0,
+which nothing answers. No PINGRESP within Keep Alive (our choice of §3.1.2.10's
+"reasonable amount of time", as paho-mqtt's) closes the connection: a dead
+link is noticed at most 2 x Keep Alive after the server was last heard from.
+Meanwhile the link is not known to be alive, so new messages wait in the
+queue; the server's next bytes send them, or its silence drops them.
 
 Invariants:
 
 * A QoS 1/2 message has its packet identifier from the moment
   ``publish()`` returns it until its exchange ends, and is then either in
-  ``session.queued`` (not yet sent) or ``session.outbound`` (in flight).
+  ``session.queued`` (not yet sent) or ``session.outbound`` (in flight): no
+  reconnection, with or without Clean Start, leaves it unanswered.
+* A QoS 0 message is sent, or reported dropped: by a counter when published
+  while CLOSED, by ``PublishDropped`` when its connection ended first.
 * Mistakes of the caller raise :class:`LocalProtocolError` before anything
   is queued. Mistakes of the server never raise out of ``receive_data``:
   they become ``ProtocolViolation`` + ``Disconnected``, after a DISCONNECT
@@ -41,10 +54,19 @@ Normative statement IDs are those of MQTT 5.0 unless marked "3.1.1".
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Final
 
-from .client_flows import ClientStats, InboundFlow, OutboundFlow, ServerLimits
+from .client_flows import (
+    DEFAULT_MAXIMUM_PACKET_SIZE,
+    ClientStats,
+    InboundFlow,
+    OutboundFlow,
+    PendingRequests,
+    ServerLimits,
+    checked_qos,
+    checked_subscriptions,
+    merge_connect_properties,
+)
 from .codec import StreamDecoder, encode
 from .enums import REASON_CODES_BY_PACKET, PacketType, ProtocolVersion, QoS, ReasonCode
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -88,9 +110,10 @@ from .session import QueuedMessage, Session
 from .tables import CLIENT_COMMANDS, CLIENT_TRANSITIONS, ClientState
 from .tables import ClientState as _S
 from .timers import message_expiry
-from .topics import parse_shared, validate_topic_filter, validate_topic_name
+from .topics import validate_topic_filter, validate_topic_name
 
-__all__ = ["ClientConnection", "ClientStats", "ServerLimits"]
+__all__ = ["DEFAULT_MAXIMUM_PACKET_SIZE", "ClientConnection", "ClientStats", "ServerLimits"]
+
 
 _DISCONNECT_CODES: Final = REASON_CODES_BY_PACKET[PacketType.DISCONNECT]
 _CLIENT_AUTH_CODES: Final = frozenset(
@@ -102,9 +125,6 @@ def _by_peer(code: ReasonCode, detail: str, props: Properties) -> Disconnected:
     return Disconnected(reason_code=code, by_peer=True, detail=detail, properties=props)
 
 
-# A dict lookup instead of calling the enum (QoS is an IntEnum, so 1 and
-# QoS.AT_LEAST_ONCE are the same key): publish() does it for every message.
-_QOS_LEVELS: Final = {int(q): q for q in QoS}
 # The table, keyed by packet class: the hot path avoids hashing enums.
 _ALLOWED: Final = {
     state: {
@@ -113,13 +133,6 @@ _ALLOWED: Final = {
     for state in ClientState
 }
 _TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid, per connection
-
-
-def _qos(value: QoS | int) -> QoS:
-    try:
-        return _QOS_LEVELS[value]
-    except (KeyError, TypeError):
-        raise LocalProtocolError(f"QoS {value!r} is not 0, 1 or 2 [MQTT-3.3.1-4]") from None
 
 
 class ClientConnection:
@@ -136,8 +149,10 @@ class ClientConnection:
         username, password, will: as in CONNECT (§3.1.3).
         receive_maximum: how many unreleased QoS 2 messages we accept from
             the server (QoS 1 is acknowledged at once, so never piles up).
-        maximum_packet_size: the largest packet we accept; a bigger one
-            closes the connection with 0x95.
+        maximum_packet_size: the largest packet we accept (default
+            :data:`DEFAULT_MAXIMUM_PACKET_SIZE`, 1 MiB; up to 268,435,460);
+            a bigger one closes the connection with 0x95. MQTT 5 announces
+            it in CONNECT (§3.1.2.11.4); MQTT 3.1.1 enforces it unannounced.
         topic_alias_maximum: how many Topic Aliases the server may use
             towards us (0: none).
         use_topic_aliases: use Topic Aliases on our PUBLISHes when the
@@ -173,28 +188,18 @@ class ClientConnection:
     ) -> None:
         self._version = version
         self._v5 = version is ProtocolVersion.V5
-        given = connect_properties
-        max_size = given.maximum_packet_size if maximum_packet_size is None else maximum_packet_size
-        props = replace(
-            given,
-            session_expiry_interval=session_expiry_interval_s or given.session_expiry_interval,
-            receive_maximum=given.receive_maximum if receive_maximum == 65535 else receive_maximum,
-            maximum_packet_size=max_size,
-            topic_alias_maximum=topic_alias_maximum or given.topic_alias_maximum,
+        props, self._maximum_packet_size = merge_connect_properties(
+            version,
+            connect_properties,
+            session_expiry_interval_s=session_expiry_interval_s,
+            receive_maximum=receive_maximum,
+            maximum_packet_size=maximum_packet_size,
+            topic_alias_maximum=topic_alias_maximum,
         )
-        if props and not self._v5:
-            raise LocalProtocolError(f"MQTT {version.label} CONNECT carries no properties: {props}")
         # What we announce is what we enforce, whichever way it was given.
         self._receive_maximum = 65535 if props.receive_maximum is None else props.receive_maximum
-        self._maximum_packet_size = props.maximum_packet_size
         self._topic_alias_maximum = props.topic_alias_maximum or 0
         self._session_expiry_s = props.session_expiry_interval or 0
-        if not 1 <= self._receive_maximum <= 0xFFFF:
-            raise LocalProtocolError("Receive Maximum must be 1..65535 (§3.1.2.11.3)")
-        if self._maximum_packet_size is not None and self._maximum_packet_size <= 0:
-            raise LocalProtocolError("Maximum Packet Size must be positive (§3.1.2.11.4)")
-        if not 0 <= self._topic_alias_maximum <= 0xFFFF:
-            raise LocalProtocolError("Topic Alias Maximum must be 0..65535 (§3.1.2.11.5)")
         self._connect_props = props
         self._configured_keep_alive = keep_alive_s
         self._keep_alive = keep_alive_s
@@ -224,9 +229,11 @@ class ClientConnection:
         )
         self._state = _S.NEW
         self._decoder: StreamDecoder | None = None
-        self._pending_subscribe: dict[int, int] = {}  # packet id -> number of filters
-        self._pending_unsubscribe: dict[int, int] = {}
+        self._pending_subscribe = PendingRequests("SUBACK", self._session, self.stats)
+        self._pending_unsubscribe = PendingRequests("UNSUBACK", self._session, self.stats)
         self._last_sent = 0.0
+        self._last_received = 0.0
+        self._held = False  # messages wait for the server to be heard from
         self._connect_sent_at: float | None = None
         self._ping_pending = False
         self._ping_sent_at: float | None = None
@@ -281,9 +288,10 @@ class ClientConnection:
         """Open a new network connection: queue CONNECT with all our options.
 
         The session carries over from the last connection unless Clean
-        Start is asked for, which discards the in-flight exchanges of both
-        directions [MQTT-3.1.2-4]; messages published and never sent stay
-        queued (see :meth:`OutboundFlow.discard_exchanges`).
+        Start is asked for, which ends the exchanges of both directions
+        [MQTT-3.1.2-4]: our unacknowledged QoS 1/2 messages are then sent
+        again as new messages, under the same packet identifiers (see
+        :meth:`OutboundFlow.restart`: a QoS 2 message may arrive twice).
 
         Args:
             now: the current time.
@@ -300,16 +308,15 @@ class ClientConnection:
                 "MQTT 3.1.1 needs a client id to resume a session [MQTT-3.1.3-7 3.1.1]"
             )
         if clean:
-            self._out.discard_exchanges()
+            self._out.restart()
         self._asked_clean_start = clean
         self._session.client_id = self._client_id
         self._session.disconnected_at = None
         self._out.new_connection()
         self._decoder = StreamDecoder(version=self._version)
-        if self._maximum_packet_size is not None:
-            self._decoder.max_packet_size = self._maximum_packet_size
+        self._decoder.max_packet_size = self._maximum_packet_size
         self._keep_alive = self._configured_keep_alive
-        self._last_sent = now
+        self._last_sent = self._last_received = now
         username, password = self._credentials
         self._out.queue(
             Connect(
@@ -338,10 +345,16 @@ class ClientConnection:
         """Publish an application message.
 
         QoS 0 leaves at once when CONNECTED, waits for CONNACK when NEW or
-        CONNECTING, and is dropped (counted in ``stats``) when CLOSED. QoS 1
-        and 2 get a packet identifier now; they are sent at once if the
-        server's Receive Maximum window has room and nothing waits ahead of
-        them, and otherwise wait in ``session.queued`` to leave in order.
+        CONNECTING, and is dropped (counted in
+        ``stats.dropped_qos0_while_disconnected``) when CLOSED. QoS 1 and 2
+        get a packet identifier now; they are sent at once if the server's
+        Receive Maximum window has room and nothing waits ahead of them, and
+        otherwise wait in ``session.queued`` to leave in order.
+
+        While the server has not been heard from within Keep Alive, a
+        message of any QoS waits in the queue until it is (at most Keep
+        Alive more: then the link is declared dead). A QoS 0 message whose
+        connection ends before it was sent is reported by ``PublishDropped``.
 
         Returns:
             The packet identifier the message carries (QoS 1/2), or ``None``.
@@ -354,7 +367,7 @@ class ClientConnection:
                 [MQTT-3.2.2-15]; properties a client may not send.
         """
         self._require("publish")
-        qos = _qos(qos)
+        qos = checked_qos(qos)
         if topic not in self._valid_topics:  # a client publishes on few topics: check each once
             validate_topic_name(topic)
             if len(self._valid_topics) >= _TOPIC_CACHE_LIMIT:
@@ -383,7 +396,10 @@ class ClientConnection:
         elif pid is None and not connected:
             self._session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
         else:
-            self._out.submit(message, expires_at, connected=connected)
+            keep_alive = self._keep_alive
+            hold = connected and keep_alive > 0 and now - self._last_received >= keep_alive
+            self._out.submit(message, expires_at, connected=connected, hold=hold)
+            self._held |= hold
         return pid
 
     def subscribe(
@@ -410,41 +426,19 @@ class ClientConnection:
                 subscription [MQTT-3.8.3-4]; MQTT 5 options on 3.1.1.
         """
         self._require("subscribe")
-        if isinstance(subscriptions, str):
-            items = [Subscription(topic_filter=subscriptions, qos=_qos(qos))]
-        elif isinstance(subscriptions, Subscription):
-            items = [subscriptions]
-        else:
-            items = [
-                s
-                if isinstance(s, Subscription)
-                else Subscription(topic_filter=s[0], qos=_qos(s[1]))
-                for s in subscriptions
-            ]
-        limits = self._out.limits
-        for sub in items:
-            validate_topic_filter(
-                sub.topic_filter,
-                shared_allowed=limits.shared_subscription_available,
-                wildcards_allowed=limits.wildcard_subscription_available,
-            )
-            if sub.no_local and parse_shared(sub.topic_filter)[0] is not None:
-                raise LocalProtocolError(
-                    f"No Local on shared subscription {sub.topic_filter!r} [MQTT-3.8.3-4]"
-                )
-            if not self._v5 and (sub.no_local or sub.retain_as_published or sub.retain_handling):
-                raise LocalProtocolError(
-                    "No Local, Retain As Published and Retain Handling are MQTT 5 only"
-                )
+        items = checked_subscriptions(subscriptions, qos, self._out.limits, v5=self._v5)
         self._check_properties(properties, "SUBSCRIBE")
-        if properties.subscription_identifiers and not limits.subscription_identifier_available:
+        if (
+            properties.subscription_identifiers
+            and not self._out.limits.subscription_identifier_available
+        ):
             raise LocalProtocolError(
                 "the server does not support Subscription Identifiers (§3.2.2.3.12)"
             )
         pid = self._allocate_and_queue(
             lambda pid: Subscribe(packet_id=pid, subscriptions=tuple(items), properties=properties)
         )
-        self._pending_subscribe[pid] = len(items)
+        self._pending_subscribe.add(pid, len(items))
         return pid
 
     def unsubscribe(
@@ -471,7 +465,7 @@ class ClientConnection:
         pid = self._allocate_and_queue(
             lambda pid: Unsubscribe(packet_id=pid, topic_filters=filters, properties=properties)
         )
-        self._pending_unsubscribe[pid] = len(filters)
+        self._pending_unsubscribe.add(pid, len(filters))
         return pid
 
     def ping(self, *, now: float) -> None:
@@ -493,7 +487,10 @@ class ClientConnection:
         DISCONNECT; the packet stays in the outbox, and the driver closes the
         transport once ``data_to_send`` has drained it. No ``Disconnected``
         event follows: the caller knows. Reason 0x04 (Disconnect with Will
-        Message) asks the server to publish the will.
+        Message) asks the server to publish the will. Messages held while
+        the link was not known to be alive leave ahead of the DISCONNECT (it
+        is our last chance); a QoS 0 message the server's window still holds
+        back is dropped, counted in ``stats.publishes_dropped``.
 
         Raises:
             LocalProtocolError: not CONNECTING/CONNECTED; a reason code a
@@ -514,8 +511,11 @@ class ClientConnection:
                     " [MQTT-3.14.2-2]"
                 )
             self._session.expiry_interval_s = expiry
+        unreported: list[Event] = []  # (counted in stats: this method returns no events)
+        if self._held and self._state is _S.CONNECTED:
+            self._out.drain(now, unreported)
         self._out.queue(Disconnect(reason_code=reason_code, properties=properties))
-        self._close(now)
+        self._close(now, "we sent DISCONNECT", unreported)
 
     def auth(self, reason_code: ReasonCode, *, properties: Properties, now: float) -> None:
         """Queue AUTH (MQTT 5 enhanced authentication, §4.12).
@@ -545,6 +545,8 @@ class ClientConnection:
         if closed:
             return []
         self.stats.bytes_received += len(data)
+        if data:
+            self._last_received = now  # the server is alive: the keep-alive clock restarts
         events: list[Event] = []
         try:
             if self._decoder is None:
@@ -559,6 +561,9 @@ class ClientConnection:
                 self._handle(packet, now, events)
         except ProtocolError as exc:  # codec errors and table or guard violations alike
             events += self._fail(exc, now)
+        if self._held and data and self._state is _S.CONNECTED:
+            self._held = False  # heard from the server: what waited for it goes
+            self._out.drain(now, events)
         return events
 
     def data_to_send(self, *, now: float) -> bytes:
@@ -590,8 +595,9 @@ class ClientConnection:
         """When ``handle_timeout`` must next be called, or ``None``.
 
         CONNECTING: Keep Alive after CONNECT left (waiting for CONNACK).
-        CONNECTED: Keep Alive after the last packet sent, when a PINGREQ is
-        due [MQTT-3.1.2-20]; with a PINGREQ out, Keep Alive after it left.
+        CONNECTED: Keep Alive after the last packet sent [MQTT-3.1.2-20] or
+        the last bytes received, whichever is older, when a PINGREQ is due;
+        with a PINGREQ out, Keep Alive after it left, when we give up.
         """
         keep_alive = self._keep_alive
         if keep_alive <= 0:
@@ -605,19 +611,18 @@ class ClientConnection:
             return self._ping_sent_at + keep_alive
         if self._ping_pending:
             return None  # the PINGREQ leaves with the next data_to_send
-        return self._last_sent + keep_alive
+        last_sent, last_received = self._last_sent, self._last_received
+        return (last_sent if last_sent < last_received else last_received) + keep_alive
 
     def handle_timeout(self, *, now: float) -> list[Event]:
         """Act on the keep-alive clock: send PINGREQ, or give up on a silent server.
 
-        The server is declared dead when its answer (CONNACK to CONNECT,
+        PINGREQ goes out when nothing was sent, or nothing received, for
+        Keep Alive. The server is dead when its answer (CONNACK to CONNECT,
         PINGRESP to PINGREQ) has not come within Keep Alive of our request
-        leaving. We time the answer to our own request instead of applying
-        the broker's rule of 1.5x Keep Alive since the last packet received
-        [MQTT-3.1.2-24]: a client that publishes QoS 0 all the time never
-        pings and hears nothing back, and that rule would cut it off on a
-        healthy link. The price: a dead server is noticed between 1x and 2x
-        Keep Alive after our last packet. No DISCONNECT goes to a dead peer.
+        leaving: our choice for §3.1.2.10's "reasonable amount of time", not
+        a rule of the specification. No DISCONNECT goes to a dead peer; the
+        QoS 0 messages that waited for it are reported dropped.
         """
         deadline = self.next_deadline()
         if deadline is None or now < deadline:
@@ -636,9 +641,13 @@ class ClientConnection:
         if self._state in (_S.NEW, _S.CLOSED):
             return []
         self._out.outbox.clear()
-        self._close(now)
         detail = "the network connection closed without DISCONNECT"
-        return [Disconnected(reason_code=ReasonCode.UNSPECIFIED_ERROR, by_peer=True, detail=detail)]
+        events: list[Event] = []
+        self._close(now, detail, events)
+        events.append(
+            Disconnected(reason_code=ReasonCode.UNSPECIFIED_ERROR, by_peer=True, detail=detail)
+        )
+        return events
 
     # -- incoming packets ---------------------------------------------------------------
 
@@ -662,12 +671,12 @@ class ClientConnection:
             case ConnAck():
                 self._on_connack(packet, now, events)
             case SubAck(packet_id=pid, reason_codes=codes):
-                if self._take_pending(self._pending_subscribe, pid, len(codes), "SUBACK"):
+                if self._pending_subscribe.answered(pid, len(codes)):
                     props = packet.properties
                     events.append(Subscribed(packet_id=pid, reason_codes=codes, properties=props))
             case UnsubAck(packet_id=pid, reason_codes=codes):
                 count = len(codes) if self._v5 else None  # 3.1.1 UNSUBACK has no codes
-                if self._take_pending(self._pending_unsubscribe, pid, count, "UNSUBACK"):
+                if self._pending_unsubscribe.answered(pid, count):
                     props = packet.properties
                     events.append(Unsubscribed(packet_id=pid, reason_codes=codes, properties=props))
             case PingResp():
@@ -679,8 +688,9 @@ class ClientConnection:
                 events.append(AuthReceived(reason_code=packet.reason_code, properties=props))
             case Disconnect(reason_code=code, properties=props):
                 self._out.outbox.clear()  # the server is gone: nothing more to say
-                self._close(now)
-                events.append(_by_peer(code, f"the server sent DISCONNECT {code.name}", props))
+                detail = f"the server sent DISCONNECT {code.name}"
+                self._close(now, detail, events)
+                events.append(_by_peer(code, detail, props))
             case _:  # unreachable while the table admits only the packets above
                 raise RemoteProtocolError(self._unexpected(packet.packet_type))
 
@@ -690,8 +700,8 @@ class ClientConnection:
             # The server closes the connection after a refusal (§3.2.2.2).
             events.append(ConnectionRefused(reason_code=packet.reason_code, properties=props))
             self._out.outbox.clear()
-            self._close(now)
             detail = f"CONNACK refused the connection: {packet.reason_code.name}"
+            self._close(now, detail, events)
             events.append(_by_peer(packet.reason_code, detail, props))
             return
         if packet.session_present and self._asked_clean_start:
@@ -713,24 +723,8 @@ class ClientConnection:
         if present:
             self._out.resume(events)
         else:
-            self._out.restart(events)
+            self._out.restart()
         self._out.drain(now, events)
-
-    def _take_pending(
-        self, pending: dict[int, int], pid: int, count: int | None, kind: str
-    ) -> bool:
-        """Match a SUBACK/UNSUBACK to its request; a stray one is counted."""
-        expected = pending.pop(pid, None)
-        if expected is None:
-            self.stats.unexpected_acks += 1
-            return False
-        self._session.packet_ids.release(pid)
-        if count is not None and count != expected:
-            raise RemoteProtocolError(
-                f"{kind} has {count} reason codes for {expected} topic filters"
-                " [MQTT-3.9.3-1] [MQTT-3.11.3-1]"
-            )
-        return True
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -786,32 +780,39 @@ class ClientConnection:
             )
             # Not checked against Maximum Packet Size: a bare DISCONNECT is tiny.
             self._out.outbox.append((disconnect, encode(disconnect, self._version)))
-        self._close(now)
-        return [
-            ProtocolViolation(reason_code=error.reason_code, detail=error.detail),
-            Disconnected(reason_code=error.reason_code, by_peer=False, detail=error.detail),
-        ]
+        events: list[Event] = []
+        self._close(now, error.detail, events)
+        events.append(ProtocolViolation(reason_code=error.reason_code, detail=error.detail))
+        events.append(
+            Disconnected(reason_code=error.reason_code, by_peer=False, detail=error.detail)
+        )
+        return events
 
     def _expire(self, now: float, detail: str) -> list[Event]:
         self._out.outbox.clear()
-        self._close(now)
+        events: list[Event] = []
+        self._close(now, detail, events)
         code = ReasonCode.KEEP_ALIVE_TIMEOUT
-        return [Disconnected(reason_code=code, by_peer=False, detail=detail)]
+        events.append(Disconnected(reason_code=code, by_peer=False, detail=detail))
+        return events
 
-    def _close(self, now: float) -> None:
+    def _close(self, now: float, why: str, events: list[Event]) -> None:
         """Enter CLOSED: what lives per network connection goes, the session stays.
 
         SUBSCRIBE and UNSUBSCRIBE requests still unanswered are abandoned
-        (the specification resends only PUBLISH and PUBREL); drivers fail
-        their waiters on ``Disconnected``.
+        (:class:`PendingRequests`). QoS 0 messages still waiting are dropped,
+        each reported in ``events`` (``why`` says what ended).
         """
+        self._out.drop_waiting_qos0(
+            f"QoS 0 is not kept beyond the network connection it waited for, which ended: {why}",
+            events,
+        )
+        self._held = False
         self._state = _S.CLOSED
         self._decoder = None
         self._session.disconnected_at = now
-        for pid in (*self._pending_subscribe, *self._pending_unsubscribe):
-            self._session.packet_ids.release(pid)
-        self._pending_subscribe.clear()
-        self._pending_unsubscribe.clear()
+        self._pending_subscribe.abandon()
+        self._pending_unsubscribe.abandon()
         self._in.end_connection()
         self._out.end_connection()
         self._connect_sent_at = None

@@ -1,4 +1,4 @@
-"""The client's QoS flows, both ways: bookkeeping from PUBLISH to the last ack.
+"""The client's flows: publications both ways, from PUBLISH to the last ack, and requests.
 
 Theory of operation
 -------------------
@@ -19,8 +19,11 @@ A message moves queued -> outbound when a slot is free, and leaves outbound
 on PUBACK, on PUBCOMP, or on a PUBREC with a failure code (which ends the
 exchange [MQTT-4.3.3-4]). Every freed slot lets the queue move on. When a
 connection resumes a session the outbound messages are sent again in order;
-when the server has lost the session they start over as new messages.
-Nothing is given up without a ``PublishDropped`` event.
+when the server has no session (we asked for Clean Start, or it lost ours)
+they start over as new messages, so that no awaited publication is left
+without an answer. QoS 0 messages wait in the queue only for the connection
+they were published on (or the one being opened); when it ends first, each
+is dropped. Nothing is given up without a ``PublishDropped`` event.
 
 :class:`InboundFlow` receives: it answers each PUBLISH (PUBACK, PUBREC),
 delivers a QoS 2 message once however often it is repeated before its
@@ -32,6 +35,7 @@ Normative statement IDs are those of MQTT 5.0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -47,13 +51,23 @@ from .events import (
     PublishReceived,
 )
 from .members import AT_LEAST_ONCE, is_error
-from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel
+from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel, Subscription
 from .properties import Properties
 from .session import InflightMessage, OutboundState, QueuedMessage, Session
 from .timers import remaining_expiry_s
-from .topics import validate_topic_name
+from .topics import parse_shared, validate_topic_filter, validate_topic_name
 
-__all__ = ["ClientStats", "ServerLimits", "OutboundFlow", "InboundFlow"]
+__all__ = [
+    "DEFAULT_MAXIMUM_PACKET_SIZE",
+    "ClientStats",
+    "ServerLimits",
+    "OutboundFlow",
+    "InboundFlow",
+    "PendingRequests",
+    "checked_qos",
+    "checked_subscriptions",
+    "merge_connect_properties",
+]
 
 _TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid
 
@@ -73,12 +87,126 @@ class ClientStats:
     duplicates_received: int = 0
     #: Acknowledgements for packet identifiers we were not waiting on.
     unexpected_acks: int = 0
-    #: QoS 0 messages published while CLOSED (field clients drop them too).
+    #: QoS 0 messages published while CLOSED, refused at once (paho-mqtt
+    #: refuses them too, with MQTT_ERR_NO_CONN).
     dropped_qos0_while_disconnected: int = 0
     #: Queued or in-flight messages given up, each reported by PublishDropped.
     publishes_dropped: int = 0
-    #: In-flight exchanges discarded by connecting with Clean Start.
-    inflight_discarded_on_clean_start: int = 0
+    #: In-flight messages sent again as new ones because the server had no
+    #: session for them (Clean Start, or Session Present 0).
+    publishes_restarted: int = 0
+
+
+#: The largest packet a client accepts from the server unless told otherwise
+#: (the broker's default too). The protocol allows 268,435,460 bytes; a
+#: client that accepted that by default could be made to buffer 256 MB.
+DEFAULT_MAXIMUM_PACKET_SIZE: Final = 1024 * 1024
+# 268,435,455 bytes of Remaining Length behind a fixed header of at most 5 (§2.1.4).
+_PROTOCOL_MAXIMUM_PACKET_SIZE: Final = 268_435_460
+
+
+def merge_connect_properties(
+    version: ProtocolVersion,
+    given: Properties,
+    *,
+    session_expiry_interval_s: int,
+    receive_maximum: int,
+    maximum_packet_size: int | None,
+    topic_alias_maximum: int,
+) -> tuple[Properties, int]:
+    """The CONNECT properties: ``given``, with the client's keyword options over it.
+
+    Returns:
+        The properties, and the Maximum Packet Size we enforce: the one
+        given, or :data:`DEFAULT_MAXIMUM_PACKET_SIZE`. MQTT 5 announces it
+        (§3.1.2.11.4); MQTT 3.1.1 cannot, and enforces it all the same.
+
+    Raises:
+        LocalProtocolError: an option out of range, or MQTT 5 properties on
+            an MQTT 3.1.1 connection.
+    """
+    v5 = version is ProtocolVersion.V5
+    max_size = given.maximum_packet_size if maximum_packet_size is None else maximum_packet_size
+    if max_size is None:
+        max_size = DEFAULT_MAXIMUM_PACKET_SIZE
+    props = replace(
+        given,
+        session_expiry_interval=session_expiry_interval_s or given.session_expiry_interval,
+        receive_maximum=given.receive_maximum if receive_maximum == 65535 else receive_maximum,
+        maximum_packet_size=max_size if v5 else given.maximum_packet_size,
+        topic_alias_maximum=topic_alias_maximum or given.topic_alias_maximum,
+    )
+    if props and not v5:
+        raise LocalProtocolError(f"MQTT {version.label} CONNECT carries no properties: {props}")
+    if props.receive_maximum is not None and not 1 <= props.receive_maximum <= 0xFFFF:
+        raise LocalProtocolError("Receive Maximum must be 1..65535 (§3.1.2.11.3)")
+    if not 0 < max_size <= _PROTOCOL_MAXIMUM_PACKET_SIZE:
+        raise LocalProtocolError(
+            f"Maximum Packet Size must be 1..{_PROTOCOL_MAXIMUM_PACKET_SIZE} (§3.1.2.11.4)"
+        )
+    if not 0 <= (props.topic_alias_maximum or 0) <= 0xFFFF:
+        raise LocalProtocolError("Topic Alias Maximum must be 0..65535 (§3.1.2.11.5)")
+    return props, max_size
+
+
+# A dict lookup instead of calling the enum (QoS is an IntEnum, so 1 and
+# QoS.AT_LEAST_ONCE are the same key): publish() does it for every message.
+_QOS_LEVELS: Final = {int(q): q for q in QoS}
+
+
+def checked_qos(value: QoS | int) -> QoS:
+    """``value`` as a QoS.
+
+    Raises:
+        LocalProtocolError: not 0, 1 or 2 [MQTT-3.3.1-4].
+    """
+    try:
+        return _QOS_LEVELS[value]
+    except (KeyError, TypeError):
+        raise LocalProtocolError(f"QoS {value!r} is not 0, 1 or 2 [MQTT-3.3.1-4]") from None
+
+
+def checked_subscriptions(
+    subscriptions: str | Subscription | Sequence[Subscription | tuple[str, int]],
+    qos: QoS | int,
+    limits: ServerLimits,
+    *,
+    v5: bool,
+) -> tuple[Subscription, ...]:
+    """The subscriptions of a SUBSCRIBE, from what ``ClientConnection.subscribe`` takes.
+
+    Raises:
+        TopicFilterInvalid: a filter breaks §4.7, or uses a wildcard or a
+            shared subscription the server said it does not support.
+        LocalProtocolError: No Local on a shared subscription
+            [MQTT-3.8.3-4]; MQTT 5 options on 3.1.1.
+    """
+    if isinstance(subscriptions, str):
+        items = [Subscription(topic_filter=subscriptions, qos=checked_qos(qos))]
+    elif isinstance(subscriptions, Subscription):
+        items = [subscriptions]
+    else:
+        items = [
+            s
+            if isinstance(s, Subscription)
+            else Subscription(topic_filter=s[0], qos=checked_qos(s[1]))
+            for s in subscriptions
+        ]
+    for sub in items:
+        validate_topic_filter(
+            sub.topic_filter,
+            shared_allowed=limits.shared_subscription_available,
+            wildcards_allowed=limits.wildcard_subscription_available,
+        )
+        if sub.no_local and parse_shared(sub.topic_filter)[0] is not None:
+            raise LocalProtocolError(
+                f"No Local on shared subscription {sub.topic_filter!r} [MQTT-3.8.3-4]"
+            )
+        if not v5 and (sub.no_local or sub.retain_as_published or sub.retain_handling):
+            raise LocalProtocolError(
+                "No Local, Retain As Published and Retain Handling are MQTT 5 only"
+            )
+    return tuple(items)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,17 +301,6 @@ class OutboundFlow:
         """Topic Alias mappings die with the connection [MQTT-3.3.2-7]."""
         self._aliases.clear()
 
-    def discard_exchanges(self) -> None:
-        """Clean Start: forget the in-flight exchanges of both directions
-        [MQTT-3.1.2-4]. Messages never sent stay queued: they belong to the
-        application, not to an exchange the server could know about."""
-        session = self.session
-        self.stats.inflight_discarded_on_clean_start += len(session.outbound)
-        for pid in session.outbound:
-            session.packet_ids.release(pid)
-        session.outbound.clear()
-        session.inbound_qos2.clear()
-
     def resume(self, events: list[Event]) -> None:
         """Session Present 1: resend unfinished exchanges in their original
         order [MQTT-4.4.0-1] [MQTT-4.6.0-1], the PUBLISH with DUP=1
@@ -202,29 +319,50 @@ class OutboundFlow:
                 continue
             self.stats.publishes_resent += 1
 
-    def restart(self, events: list[Event]) -> None:
-        """Session Present 0 after we asked to resume: the server has no
-        session, so we discard the exchange state [MQTT-3.2.2-5] without
-        losing messages.
+    def restart(self) -> None:
+        """The server has no session for us: we connect with Clean Start, or
+        it answered Session Present 0 to our resuming (§3.2.2.2). Its exchanges
+        towards us are over [MQTT-3.1.2-4] [MQTT-3.2.2-5]; ours are not given up.
 
-        A QoS 2 message past PUBREC was delivered (the server took it over),
-        so it is reported completed. The other unfinished messages go back to
-        the head of the queue, in order, as new messages (DUP=0) under the
-        same packet identifiers, which the server's new session has never
-        seen; the caller's identifiers stay valid for matching the acks.
+        Every unfinished message goes back to the head of the queue, in order,
+        to be sent as a new message (DUP=0) under the packet identifier the
+        caller holds, which the server's new session has never seen; so an
+        awaited publication still gets its acknowledgement. This is what
+        paho-mqtt does, and it has a price: a QoS 2 message may be delivered
+        twice, when the lost session had handed it on already. A message past
+        PUBREC is sent again too: a server that hands QoS 2 on at PUBREL
+        (Method A of MQTT 5 §4.3.3, as mosquitto does) lost it with the
+        session. Exactly once needs a kept session (Clean Start 0 and a
+        Session Expiry Interval).
         """
         session = self.session
         session.inbound_qos2.clear()
-        restart = []
-        for pid, message in session.outbound.items():
-            if message.state is OutboundState.AWAITING_PUBCOMP:
-                session.packet_ids.release(pid)
-                events.append(PublishCompleted(packet_id=pid))
-            else:
-                fresh = replace(message.publish, dup=False)
-                restart.append(QueuedMessage(publish=fresh, expires_at=message.expires_at))
+        if not session.outbound:
+            return
+        restart = [
+            QueuedMessage(
+                publish=replace(message.publish, dup=False), expires_at=message.expires_at
+            )
+            for message in session.outbound.values()
+        ]
+        self.stats.publishes_restarted += len(restart)
         session.outbound.clear()
         session.queued.extendleft(reversed(restart))
+
+    def drop_waiting_qos0(self, reason: str, events: list[Event]) -> None:
+        """The network connection ended: the QoS 0 messages still queued for
+        it are dropped, each with a ``PublishDropped``. QoS 0 is never sent
+        again (§4.3.1), so holding it for a later connection would deliver it
+        late or never; the application hears of it now instead."""
+        queue = self.session.queued
+        kept = [item for item in queue if item.publish.packet_id is not None]
+        if len(kept) == len(queue):
+            return
+        for item in queue:
+            if item.publish.packet_id is None:
+                self._drop(item.publish, reason, events)
+        queue.clear()
+        queue.extend(kept)
 
     # -- sending -----------------------------------------------------------------
 
@@ -283,11 +421,15 @@ class OutboundFlow:
         """Room for one more QoS 1/2 PUBLISH in the server's window [MQTT-3.3.4-7]."""
         return len(self.session.outbound) < self.limits.receive_maximum
 
-    def submit(self, message: Publish, expires_at: float | None, *, connected: bool) -> None:
+    def submit(
+        self, message: Publish, expires_at: float | None, *, connected: bool, hold: bool = False
+    ) -> None:
         """Send a new message now, or queue it behind those already waiting.
 
         QoS 0 is only submitted while connected, and never waits for the
         window: a sender with no quota left may still send QoS 0 (§4.9).
+        With ``hold`` the message waits in the queue whatever its QoS: the
+        link is not known to be alive, and is not to be written into.
 
         Raises:
             LocalProtocolError: the server's Maximum Packet Size is known and
@@ -295,27 +437,30 @@ class OutboundFlow:
                 released first.
         """
         pid = message.packet_id
-        if pid is None:
-            self.send_publish(message)
-            return
         session = self.session
         try:
             if (
-                connected
-                and not session.queued
-                and len(session.outbound) < self.limits.receive_maximum  # window_open()
-            ):
-                self.send_publish(message)
-                session.outbound[pid] = InflightMessage(
-                    publish=message, state=_awaiting(message.qos), expires_at=expires_at
+                hold
+                or pid is not None
+                and (
+                    not connected
+                    or session.queued
+                    or len(session.outbound) >= self.limits.receive_maximum  # not window_open()
                 )
-            else:
+            ):
                 if connected:  # the size limit is known: refuse now, not later
                     self.encode_checked(message)
                 session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
+                return
+            self.send_publish(message)
         except ProtocolError:
-            session.packet_ids.release(pid)
+            if pid is not None:
+                session.packet_ids.release(pid)
             raise
+        if pid is not None:
+            session.outbound[pid] = InflightMessage(
+                publish=message, state=_awaiting(message.qos), expires_at=expires_at
+            )
 
     def send_publish(self, message: Publish) -> None:
         """Put ``message`` in the outbox, with a Topic Alias where allowed.
@@ -448,6 +593,57 @@ class OutboundFlow:
         events.append(
             PublishDropped(packet_id=message.packet_id, topic=message.topic, reason=reason)
         )
+
+
+class PendingRequests:
+    """SUBSCRIBE or UNSUBSCRIBE requests awaiting their answer, by packet identifier.
+
+    They live with the network connection: the specification resends only
+    PUBLISH and PUBREL, so a request unanswered when it ends is abandoned,
+    and drivers fail its waiter on ``Disconnected``.
+
+    Args:
+        answer: the packet that answers them, "SUBACK" or "UNSUBACK".
+        session: whose packet identifiers they hold.
+        stats: where stray answers are counted.
+    """
+
+    def __init__(self, answer: str, session: Session, stats: ClientStats) -> None:
+        self._answer = answer
+        self._session = session
+        self._stats = stats
+        self._filters: dict[int, int] = {}  # packet id -> number of topic filters
+
+    def add(self, pid: int, filters: int) -> None:
+        """A request with ``filters`` topic filters went out as ``pid``."""
+        self._filters[pid] = filters
+
+    def answered(self, pid: int, codes: int | None) -> bool:
+        """Match an answer with ``codes`` reason codes (None: 3.1.1 UNSUBACK
+        has none) to its request, freeing the identifier; a stray one is
+        counted and ignored (False).
+
+        Raises:
+            RemoteProtocolError: not one reason code per topic filter
+                [MQTT-3.9.3-1] [MQTT-3.11.3-1].
+        """
+        expected = self._filters.pop(pid, None)
+        if expected is None:
+            self._stats.unexpected_acks += 1
+            return False
+        self._session.packet_ids.release(pid)
+        if codes is not None and codes != expected:
+            raise RemoteProtocolError(
+                f"{self._answer} has {codes} reason codes for {expected} topic filters"
+                " [MQTT-3.9.3-1] [MQTT-3.11.3-1]"
+            )
+        return True
+
+    def abandon(self) -> None:
+        """The network connection ended: forget every request, free their identifiers."""
+        for pid in self._filters:
+            self._session.packet_ids.release(pid)
+        self._filters.clear()
 
 
 class InboundFlow:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqttsim.protocol.client import ClientConnection
+from mqttsim.protocol.client import DEFAULT_MAXIMUM_PACKET_SIZE, ClientConnection
 from mqttsim.protocol.codec import encode
 from mqttsim.protocol.enums import PacketType, ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.errors import LocalProtocolError, TopicFilterInvalid, TopicNameInvalid
@@ -62,6 +62,8 @@ from tests.helpers import connected_client, server_reads, server_sends
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
 R = ReasonCode
+# What an MQTT 5 CONNECT carries when no option is given.
+DEFAULT_V5 = Properties(maximum_packet_size=DEFAULT_MAXIMUM_PACKET_SIZE)
 
 
 def only(events: Sequence[Event], kind: type) -> list[Event]:
@@ -231,7 +233,7 @@ def test_qos0_waits_for_connack_and_is_dropped_while_closed() -> None:
     conn.publish("early", b"1", now=0.0)  # NEW: queued until CONNACK
     conn.connect(now=0.0)
     conn.publish("early", b"2", now=0.0)  # CONNECTING: queued too
-    assert server_reads(conn) == [Connect(client_id="st-07")]
+    assert server_reads(conn) == [Connect(client_id="st-07", properties=DEFAULT_V5)]
     server_sends(conn, ConnAck())
     assert server_reads(conn) == [
         Publish(topic="early", payload=b"1"),
@@ -495,38 +497,54 @@ def test_resume_drops_a_message_the_new_server_limit_cannot_take() -> None:
 def test_session_lost_by_server_republishes_as_new_messages() -> None:
     """Session Present 0 after asking to resume: state discarded [MQTT-3.2.2-5], messages kept.
 
-    B was past PUBREC, so the server had taken it over: reported completed.
-    A and C go again as new messages (DUP=0) under their own identifiers.
+    A, B and C go again as new messages (DUP=0) under their own identifiers,
+    B too although its PUBREC came: a server that hands QoS 2 on at PUBREL
+    (MQTT 5 §4.3.3, Method A) lost it with the session.
     """
     conn = _three_unfinished_exchanges()
     conn.session.inbound_qos2.add(77)
     conn.connect(now=5.0)
     server_reads(conn, now=5.0)
     events = server_sends(conn, ConnAck(session_present=False), now=6.0)
-    assert events == [
-        Connected(session_present=False, client_id="st-07"),
-        PublishCompleted(packet_id=2),
-    ]
+    assert events == [Connected(session_present=False, client_id="st-07")]
     assert server_reads(conn, now=6.0) == [
         Publish(topic="a", payload=b"A", qos=QoS.AT_LEAST_ONCE, packet_id=1),
+        Publish(topic="b", payload=b"B", qos=QoS.EXACTLY_ONCE, packet_id=2),
         Publish(topic="c", payload=b"C", qos=QoS.EXACTLY_ONCE, packet_id=3),
     ]
     assert not conn.session.inbound_qos2
-    assert conn.session.packet_ids.in_use == {1, 3}
+    assert conn.session.packet_ids.in_use == {1, 2, 3}
+    assert conn.stats.publishes_restarted == 3
 
 
-def test_clean_start_discards_inflight_but_keeps_unsent_messages() -> None:
-    """[MQTT-3.1.2-4]: exchanges go; messages never sent belong to the application."""
+def test_clean_start_resends_unacknowledged_publishes_as_new_messages() -> None:
+    """Clean Start ends the exchanges of both directions [MQTT-3.1.2-4], not the messages.
+
+    The server starts with no session, so every QoS 1/2 message it has not
+    acknowledged goes again as a new message (DUP=0), ahead of those never
+    sent, and its acknowledgement completes the identifier ``publish()``
+    returned (as paho-mqtt does; a QoS 2 message may so arrive twice).
+    """
     conn = _three_unfinished_exchanges()
+    conn.session.inbound_qos2.add(77)
     conn.publish("d", b"D", qos=1, now=4.0)
     conn.connect(now=5.0, clean_start=True)
     (connect,) = server_reads(conn, now=5.0)
     assert isinstance(connect, Connect) and connect.clean_start
-    assert conn.stats.inflight_discarded_on_clean_start == 3
-    server_sends(conn, ConnAck(), now=6.0)
-    assert server_reads(conn, now=6.0) == [
-        Publish(topic="d", payload=b"D", qos=QoS.AT_LEAST_ONCE, packet_id=4)
+    assert not conn.session.inbound_qos2  # the server's exchanges towards us are over
+    assert server_sends(conn, ConnAck(), now=6.0) == [
+        Connected(session_present=False, client_id="st-07")
     ]
+    assert server_reads(conn, now=6.0) == [
+        Publish(topic="a", payload=b"A", qos=QoS.AT_LEAST_ONCE, packet_id=1),
+        Publish(topic="b", payload=b"B", qos=QoS.EXACTLY_ONCE, packet_id=2),
+        Publish(topic="c", payload=b"C", qos=QoS.EXACTLY_ONCE, packet_id=3),
+        Publish(topic="d", payload=b"D", qos=QoS.AT_LEAST_ONCE, packet_id=4),
+    ]
+    events = server_sends(conn, PubAck(packet_id=1), PubRec(packet_id=2), now=7.0)
+    assert events == [PublishAcked(packet_id=1), PublishReceived(packet_id=2)]
+    assert server_reads(conn, now=7.0) == [PubRel(packet_id=2)]
+    assert server_sends(conn, PubComp(packet_id=2), now=8.0) == [PublishCompleted(packet_id=2)]
 
 
 def test_saved_session_is_resumed_by_a_new_connection_object() -> None:
@@ -544,7 +562,7 @@ def test_saved_session_is_resumed_by_a_new_connection_object() -> None:
 
 
 def test_pingreq_exactly_keep_alive_after_the_last_packet_sent() -> None:
-    """[MQTT-3.1.2-20]: the clock runs from the last *sent* packet."""
+    """[MQTT-3.1.2-20]: the server heard from since, the clock runs from the last *sent* packet."""
     conn = ClientConnection(client_id="st-07", keep_alive_s=10)
     conn.connect(now=0.0)
     server_reads(conn, now=0.0)
@@ -554,6 +572,8 @@ def test_pingreq_exactly_keep_alive_after_the_last_packet_sent() -> None:
     conn.publish("t", b"1", now=4.0)
     assert conn.next_deadline() == 10.0  # queued bytes do not count until they leave
     server_reads(conn, now=4.0)
+    assert conn.next_deadline() == 10.5  # nothing received since the CONNACK
+    server_sends(conn, Publish(topic="cmd", payload=b"x"), now=5.0)
     assert conn.next_deadline() == 14.0
     assert conn.handle_timeout(now=13.9) == [] and conn.data_to_send(now=13.9) == b""
     assert conn.handle_timeout(now=14.0) == []
@@ -609,6 +629,92 @@ def test_server_keep_alive_overrides_ours() -> None:
 def test_keep_alive_zero_means_no_deadline() -> None:
     conn = connected_client(client_id="st-07", keep_alive_s=0)
     assert conn.next_deadline() is None and conn.handle_timeout(now=1e9) == []
+
+
+# -- liveness: a link that dies silently ------------------------------------------------------
+# A client must send a packet within each Keep Alive [MQTT-3.1.2-23], and may send PINGREQ at
+# any time (§3.1.2.10). Ours also pings when it has *received* nothing for Keep Alive: a client
+# that only publishes QoS 0 hears nothing back, so nothing else could tell it the link died.
+
+
+def _publish_qos0_each_second(conn: ClientConnection, start: int, end: int) -> list[Packet]:
+    """Publish one QoS 0 message a second, running the keep-alive clock as a driver would."""
+    wire: list[Packet] = []
+    for t in range(start, end):
+        assert conn.handle_timeout(now=float(t)) == []
+        conn.publish("st/p", b"%d" % t, now=float(t))
+        wire += server_reads(conn, now=float(t))
+    return wire
+
+
+def test_pingreq_when_nothing_was_received_for_keep_alive_though_publishing() -> None:
+    """§3.1.2.10: PINGREQ Keep Alive after the last packet *received*, however busy we are."""
+    conn = connected_client(client_id="st-07", keep_alive_s=10)  # CONNACK received at 0
+    wire = _publish_qos0_each_second(conn, 1, 10)
+    assert wire == [Publish(topic="st/p", payload=b"%d" % t) for t in range(1, 10)]
+    assert conn.next_deadline() == 10.0
+    assert conn.handle_timeout(now=10.0) == []
+    assert server_reads(conn, now=10.0) == [PingReq()]
+    assert conn.next_deadline() == 20.0  # PINGRESP due within Keep Alive (our choice, as paho's)
+    assert server_sends(conn, PingResp(), now=10.5) == [PongReceived()]
+    _publish_qos0_each_second(conn, 11, 20)
+    assert conn.next_deadline() == 20.5  # Keep Alive after the PINGRESP
+    assert conn.stats.pings_sent == 1
+
+
+def test_a_busy_qos0_publisher_notices_a_dead_link_within_twice_keep_alive() -> None:
+    """No PINGRESP within Keep Alive of PINGREQ: closed, and no DISCONNECT to a dead peer."""
+    conn = connected_client(client_id="st-07", keep_alive_s=10)
+    _publish_qos0_each_second(conn, 1, 10)  # the link dies silently after 9 s
+    conn.handle_timeout(now=10.0)
+    assert server_reads(conn, now=10.0) == [PingReq()]
+    events = conn.handle_timeout(now=20.0)
+    assert isinstance(events[-1], Disconnected)
+    assert events[-1].reason_code == R.KEEP_ALIVE_TIMEOUT and not events[-1].by_peer
+    assert "PINGRESP" in events[-1].detail
+    assert conn.state is ClientState.CLOSED and conn.data_to_send(now=20.0) == b""
+
+
+def test_publishes_wait_while_the_link_is_unconfirmed_and_leave_on_pingresp() -> None:
+    """Nothing received for Keep Alive: new messages wait (in order, QoS 0 too) until the
+    server is heard again, instead of being written into a link that may be dead."""
+    conn = connected_client(client_id="st-07", keep_alive_s=10)
+    conn.handle_timeout(now=10.0)
+    assert server_reads(conn, now=10.0) == [PingReq()]
+    conn.publish("st/p", b"a", now=10.2)
+    conn.publish("st/p", b"b", qos=1, now=10.4)
+    conn.publish("st/p", b"c", now=10.6)
+    assert conn.data_to_send(now=10.6) == b""
+    assert server_sends(conn, PingResp(), now=11.0) == [PongReceived()]
+    assert server_reads(conn, now=11.0) == [
+        Publish(topic="st/p", payload=b"a"),
+        Publish(topic="st/p", payload=b"b", qos=QoS.AT_LEAST_ONCE, packet_id=1),
+        Publish(topic="st/p", payload=b"c"),
+    ]
+    conn.publish("st/p", b"d", now=11.5)  # heard from the server within Keep Alive: at once
+    assert server_reads(conn, now=11.5) == [Publish(topic="st/p", payload=b"d")]
+
+
+@pytest.mark.parametrize("end", ["keep-alive", "connection lost"])
+def test_qos0_held_for_a_link_found_dead_is_reported_dropped(end: str) -> None:
+    """QoS 0 never outlives the network connection it waited for: each such message is a
+    PublishDropped, never silence. QoS 1/2 stay in the session for the next connection."""
+    conn = connected_client(client_id="st-07", keep_alive_s=10)
+    conn.handle_timeout(now=10.0)
+    server_reads(conn, now=10.0)
+    conn.publish("st/a", b"1", now=11.0)
+    pid = conn.publish("st/b", b"2", qos=1, now=12.0)
+    conn.publish("st/c", b"3", now=13.0)
+    if end == "keep-alive":
+        events = conn.handle_timeout(now=20.0)
+    else:
+        events = conn.connection_lost(now=15.0)
+    dropped = only(events, PublishDropped)
+    assert [(d.topic, d.packet_id) for d in dropped] == [("st/a", None), ("st/c", None)]
+    assert all("QoS 0" in d.reason for d in dropped)
+    assert isinstance(events[-1], Disconnected)
+    assert [q.publish.packet_id for q in conn.session.queued] == [pid]
+    assert conn.stats.publishes_dropped == 2
 
 
 # -- topic aliases ----------------------------------------------------------------------------
@@ -830,6 +936,37 @@ def test_garbage_bytes_close_with_malformed_packet(version: ProtocolVersion, wir
     assert conn.data_to_send(now=1.0) == wire
 
 
+@pytest.mark.parametrize("version", [V5, V311])
+def test_packets_over_1_mib_from_the_server_close_with_0x95_by_default(
+    version: ProtocolVersion,
+) -> None:
+    """Unless told otherwise we accept 1 MiB, not the 256 MB the Remaining Length allows, and
+    say so in an MQTT 5 CONNECT (§3.1.2.11.4); the check is made on the fixed header, before
+    the body is buffered. MQTT 3.1.1 cannot announce it, but the limit holds all the same."""
+    conn = ClientConnection(client_id="st-07", version=version)
+    conn.connect(now=0.0)
+    (connect,) = server_reads(conn)
+    assert isinstance(connect, Connect)
+    announced = connect.properties.maximum_packet_size
+    assert announced == (DEFAULT_MAXIMUM_PACKET_SIZE if version is V5 else None)
+    assert DEFAULT_MAXIMUM_PACKET_SIZE == 1024 * 1024
+    server_sends(conn, ConnAck())
+    just_fits = Publish(topic="t", payload=b"x" * (1024 * 1024 - 8))
+    assert len(encode(just_fits, version)) <= 1024 * 1024
+    assert only(conn.receive_data(encode(just_fits, version), now=1.0), MessageReceived)
+    # PUBLISH, Remaining Length 1 MiB: over the limit whatever follows.
+    events = conn.receive_data(b"\x30\x80\x80\x40\x00\x01t", now=2.0)
+    violation_and_close(events, R.PACKET_TOO_LARGE)
+
+
+def test_maximum_packet_size_is_configurable_up_to_the_protocol_limit() -> None:
+    conn = ClientConnection(client_id="st-07", maximum_packet_size=268_435_460)
+    conn.connect(now=0.0)
+    (connect,) = server_reads(conn)
+    assert isinstance(connect, Connect)
+    assert connect.properties.maximum_packet_size == 268_435_460
+
+
 def test_packet_over_our_maximum_size_closes_with_0x95() -> None:
     conn = connected_client(client_id="st-07", maximum_packet_size=32)
     events = server_sends(conn, Publish(topic="t", payload=b"x" * 64))
@@ -853,8 +990,8 @@ def test_trace_records_packets_both_ways() -> None:
     server_sends(conn, ConnAck(), now=0.5)
     assert conn.trace_log == [
         PacketSent(
-            packet=Connect(client_id="st-07"),
-            size=len(encode(Connect(client_id="st-07"), V5)),
+            packet=Connect(client_id="st-07", properties=DEFAULT_V5),
+            size=len(encode(Connect(client_id="st-07", properties=DEFAULT_V5), V5)),
             now=0.25,
         ),
         PacketReceived(packet=ConnAck(), size=len(encode(ConnAck(), V5)), now=0.5),
