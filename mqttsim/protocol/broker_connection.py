@@ -77,6 +77,13 @@ _ALLOWED: Final[dict[BrokerState, dict[type[Packet], BrokerState]]] = {
     for state in BrokerState
 }
 
+# What a client may send once connected, checked by the decoder from each
+# fixed header, so that a CONNACK or a SUBACK from a client is refused as the
+# Protocol Error it is, not for a defect in a body never meant for us.
+_FROM_CLIENT: Final = frozenset(
+    ptype for (state, ptype) in BROKER_TRANSITIONS if state is BrokerState.CONNECTED
+)
+
 
 class BrokerConnection:
     """One client's network connection, as the broker sees it.
@@ -100,7 +107,11 @@ class BrokerConnection:
         self.keep_alive_s = 0
         self.send_window = broker.config.max_inflight
         self.client_max_packet_size: int | None = None
-        self._decoder = StreamDecoder(max_packet_size=broker.config.max_packet_size)
+        self._decoder = StreamDecoder(
+            max_packet_size=broker.config.max_packet_size,
+            accepts=_FROM_CLIENT,
+            context="from a client while connected",
+        )
         self._out: list[bytes] = []
         # The outbox's bound (BrokerConfig.max_outgoing_*): a client that stops
         # reading must not make the broker buffer without limit.

@@ -87,6 +87,11 @@ _FIXED_FLAGS: Final = (-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0)
 # past: each type but CONNECT, PUBLISH and AUTH, with its fixed flags.
 _ALWAYS_VALID: Final = frozenset(t << 4 | _FIXED_FLAGS[t] for t in range(2, 15) if t != 3)
 
+# MQTT 3.1 let PUBREL, SUBSCRIBE and UNSUBSCRIBE carry DUP beside their QoS 1
+# bits (first bytes 0x6A, 0x8A, 0xAA) when a client resends them; 3.1.1
+# fixed those flags [MQTT-2.2.2-1]. A 3.1 client's retries are accepted.
+_DUP_IN_V31: Final = frozenset({6, 8, 10})
+
 # What a decoding bug could raise. Kept from escaping, as DESIGN.md demands;
 # ProtocolError covers a LocalProtocolError from a packet's __post_init__.
 _CONVERTIBLE: Final = (ProtocolError, IndexError, KeyError, ValueError, OverflowError, TypeError)
@@ -147,7 +152,9 @@ def _check_first_byte(first: int, version: ProtocolVersion | None, *, stream: bo
             raise MalformedPacket("PUBLISH has QoS 3 (both QoS bits set) [MQTT-3.3.1-4]")
     elif ptype == 0:
         raise MalformedPacket("packet type 0 is reserved (§2.1.2)")
-    elif flags != _FIXED_FLAGS[ptype]:
+    elif flags != _FIXED_FLAGS[ptype] and not (
+        version is ProtocolVersion.V31 and ptype in _DUP_IN_V31 and flags == 0x0A
+    ):
         raise MalformedPacket(
             f"{PacketType(ptype).name} fixed header flags are {flags:04b}, must be"
             f" {_FIXED_FLAGS[ptype]:04b} [MQTT-2.1.3-1] (3.1.1: [MQTT-2.2.2-1], [MQTT-2.2.2-2])"
@@ -292,6 +299,16 @@ class StreamDecoder:
             this side accepts (its own Maximum Packet Size, §3.1.2.11.4,
             §3.2.2.3.6). Settable.
 
+        accepts: the packet types the stream may carry once CONNECT is
+            past (the table of the connection's state machine, e.g. what a
+            broker may receive from a client), or ``None`` for any. A packet
+            of another type is refused as a Protocol Error naming its type,
+            from its fixed header, before its body is read: the reason code
+            then names the peer's mistake, not a defect in a body that
+            should never have been sent.
+        context: completes the refusal's sentence, "CONNACK is not allowed
+            {context}".
+
     After an error the decoder is poisoned: every later :meth:`feed` raises
     the same exception, since the connection must close [MQTT-4.13.1-1].
     Packets that preceded the bad one in the same call are discarded too:
@@ -299,16 +316,36 @@ class StreamDecoder:
     connection having dropped a moment earlier.
     """
 
-    __slots__ = ("version", "max_packet_size", "_buffer", "_need", "_error")
+    __slots__ = (
+        "version",
+        "max_packet_size",
+        "accepts",
+        "context",
+        "_unchecked",
+        "_buffer",
+        "_need",
+        "_error",
+    )
 
     def __init__(
         self,
         *,
         version: ProtocolVersion | None = None,
         max_packet_size: int = _DEFAULT_MAX_PACKET_SIZE,
+        accepts: frozenset[PacketType] | None = None,
+        context: str = "on this connection",
     ) -> None:
         self.version = version
         self.max_packet_size = max_packet_size
+        self.accepts = accepts
+        self.context = context
+        # First bytes that need no check at all: valid in every version and
+        # of a type this stream accepts (the acknowledgements, mostly).
+        self._unchecked: frozenset[int] = (
+            _ALWAYS_VALID
+            if accepts is None
+            else frozenset(b for b in _ALWAYS_VALID if b >> 4 in accepts)
+        )
         self._buffer = bytearray()
         # Total size of the packet the buffer begins, once its fixed header
         # is complete; 0 until then. Bytes are only copied out of the buffer
@@ -355,6 +392,7 @@ class StreamDecoder:
         version = self.version
         v5 = version is V5
         limit = self.max_packet_size
+        unchecked = self._unchecked
         out: list[Packet] = []
         try:
             while n - pos >= 2:
@@ -372,9 +410,16 @@ class StreamDecoder:
                 # Fast path, once connected: a PUBLISH with a possible QoS, or a
                 # first byte that no version refuses (the acknowledgements).
                 if version is None or (
-                    first & 0x06 == 0x06 if ptype == 3 else first not in _ALWAYS_VALID
+                    first & 0x06 == 0x06 if ptype == 3 else first not in unchecked
                 ):
                     _check_first_byte(first, version, stream=True)
+                    accepts = self.accepts
+                    # (CONNECT and type 0 were refused just above.)
+                    if version is not None and accepts is not None and ptype not in accepts:
+                        raise RemoteProtocolError(
+                            f"{PacketType(ptype).name} is not allowed {self.context}"
+                            " (§2.1.2, direction of flow)"
+                        )
                 total = header_size + length
                 if total > limit:
                     raise _too_large(first, total, limit)

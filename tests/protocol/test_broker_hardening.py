@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from mqttsim.protocol.broker import Broker, BrokerConfig
-from mqttsim.protocol.codec import encode
+from mqttsim.protocol.codec import StreamDecoder, encode
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
 from mqttsim.protocol.events import (
     ActionDenied,
@@ -29,6 +29,7 @@ from mqttsim.protocol.packets import (
     PingReq,
     PingResp,
     PubAck,
+    PubComp,
     Publish,
     PubRec,
     SubAck,
@@ -572,3 +573,40 @@ def test_an_invalid_filter_in_a_v5_unsubscribe_gets_0x8f_in_its_slot() -> None:
             ReasonCode.TOPIC_FILTER_INVALID,
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        # Each body is broken too: judged by its body, it would be 0x81.
+        ("CONNACK", b"\x20\x02\x02\x00"),  # reserved acknowledge flag set
+        ("SUBACK", b"\x90\x03\x00\x01\x03"),  # reason code 3 does not exist
+        ("PINGRESP", b"\xd0\x01\x00"),  # PINGRESP has no body
+        ("UNSUBACK", b"\xb0\x01\x00"),  # shorter than a packet identifier
+    ],
+)
+@pytest.mark.parametrize("version", [V311, V5])
+def test_a_packet_only_a_server_sends_is_a_protocol_error_named_by_its_type(
+    version: ProtocolVersion, name: str, data: bytes
+) -> None:
+    raw = connected_raw(Broker(BrokerConfig(sys_interval_s=0)), version)
+    answer = raw.send(data)
+    [violation] = [e for e in raw.events if isinstance(e, ProtocolViolation)]
+    assert violation.reason_code == ReasonCode.PROTOCOL_ERROR
+    assert name in violation.detail
+    assert answer == ([Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)] if version is V5 else [])
+    assert raw.conn.is_closed
+
+
+def test_an_mqtt_3_1_pubrel_resent_with_dup_is_accepted() -> None:
+    # MQTT 3.1 sets DUP on a resent PUBREL (first byte 0x6A); 3.1.1 fixed its flags.
+    raw = connected_raw(Broker(BrokerConfig(sys_interval_s=0)), V31)
+    raw.decoder = StreamDecoder(version=V311)
+    [pubrec] = raw.send(Publish(topic="t", payload=b"x", qos=QoS(2), packet_id=7))
+    assert pubrec == PubRec(packet_id=7)
+    assert raw.send(b"\x6a\x02\x00\x07") == [PubComp(packet_id=7)]
+    assert not raw.conn.is_closed
+    # 3.1.1 still refuses it [MQTT-2.2.2-2].
+    strict = connected_raw(Broker(BrokerConfig(sys_interval_s=0)), V311)
+    strict.send(b"\x6a\x02\x00\x07")
+    assert strict.conn.is_closed
