@@ -85,6 +85,14 @@ _FROM_CLIENT: Final = frozenset(
 )
 
 
+# The packet that moves an outbound exchange on from each state, for errors.
+_ACK_AWAITED: Final = {
+    OutboundState.AWAITING_PUBACK: "PUBACK",
+    OutboundState.AWAITING_PUBREC: "PUBREC",
+    OutboundState.AWAITING_PUBCOMP: "PUBCOMP",
+}
+
+
 class BrokerConnection:
     """One client's network connection, as the broker sees it.
 
@@ -440,9 +448,18 @@ class BrokerConnection:
         session = self.session
         assert session is not None
         inflight = session.outbound.get(pid)
-        if inflight is None or inflight.state is not expected:
-            # An acknowledgement for nothing we sent: harmless, ignored.
+        if inflight is None:
+            # An acknowledgement for nothing in flight (one resent after a
+            # reconnect): harmless, ignored.
             return
+        if inflight.state is not expected:
+            # A PUBACK for a QoS 2 message, a PUBCOMP before PUBREL: a protocol
+            # violation, which closes the connection ([MQTT-4.8.0-1] in 3.1.1;
+            # MQTT 5 §4.13.1 gives no reason code to answer it with).
+            raise RemoteProtocolError(
+                f"{_ACK_AWAITED[expected]} for packet identifier {pid}, which is"
+                f" {inflight.state.value} [MQTT-4.8.0-1]"
+            )
         del session.outbound[pid]
         session.packet_ids.release(pid)
         self._broker.mark_dirty(session)
@@ -453,6 +470,14 @@ class BrokerConnection:
         assert session is not None
         inflight = session.outbound.get(pid)
         if inflight is None or inflight.state is OutboundState.AWAITING_PUBACK:
+            if inflight is not None and self.version is not V5:
+                # 3.1.1 has no reason code for a PUBREC of a QoS 1 message:
+                # a protocol violation, which closes [MQTT-4.8.0-1].
+                raise RemoteProtocolError(
+                    f"PUBREC for packet identifier {pid}, a QoS 1 message"
+                    " awaiting PUBACK [MQTT-4.8.0-1]"
+                )
+            # MQTT 5 answers: no QoS 2 exchange has that identifier (§3.6.2.1).
             self.send(
                 PubRel(packet_id=pid, reason_code=self._v5(ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
             )

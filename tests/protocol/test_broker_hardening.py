@@ -32,6 +32,7 @@ from mqttsim.protocol.packets import (
     PubComp,
     Publish,
     PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
@@ -610,3 +611,42 @@ def test_an_mqtt_3_1_pubrel_resent_with_dup_is_accepted() -> None:
     strict = connected_raw(Broker(BrokerConfig(sys_interval_s=0)), V311)
     strict.send(b"\x6a\x02\x00\x07")
     assert strict.conn.is_closed
+
+
+def _with_inflight(version: ProtocolVersion, qos: int) -> tuple[RawClient, int]:
+    """A subscriber with one QoS ``qos`` message from the broker in flight."""
+    broker = Broker(BrokerConfig(sys_interval_s=0))
+    sub = connected_raw(broker, version, "sub")
+    sub.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="t", qos=QoS(2)),)))
+    broker.publish("t", b"x", qos=qos, now=0.0)
+    [publish] = sub.read()
+    assert isinstance(publish, Publish) and publish.packet_id is not None
+    return sub, publish.packet_id
+
+
+@pytest.mark.parametrize(
+    ("qos", "wrong"),
+    [(1, PubRec), (2, PubAck), (1, PubComp), (2, PubComp)],
+)
+def test_a_wrong_acknowledgement_for_a_message_in_flight_closes_a_311_connection_mqtt_4_8_0_1(
+    qos: int, wrong: type[PubAck | PubRec | PubComp]
+) -> None:
+    sub, pid = _with_inflight(V311, qos)
+    sub.send(wrong(packet_id=pid))
+    assert sub.conn.is_closed
+    [violation] = [e for e in sub.events if isinstance(e, ProtocolViolation)]
+    assert wrong.packet_type.name in violation.detail
+
+
+@pytest.mark.parametrize(("qos", "wrong"), [(2, PubAck), (1, PubComp)])
+def test_a_v5_puback_or_pubcomp_of_the_wrong_kind_is_a_protocol_error(
+    qos: int, wrong: type[PubAck | PubComp]
+) -> None:
+    # A PUBREC for a QoS 1 message keeps its answer, PUBREL 0x92 (§3.6.2.1);
+    # PUBACK and PUBCOMP have no answer to give, so the connection closes.
+    sub, pid = _with_inflight(V5, 1)
+    assert sub.send(PubRec(packet_id=pid)) == [
+        PubRel(packet_id=pid, reason_code=ReasonCode.PACKET_IDENTIFIER_NOT_FOUND)
+    ]
+    sub, pid = _with_inflight(V5, qos)
+    assert sub.send(wrong(packet_id=pid)) == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
