@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 import ssl
 import time
 from collections.abc import Callable
@@ -39,18 +40,10 @@ from dataclasses import dataclass
 from mqttsim.protocol.broker import Broker, BrokerConfig
 from mqttsim.protocol.broker_connection import BrokerConnection
 from mqttsim.protocol.enums import ReasonCode
-from mqttsim.protocol.events import (
-    ActionDenied,
-    ClientConnected,
-    ClientDisconnected,
-    Event,
-    MessageDropped,
-    ProtocolViolation,
-    WillPublished,
-)
+from mqttsim.protocol.events import ActionDenied, ClientConnected, Event
 from mqttsim.protocol.hooks import Authenticator, Authorizer, SessionStore
-from mqttsim.protocol.stats import DropReason
 
+from .eventlog import EventLog
 from .guard import Guard, LoginBackoff, source_of
 from .transport import Framing, PlainFraming, WebSocketServerFraming
 
@@ -235,6 +228,9 @@ class BrokerServer:
             authorizer=authorizer,
             store=store,
             now=self.now(),
+            # Assigned client ids must not be guessable, nor repeat a previous
+            # run's (a guessed id takes over that client's session).
+            client_id_prefix=secrets.token_hex(4),
         )
         self.guard: Guard[_Socket] = Guard(
             max_connections=max_connections,
@@ -246,7 +242,7 @@ class BrokerServer:
         self._servers: list[asyncio.Server] = []
         self._broker_timer: asyncio.TimerHandle | None = None
         self._broker_deadline: float | None = None
-        self._drops_logged = 0
+        self.event_log = EventLog()
 
     # -- clock ------------------------------------------------------------------
 
@@ -331,32 +327,38 @@ class BrokerServer:
         """Act on what happened, then write every connection's pending bytes
         (except to paused sockets: theirs wait in the core)."""
         for event in events:
-            self._log(event, sock)
+            self._on_event(event, sock)
         now = self.now()
-        for conn in self.broker.pending_connections():
-            target = self.sockets.get(conn.id)
-            if target is None:
-                conn.data_to_send(now=now)  # the socket is gone: nowhere to write
-                continue
-            if target.paused and not conn.is_closed:
-                # The core reports a connection once until it is drained;
-                # remember it, and drain it at resume_writing.
-                target.waiting = True
-                continue
-            target.write(conn.data_to_send(now=now))
-            if conn.is_closed:
-                target.close()
+        # Taking a connection's bytes may move messages up from its session
+        # queue, reporting it again: loop until nothing is reported. This
+        # ends, as each further round only moves queued messages (finite)
+        # into the client's window (or a paused socket keeps them).
+        pending = self.broker.pending_connections()
+        while pending:
+            for conn in pending:
+                target = self.sockets.get(conn.id)
+                if target is None:
+                    conn.data_to_send(now=now)  # the socket is gone: nowhere to write
+                elif target.paused and not conn.is_closed:
+                    # The core reports a connection once until it is drained;
+                    # remember it, and drain it at resume_writing.
+                    target.waiting = True
+                else:
+                    target.write(conn.data_to_send(now=now))
+                    if conn.is_closed:
+                        target.close()
+            pending = self.broker.pending_connections()
         if self.broker.next_deadline() != self._broker_deadline:
             self._arm_broker_timer()
 
     def drain(self, sock: _Socket) -> None:
         """Write what the core kept for ``sock`` while it was paused."""
         conn = sock.conn
-        if conn is None:
-            return
-        sock.write(conn.data_to_send(now=self.now()))
-        if conn.is_closed:
-            sock.close()
+        if conn is not None:
+            sock.write(conn.data_to_send(now=self.now()))
+            if conn.is_closed:
+                sock.close()
+        self.after([], sock)
 
     def _arm_broker_timer(self) -> None:
         if self._broker_timer is not None:
@@ -372,65 +374,22 @@ class BrokerServer:
         self._broker_deadline = None
         events = self.broker.handle_timeout(now=self.now())
         for event in events:
-            self._log(event, None)
+            self._on_event(event, None)
         self.after([], None)
         self._arm_broker_timer()
 
-    def _log(self, event: Event, sock: _Socket | None) -> None:
-        peer = sock.peer if sock is not None else "-"
+    def _on_event(self, event: Event, sock: _Socket | None) -> None:
+        if sock is None:
+            self.event_log.record(event, "-", "-")
+            return
+        self.event_log.record(event, sock.peer, sock.host)
         match event:
-            case ClientConnected(client_id=cid, version=version, username=user):
-                log.info(
-                    "client %r connected from %s (MQTT %s%s)",
-                    cid,
-                    peer,
-                    version.label,
-                    f", user {user!r}" if user else "",
-                )
-                if sock is not None and sock.conn is not None:
-                    if not self.guard.connected_ok(sock):
-                        self.after(
-                            sock.conn.close(
-                                ReasonCode.SERVER_BUSY, "too many clients", now=self.now()
-                            ),
-                            sock,
-                        )
-            case ActionDenied(client_id=cid, action="connect", username=user):
-                # Never the password; the address is the host alone, the key
-                # of the back-off (a port says nothing about who guesses).
-                host = sock.host if sock is not None else "-"
-                log.warning(
-                    "authentication failed for user %r from %s (client %r)", user, host, cid
-                )
-                if sock is not None:
-                    self.guard.login_failed(sock)
-            case ClientDisconnected(client_id=cid, reason_code=code, detail=detail):
-                log.info(
-                    "client %r disconnected: %s (0x%02X %s)",
-                    cid,
-                    detail,
-                    code,
-                    code.name.replace("_", " ").lower(),
-                )
-            case WillPublished(client_id=cid, topic=topic):
-                log.info("published the will of client %r on %r", cid, topic)
-            case ActionDenied(client_id=cid, action=action, topic=topic):
-                log.warning("denied %s by client %r on %r", action, cid, topic)
-            case ProtocolViolation(reason_code=code, detail=detail):
-                log.warning("closing connection from %s: %s (0x%02X)", peer, detail, code)
-            case MessageDropped(client_id=cid, topic=topic, reason=DropReason.QOS0_OFFLINE):
-                # At most once by design, as in mosquitto: counted in $SYS, not a warning.
-                log.debug("QoS 0 message on %r not kept for absent client %r", topic, cid)
-            case MessageDropped(client_id=cid, topic=topic, reason=reason):
-                # Every drop is counted in $SYS/broker/messages/dropped/...; the
-                # log names the first ones and then every thousandth, so an
-                # overload cannot flood it.
-                self._drops_logged += 1
-                if self._drops_logged <= 10 or self._drops_logged % 1000 == 0:
-                    log.warning(
-                        "dropped a message on %r for client %r: %s (%d dropped so far)",
-                        topic,
-                        cid,
-                        reason,
-                        self._drops_logged,
+            case ClientConnected():
+                conn = sock.conn
+                if conn is not None and not self.guard.connected_ok(sock):
+                    now = self.now()
+                    self.after(
+                        conn.close(ReasonCode.SERVER_BUSY, "too many clients", now=now), sock
                     )
+            case ActionDenied(action="connect"):
+                self.guard.login_failed(sock)

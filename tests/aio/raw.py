@@ -85,7 +85,7 @@ def read_until_closed(sock: socket.socket, limit: int = 65_536) -> bytes:
         except TimeoutError:
             raise AssertionError(
                 f"the broker kept the connection open for {sock.gettimeout()} s"
-                f" (received {bytes(received)!r})"
+                f" (received {len(received)} bytes, starting {bytes(received[:64])!r})"
             ) from None
         if not chunk:
             return bytes(received)
