@@ -93,6 +93,37 @@ def test_a_full_pending_budget_closes_its_oldest_socket_so_a_real_client_gets_in
             sock.close()
 
 
+def test_evictions_are_counted_and_their_log_lines_rate_limited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="mqttsim.broker"):
+        with running_broker(max_pending_connections=1) as broker:
+            table = watch_sockets(broker)
+            idle = idle_sockets(broker.port, 15, table)
+            evicted = broker.call(lambda: broker.server.guard.refused["max-pending"])  # type: ignore[union-attr]
+            for sock in idle:
+                sock.close()
+    assert evicted == 14
+    lines = [r.getMessage() for r in caplog.records if "max_pending_connections" in r.getMessage()]
+    assert len(lines) == 10  # the first ten; then every thousandth
+    assert lines[-1].endswith("[max-pending: 10 so far]")
+
+
+def test_clients_finishing_connect_together_beyond_max_connections_are_closed() -> None:
+    """Both sockets were admitted while no client was connected (pending ones
+    do not count); the second CONNECT to complete is one client too many."""
+    with running_broker(max_connections=1) as broker:
+        table = watch_sockets(broker)
+        first, second = idle_sockets(broker.port, 2, table)
+        with first, second:
+            first.sendall(connect_packet("first"))
+            assert read_packet(first) == CONNACK_ACCEPTED
+            second.sendall(connect_packet("second"))
+            read_until_closed(second)  # closed (3.1.1 has no server DISCONNECT)
+            assert still_open(first)
+        assert broker.call(lambda: broker.server.guard.refused["max-connections"]) == 1  # type: ignore[union-attr]
+
+
 def test_max_connections_still_bounds_connected_clients() -> None:
     with running_broker(max_connections=2) as broker:
         with connected_raw(broker.port, "one"), connected_raw(broker.port, "two"):
