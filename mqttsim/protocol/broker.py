@@ -18,11 +18,15 @@ connections now have bytes to send. The broker never reads a clock: every
 call takes ``now``, and :meth:`next_deadline` says when it next needs one.
 
 Delivery rules kept here: effective QoS = min(published, granted)
-[MQTT-3.8.4-8]; one copy per client even with overlapping subscriptions,
-at the highest granted QoS, with every matching Subscription Identifier
-[MQTT-3.3.4-2][MQTT-3.3.4-3]; No Local [MQTT-3.8.3-3]; Retain As Published
+[MQTT-3.8.4-8]; one copy per client even with overlapping subscriptions
+(:mod:`.forwarding` builds it); No Local [MQTT-3.8.3-3]; Retain As Published
 [MQTT-3.3.1-12][MQTT-3.3.1-13]; one member of each shared group (§4.8.2);
-bounded queues whose overflow is counted and reported.
+a subscriber's messages authorised as its session's owner, connected or
+not; bounded queues and outboxes whose overflow is counted and reported.
+
+CONNECT and SUBSCRIBE are decided by pure functions (:mod:`.admission`,
+:mod:`.subscribing`) that return values; the broker applies them here, in
+:meth:`accept_connect` and :meth:`subscribe`.
 """
 
 from __future__ import annotations
@@ -34,16 +38,14 @@ from typing import Final
 from .admission import ConnectAccepted, ConnectRefused, decide_connect
 from .broker_config import BrokerConfig
 from .broker_connection import BrokerConnection
-from .codec import encode, publish_packet_id_offset
 from .enums import ProtocolVersion, QoS, ReasonCode
-from .errors import RemoteProtocolError
 from .events import ActionDenied, ClientConnected, Event, MessageDropped, WillPublished
+from .forwarding import Targets, application_message, forwarded_form, merge_target
 from .hooks import AllowAll, Authenticator, Authorizer, SessionStore, StoreChanges
 from .members import SUCCESS, V5
 from .packets import (
     Connect,
     Publish,
-    PubRel,
     SubAck,
     Subscribe,
     UnsubAck,
@@ -55,8 +57,6 @@ from .properties import NO_PROPERTIES, Properties
 from .retained import RetainedStore
 from .session import (
     SESSION_NEVER_EXPIRES,
-    InflightMessage,
-    OutboundState,
     QueuedMessage,
     Session,
     SubscriptionRecord,
@@ -64,37 +64,20 @@ from .session import (
 from .stats import BrokerStats, DropReason
 from .subscribing import FilterGranted, FilterRefused, decide_subscribe, decide_unsubscribe
 from .tables import BrokerState
-from .timers import message_expiry, remaining_expiry_s
+from .timers import message_expiry
 from .topics import SubscriptionTree, TreeMatch, validate_topic_name
 
 __all__ = ["Broker", "BrokerConfig"]
 
 _VERSION: Final = "0.1.0"
 _CACHE_LIMIT: Final = 10_000  # topics remembered by the hot-path caches
-_QOS_LEVELS: Final = tuple(QoS)  # QoS(n) as a lookup, for the hot path
 _FAILURE: Final = ReasonCode.UNSPECIFIED_ERROR  # 3.1.1's one SUBACK failure code, 0x80
-# Where a message goes: client id -> (granted QoS, Retain As Published, subscription ids).
-_Targets = dict[str, tuple[int, bool, tuple[int, ...]]]
 
 
 def _asks(authorizer: Authorizer) -> bool:
     """Whether the per-message checks need asking: AllowAll's answer is known,
     and asking it is two calls into the interpreter for every message."""
     return type(authorizer) is not AllowAll
-
-
-def _message(topic: str, payload: bytes, qos: int, retain: bool, properties: Properties) -> Publish:
-    """An application message inside the broker, as a PUBLISH. A QoS 1/2
-    PUBLISH must carry a packet identifier; this one holds 1 until a
-    subscriber's own identifier replaces it on delivery."""
-    return Publish(
-        topic=topic,
-        payload=payload,
-        qos=QoS(qos),
-        retain=retain,
-        packet_id=None if qos == 0 else 1,
-        properties=properties,
-    )
 
 
 class Broker:
@@ -160,7 +143,7 @@ class Broker:
         # Hot-path caches, both cleared whenever they could go stale: the
         # subscription tree's answer per topic, and topic names known valid.
         self._routes: dict[str, TreeMatch[str, SubscriptionRecord]] = {}
-        self._targets: dict[tuple[str, str | None], _Targets] = {}  # by (topic, publisher)
+        self._targets: dict[tuple[str, str | None], Targets] = {}  # by (topic, publisher)
         self._valid_topics: set[str] = set()
         if store is not None:
             self._restore(store)
@@ -218,9 +201,9 @@ class Broker:
         now: float,
     ) -> ReasonCode:
         """Publish a message from the broker itself (``$SYS``, admin tools)."""
-        packet = _message(topic, payload, qos, retain, properties)
+        packet = application_message(topic, payload, qos, retain, properties)
         events: list[Event] = []
-        return self._accept_message(packet, None, now, events)
+        return self._acceptapplication_message(packet, None, now, events)
 
     def publish_sys(self, *, now: float) -> None:
         """Publish the ``$SYS`` statistics tree as retained messages."""
@@ -253,15 +236,6 @@ class Broker:
     def mark_dirty(self, session: Session) -> None:
         if self.store is not None and session.expiry_interval_s != 0:
             self._dirty[session.client_id] = session
-
-    def track_outbound(self, session: Session, publish: Publish, expires_at: float | None) -> None:
-        """Record a QoS 1/2 PUBLISH just sent as in flight, awaiting the
-        first acknowledgement of its QoS (PUBACK or PUBREC)."""
-        assert publish.packet_id is not None
-        state = OutboundState.AWAITING_PUBACK if publish.qos == 1 else OutboundState.AWAITING_PUBREC
-        session.outbound[publish.packet_id] = InflightMessage(
-            publish=publish, state=state, expires_at=expires_at
-        )
 
     def message_dropped(
         self, session: Session, publish: Publish, reason: str, events: list[Event] | None = None
@@ -339,7 +313,7 @@ class Broker:
             )
         )
         if resumed:
-            self.resend_inflight(conn, now)
+            conn.resend_inflight(now)
 
     def assign_client_id(self) -> str:
         """A Client Identifier that no session (restored ones included) and
@@ -395,22 +369,6 @@ class Broker:
             self._changes.deleted_sessions.append(client_id)
         return resumed
 
-    def resend_inflight(self, conn: BrokerConnection, now: float) -> None:
-        """On resume, resend unacknowledged messages in order, PUBLISH with
-        DUP=1 and PUBREL as they were [MQTT-4.4.0-1][MQTT-4.6.0-1]."""
-        session = conn.session
-        assert session is not None
-        for pid, inflight in session.outbound.items():
-            if inflight.state is OutboundState.AWAITING_PUBCOMP:
-                conn.send(PubRel(packet_id=pid))
-                continue
-            inflight.publish = replace(inflight.publish, dup=True)
-            # Once sent, a message is delivered even if it expires meanwhile:
-            # the exchange must complete (§4.3.3), so no expiry check.
-            publish = conn.for_wire(inflight.publish, None, now) or inflight.publish
-            conn.send(publish)
-        conn.drain_queue(now)
-
     def connection_closed(self, conn: BrokerConnection, now: float, *, publish_will: bool) -> bool:
         """A connection ended; returns True if its will was published now."""
         client_id = conn.client_id
@@ -451,8 +409,6 @@ class Broker:
     ) -> ReasonCode:
         """Authorise and accept a client's PUBLISH; the reason for its ack."""
         assert conn.client_id is not None
-        if packet.topic.startswith("$") and not self.config.dollar_topics_writable:
-            return self._refuse_dollar_publish(conn, packet.topic, events)
         authorizer = self.authorizer
         if _asks(authorizer) and not authorizer.may_publish(
             conn.client_id, conn.username, packet.topic
@@ -467,32 +423,7 @@ class Broker:
                 )
             )
             return ReasonCode.NOT_AUTHORIZED
-        return self._accept_message(packet, conn.client_id, now, events)
-
-    def _refuse_dollar_publish(
-        self, conn: BrokerConnection, topic: str, events: list[Event]
-    ) -> ReasonCode:
-        """Topics starting with '$' are the server's (MQTT 5 §4.7.2): a client
-        writing there could forge ``$SYS``. Refused as mosquitto does: 0x87
-        in MQTT 5 (QoS 0: dropped and reported); 3.1.1 has no way to say no,
-        so the connection closes, which [MQTT-3.3.5-2] allows."""
-        assert conn.client_id is not None
-        self.stats.denied += 1
-        events.append(
-            ActionDenied(
-                client_id=conn.client_id,
-                action="publish",
-                topic=topic,
-                reason_code=ReasonCode.NOT_AUTHORIZED,
-                username=conn.username,
-            )
-        )
-        if conn.version is not V5:
-            raise RemoteProtocolError(
-                f"PUBLISH to {topic!r}: topics starting with '$' are the server's [MQTT-3.3.5-2]",
-                ReasonCode.NOT_AUTHORIZED,
-            )
-        return ReasonCode.NOT_AUTHORIZED
+        return self._acceptapplication_message(packet, conn.client_id, now, events)
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -595,7 +526,7 @@ class Broker:
 
     # -- routing -------------------------------------------------------------------
 
-    def _accept_message(
+    def _acceptapplication_message(
         self, packet: Publish, origin: str | None, now: float, events: list[Event]
     ) -> ReasonCode:
         expires_at = message_expiry(now, packet.properties.message_expiry_interval)
@@ -658,11 +589,11 @@ class Broker:
                 sub = record.subscription
                 if sub.no_local and client_id == origin:
                     continue  # No Local [MQTT-3.8.3-3]
-                self._merge_target(targets, client_id, record)
+                merge_target(targets, client_id, record)
             if match.shared:
                 for group_key, members in match.shared.items():
                     client_id, record = self._pick_shared(group_key, members)
-                    self._merge_target(targets, client_id, record)
+                    merge_target(targets, client_id, record)
             else:
                 # Without shared groups (whose member changes per message) the
                 # targets depend only on the topic and the publisher: keep them.
@@ -690,25 +621,6 @@ class Broker:
         # subscriber's, counted and reported, not a failure of the publisher's.
         # 0x10 is for "no subscription matched" alone (MQTT 5 §3.4.2.1).
         return SUCCESS
-
-    @staticmethod
-    def _merge_target(
-        targets: dict[str, tuple[int, bool, tuple[int, ...]]],
-        client_id: str,
-        record: SubscriptionRecord,
-    ) -> None:
-        sub = record.subscription
-        ids = (record.identifier,) if record.identifier is not None else ()
-        previous = targets.get(client_id)
-        if previous is None:
-            targets[client_id] = (sub.qos, sub.retain_as_published, ids)
-        else:
-            # Overlapping subscriptions: one copy, highest QoS, all identifiers.
-            targets[client_id] = (
-                max(previous[0], sub.qos),
-                previous[1] or sub.retain_as_published,
-                previous[2] + ids,
-            )
 
     def _pick_shared(
         self, group_key: tuple[str, str], members: list[tuple[str, SubscriptionRecord]]
@@ -747,7 +659,7 @@ class Broker:
         key = (version, qos, retain, ids)
         form = forms.get(key)
         if form is None:
-            form = self._make_form(packet, version, qos, retain, ids, expires_at, now)
+            form = forwarded_form(packet, version, qos, retain, ids, expires_at, now)
             forms[key] = form
         publish, encoded, pid_offset = form
         if conn is not None and online:
@@ -772,7 +684,7 @@ class Broker:
                 pid = session.packet_ids.allocate()
                 data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
                 publish = with_packet_id(publish, pid)  # replace(), without its cost per message
-                self.track_outbound(session, publish, expires_at)
+                conn.track_outbound(session, publish, expires_at)
                 self.mark_dirty(session)
                 self.stats.publish_sent += 1
                 conn.send_bytes(data, publish)
@@ -786,57 +698,6 @@ class Broker:
         )
         self.mark_dirty(session)
         return True
-
-    @staticmethod
-    def _make_form(
-        packet: Publish,
-        version: ProtocolVersion | None,
-        qos: int,
-        retain: bool,
-        ids: tuple[int, ...],
-        expires_at: float | None,
-        now: float,
-    ) -> tuple[Publish, bytes, int]:
-        """The PUBLISH as one kind of subscriber receives it, encoded once
-        and shared by every subscriber of that kind (patching only the id)."""
-        props = packet.properties
-        if version is None or version is V5:
-            if (
-                props.topic_alias is not None
-                or ids
-                or props.subscription_identifiers
-                or props.message_expiry_interval is not None
-            ):
-                # The subscriber's own identifiers, never the publisher's
-                # (which a client may not send [MQTT-3.3.4-6]; Broker.publish
-                # could still pass some).
-                props = replace(
-                    props,
-                    topic_alias=None,
-                    subscription_identifiers=ids,
-                    message_expiry_interval=remaining_expiry_s(expires_at, now),
-                )
-        elif props:
-            props = NO_PROPERTIES
-        if (
-            qos == packet.qos
-            and retain == packet.retain
-            and not packet.dup
-            and (props is packet.properties)
-        ):
-            # The common case: forwarded as received. Reuse the packet; only
-            # its packet identifier will differ per subscriber.
-            publish = packet
-        else:
-            # _message(...), without Publish's checks: the QoS came from a valid packet.
-            pid = None if qos == 0 else 1
-            publish = Publish.unchecked(
-                packet.topic, packet.payload, _QOS_LEVELS[qos], retain, False, pid, props
-            )
-        if version is None:
-            return publish, b"", 0
-        encoded = encode(publish, version)
-        return publish, encoded, publish_packet_id_offset(encoded) if qos else 0
 
     # -- wills and session ends ------------------------------------------------------
 
@@ -856,9 +717,9 @@ class Broker:
             )
             return
         props = replace(will.properties, will_delay_interval=None)
-        packet = _message(will.topic, will.payload, will.qos, will.retain, props)
+        packet = application_message(will.topic, will.payload, will.qos, will.retain, props)
         events.append(WillPublished(client_id=client_id, topic=will.topic))
-        self._accept_message(packet, client_id, now, events)
+        self._acceptapplication_message(packet, client_id, now, events)
 
     def _end_session(
         self,

@@ -33,6 +33,7 @@ from .codec import StreamDecoder, encode, encode_success_ack
 from .enums import ProtocolVersion, ReasonCode
 from .errors import ProtocolError, RemoteProtocolError
 from .events import (
+    ActionDenied,
     ClientDisconnected,
     Disconnected,
     Event,
@@ -59,7 +60,7 @@ from .packets import (
     Will,
 )
 from .properties import NO_PROPERTIES
-from .session import OutboundState, Session
+from .session import InflightMessage, OutboundState, Session
 from .stats import DropReason
 from .tables import BROKER_TRANSITIONS, BrokerState
 from .timers import keep_alive_expiry, remaining_expiry_s
@@ -289,6 +290,31 @@ class BrokerConnection:
         if self._broker.trace and packet is not None:
             self._trace_out.append(packet)
 
+    def resend_inflight(self, now: float) -> None:
+        """On resume, resend unacknowledged messages in order, PUBLISH with
+        DUP=1 and PUBREL as they were [MQTT-4.4.0-1][MQTT-4.6.0-1]."""
+        session = self.session
+        assert session is not None
+        for pid, inflight in session.outbound.items():
+            if inflight.state is OutboundState.AWAITING_PUBCOMP:
+                self.send(PubRel(packet_id=pid))
+                continue
+            inflight.publish = replace(inflight.publish, dup=True)
+            # Once sent, a message is delivered even if it expires meanwhile:
+            # the exchange must complete (§4.3.3), so no expiry check.
+            publish = self.for_wire(inflight.publish, None, now) or inflight.publish
+            self.send(publish)
+        self.drain_queue(now)
+
+    def track_outbound(self, session: Session, publish: Publish, expires_at: float | None) -> None:
+        """Record a QoS 1/2 PUBLISH just sent as in flight, awaiting the
+        first acknowledgement of its QoS (PUBACK or PUBREC)."""
+        assert publish.packet_id is not None
+        state = OutboundState.AWAITING_PUBACK if publish.qos == 1 else OutboundState.AWAITING_PUBREC
+        session.outbound[publish.packet_id] = InflightMessage(
+            publish=publish, state=state, expires_at=expires_at
+        )
+
     def drain_queue(self, now: float) -> None:
         """Send queued messages while the client's window has room."""
         session = self.session
@@ -305,7 +331,7 @@ class BrokerConnection:
                     session.packet_ids.release(queued.publish.packet_id)
                 continue
             if publish.qos > 0:
-                self._broker.track_outbound(session, publish, queued.expires_at)
+                self.track_outbound(session, publish, queued.expires_at)
             self._broker.stats.publish_sent += 1
             self.send(publish)
             self._broker.mark_dirty(session)
@@ -406,7 +432,10 @@ class BrokerConnection:
                     " messages unacknowledged [MQTT-3.3.4-9]",
                     ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
                 )
-        reason = broker.publish_from_client(self, packet, now, events)
+        if packet.topic.startswith("$") and not broker.config.dollar_topics_writable:
+            reason = self._refuse_dollar_publish(packet.topic, events)
+        else:
+            reason = broker.publish_from_client(self, packet, now, events)
         if self.version is not V5 and is_error(reason):
             # 3.1.1 cannot say no: acknowledge and drop (logged as denied)
             # [MQTT-3.3.5-2].
@@ -420,6 +449,29 @@ class BrokerConnection:
                 session.inbound_qos2.add(packet.packet_id)
                 broker.mark_dirty(session)
             self.send_ack(PubRec, packet.packet_id, self._v5(reason))
+
+    def _refuse_dollar_publish(self, topic: str, events: list[Event]) -> ReasonCode:
+        """Topics starting with '$' are the server's (MQTT 5 §4.7.2): a client
+        writing there could forge ``$SYS``. Refused as mosquitto does: 0x87
+        in MQTT 5 (QoS 0: dropped and reported); 3.1.1 has no way to say no,
+        so the connection closes, which [MQTT-3.3.5-2] allows."""
+        assert self.client_id is not None
+        self._broker.stats.denied += 1
+        events.append(
+            ActionDenied(
+                client_id=self.client_id,
+                action="publish",
+                topic=topic,
+                reason_code=ReasonCode.NOT_AUTHORIZED,
+                username=self.username,
+            )
+        )
+        if self.version is not V5:
+            raise RemoteProtocolError(
+                f"PUBLISH to {topic!r}: topics starting with '$' are the server's [MQTT-3.3.5-2]",
+                ReasonCode.NOT_AUTHORIZED,
+            )
+        return ReasonCode.NOT_AUTHORIZED
 
     def _resolve_alias(self, packet: Publish) -> Publish:
         alias = packet.properties.topic_alias
