@@ -22,6 +22,12 @@ Invariants:
   is never exceeded [MQTT-3.3.4-9]; the rest waits in ``session.queued``.
 * Acknowledgements leave only after the broker's store has the state they
   acknowledge (``data_to_send`` flushes the store first).
+* The outbox (what ``data_to_send`` has not yet taken) stops taking
+  application messages once it holds ``BrokerConfig.max_outgoing_bytes`` or
+  ``max_outgoing_messages``: a client that stops reading costs the broker a
+  bounded amount of memory. Control packets are never held back.
+* A packet type the state does not admit is refused from its fixed header,
+  before its body is decoded (the decoder is given the table's row).
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ The broker does not offer enhanced authentication (MQTT 5 §4.12): a CONNECT
 naming an Authentication Method is refused with 0x8C, so it never receives
 AUTH legitimately.
 
+The broker's connection hands the CONNECTED row to its decoder, so a packet
+a client may not send (CONNACK, SUBACK, PINGRESP, ...) is refused from its
+fixed header, as the Protocol Error it is, before its body is read.
+
 A CONNECT whose answer is a refusal also ends in CLOSED: that choice is made
 by the connection code (a guard), the table lists only where a packet *may*
 lead. Local commands (``publish()`` while CONNECTING, ...) are checked against
