@@ -5,8 +5,11 @@ the socket until the core's next deadline, hands it the bytes or the
 timeout, writes what comes back, and turns the core's events into futures
 (``await client.publish(...)`` returns when the broker acknowledges) and an
 async iterator of messages. When the connection drops it reconnects with
-exponential back-off, resuming the session: the core resends what was in
-flight, so an awaited QoS 1/2 publish still completes.
+exponential back-off. An awaited QoS 1/2 publish never waits forever: the
+next connection sends it again (as a new message after Clean Start, so QoS 2
+may then arrive twice), and when none will come (``reconnect=False``, a
+refusal, ``close()``) it raises :class:`PublishFailed`. The core notices a
+link that died silently within 2 x Keep Alive, even while we publish.
 
 It runs on whatever loop is running, including a Jupyter kernel's::
 
@@ -41,6 +44,7 @@ from mqttsim.protocol.events import (
     Disconnected,
     Event,
     MessageReceived,
+    ProtocolViolation,
     PublishAcked,
     PublishCompleted,
     PublishDropped,
@@ -72,7 +76,7 @@ class AsyncClient:
         connect_timeout_s: how long one attempt may take.
         **options: passed to :class:`ClientConnection` (client_id, version,
             keep_alive_s, clean_start, session_expiry_interval_s, username,
-            password, will, ...).
+            password, will, maximum_packet_size (1 MiB unless told), ...).
     """
 
     def __init__(
@@ -99,9 +103,12 @@ class AsyncClient:
         self._framing: Framing = PlainFraming()
         self._task: asyncio.Task[None] | None = None
         self._connected: asyncio.Future[Connected] | None = None
-        self._acks: dict[int, asyncio.Future[Event]] = {}
+        # packet id -> (the waiter, the exception that fails it)
+        self._acks: dict[int, tuple[asyncio.Future[Event], type[OperationFailed]]] = {}
         self._messages: asyncio.Queue[Publish | None] = asyncio.Queue()
         self._closing = False
+        self._accepted = False  # a CONNACK accepted the current network connection
+        self._last_failure = ""  # why the last attempt failed, for connect()'s error
         self._rng = random.Random()
 
     @property
@@ -114,21 +121,28 @@ class AsyncClient:
         """Connect (and keep reconnecting if asked); returns the first CONNACK.
 
         Raises:
-            ConnectFailed: the broker refused us, or no attempt succeeded
-                within the connect timeout.
+            ConnectFailed: the broker refused us or broke the protocol before
+                accepting us (the reason code and the rule it broke), or no
+                attempt succeeded within the connect timeout (with the last
+                attempt's failure).
         """
         loop = asyncio.get_running_loop()
         self._connected = loop.create_future()
         self._closing = False
+        self._last_failure = ""
         self._task = asyncio.create_task(self._run(), name="mqttsim-client")
         try:
             return await asyncio.wait_for(asyncio.shield(self._connected), self._timeout)
         except TimeoutError:
             await self.close()
+            why = f" (last attempt: {self._last_failure})" if self._last_failure else ""
             raise ConnectFailed(
-                f"no CONNACK from {self.host}:{self.port} within {self._timeout} s",
+                f"no CONNACK from {self.host}:{self.port} within {self._timeout} s{why}",
                 ReasonCode.SERVER_UNAVAILABLE,
             ) from None
+        except ConnectFailed:
+            await self.close()
+            raise
 
     async def publish(
         self,
@@ -141,17 +155,38 @@ class AsyncClient:
     ) -> Event | None:
         """Publish; for QoS 1/2 wait until the broker has it (PUBACK / PUBCOMP).
 
+        QoS 1/2 published while reconnecting waits for the next connection.
+        QoS 0 returns once written, or held while the broker has not been
+        heard from within Keep Alive; if the link then proves dead it is
+        logged (WARNING) and counted in ``connection.stats.publishes_dropped``.
+
         Raises:
-            PublishFailed: the broker refused it with a reason code >= 0x80.
+            PublishFailed: the broker refused it (reason code >= 0x80); QoS 0
+                while reconnecting (not kept for later); any QoS when the
+                client is closed or gave up; the connection was lost before
+                the acknowledgement and none will follow (the broker may or
+                may not have it; a later ``connect()`` sends it again).
         """
+        if not self._running:
+            raise PublishFailed(
+                "the client is not connected and not reconnecting: call connect() first",
+                ReasonCode.UNSPECIFIED_ERROR,
+            )
         data = payload.encode() if isinstance(payload, str) else payload
+        stats = self.connection.stats
+        refused = stats.dropped_qos0_while_disconnected
         pid = self.connection.publish(
             topic, data, qos=qos, retain=retain, properties=properties, now=self._now()
         )
-        if pid is None:
-            self._flush()
-            return None
-        return await self._wait(pid, PublishFailed)
+        if pid is not None:
+            return await self._wait(pid, PublishFailed)
+        if stats.dropped_qos0_while_disconnected != refused:
+            raise PublishFailed(
+                "not connected (reconnecting): a QoS 0 message is not kept for later",
+                ReasonCode.UNSPECIFIED_ERROR,
+            )
+        self._flush()
+        return None
 
     async def subscribe(
         self,
@@ -197,7 +232,8 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the socket without DISCONNECT (the broker sends our will)."""
+        """Close the socket without DISCONNECT (the broker sends our will).
+        Operations still awaiting an answer raise their ``OperationFailed``."""
         self._closing = True
         if self._writer is not None:
             self._writer.close()
@@ -205,8 +241,7 @@ class AsyncClient:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        self._fail_waiters(ConnectionError("client closed"))
-        self._messages.put_nowait(None)
+        self._stop("the client closed")
 
     async def __aenter__(self) -> AsyncClient:
         await self.connect()
@@ -220,21 +255,47 @@ class AsyncClient:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
+    @property
+    def _running(self) -> bool:
+        """The pump runs: connected, connecting, or waiting to reconnect."""
+        return self._task is not None and not self._task.done() and not self._closing
+
     async def _run(self) -> None:
         delay = self._backoff[0]
-        while not self._closing:
-            try:
-                await self._session_once()
-                delay = self._backoff[0]  # a connection that worked resets the back-off
-            except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
-                log.info("connection to %s:%d failed: %s", self.host, self.port, exc)
-                self._dispatch(self.connection.connection_lost(now=self._now()))
-            except ConnectFailed:
-                break  # refused: retrying with the same credentials cannot help
-            if self._closing or not self._reconnect:
-                break
-            await asyncio.sleep(delay * (0.5 + self._rng.random()))
-            delay = min(delay * 2, self._backoff[1])
+        why = "the connection failed or ended, and reconnect is off"
+        try:
+            while not self._closing:
+                self._accepted = False
+                try:
+                    await self._session_once()
+                except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                    self._last_failure = str(exc) or type(exc).__name__
+                    log.info("connection to %s:%d failed: %s", self.host, self.port, exc)
+                    self._dispatch(self.connection.connection_lost(now=self._now()))
+                except ConnectFailed as exc:
+                    # Refused, or a broken CONNACK: retrying the same cannot help.
+                    why = f"the client gave up reconnecting: {exc.detail}"
+                    break
+                if self._accepted:
+                    delay = self._backoff[0]  # a connection that worked resets the back-off
+                if self._closing or not self._reconnect:
+                    break
+                await asyncio.sleep(delay * (0.5 + self._rng.random()))
+                delay = min(delay * 2, self._backoff[1])
+        finally:
+            if not self._closing:  # (close() says why itself)
+                self._stop(why)
+
+    def _stop(self, why: str) -> None:
+        """No connection will follow: fail whatever still waits for one."""
+        if self._connected is not None and not self._connected.done():
+            reason = f"{why} ({self._last_failure})" if self._last_failure else why
+            self._connected.set_exception(ConnectFailed(reason, ReasonCode.UNSPECIFIED_ERROR))
+            self._connected.exception()  # (retrieved: connect() may have stopped waiting)
+        for pid in list(self._acks):
+            self._reject(
+                pid, f"{why}; no answer to packet {pid}: the broker may or may not have it"
+            )
         self._messages.put_nowait(None)
 
     async def _session_once(self) -> None:
@@ -258,8 +319,9 @@ class AsyncClient:
                 try:
                     data = await asyncio.wait_for(reader.read(65536), timeout)
                 except TimeoutError:
-                    self._dispatch(self.connection.handle_timeout(now=self._now()))
+                    events = self.connection.handle_timeout(now=self._now())
                     self._flush()
+                    self._dispatch(events)
                     continue
                 if not data:
                     self._dispatch(self.connection.connection_lost(now=self._now()))
@@ -267,8 +329,9 @@ class AsyncClient:
                 incoming = self._framing.incoming(data)
                 if incoming.reply:
                     writer.write(incoming.reply)
-                self._dispatch(self.connection.receive_data(incoming.mqtt, now=self._now()))
-                self._flush()
+                events = self.connection.receive_data(incoming.mqtt, now=self._now())
+                self._flush()  # first: a DISCONNECT for a broken packet goes before we stop
+                self._dispatch(events)
                 if incoming.closed:
                     self._dispatch(self.connection.connection_lost(now=self._now()))
                     return
@@ -294,13 +357,13 @@ class AsyncClient:
         for event in events:
             match event:
                 case Connected():
+                    self._accepted = True
                     if self._connected is not None and not self._connected.done():
                         self._connected.set_result(event)
                 case ConnectionRefused(reason_code=code):
-                    error = ConnectFailed(f"broker refused the connection: {code.name}", code)
-                    if self._connected is not None and not self._connected.done():
-                        self._connected.set_exception(error)
-                    raise error
+                    self._refuse(f"broker refused the connection: {code.name}", code)
+                case ProtocolViolation(reason_code=code, detail=detail) if not self._accepted:
+                    self._refuse(f"broker broke the protocol before accepting us: {detail}", code)
                 case MessageReceived(publish=publish):
                     self._messages.put_nowait(publish)
                 case PublishAcked(packet_id=pid) | PublishCompleted(packet_id=pid):
@@ -310,25 +373,34 @@ class AsyncClient:
                 case Subscribed(packet_id=pid) | Unsubscribed(packet_id=pid):
                     self._resolve(pid, event)
                 case PublishDropped(packet_id=pid, reason=reason) if pid is not None:
-                    self._reject(pid, PublishFailed(reason, ReasonCode.UNSPECIFIED_ERROR))
+                    self._reject(pid, reason)
+                case PublishDropped(topic=topic, reason=reason):
+                    log.warning("dropped a QoS 0 message on %r: %s", topic, reason)
                 case Disconnected(reason_code=code, detail=detail):
                     log.info(
                         "disconnected from %s:%d: %s (0x%02X)", self.host, self.port, detail, code
                     )
                     # Subscriptions in flight are lost with the connection; QoS
-                    # 1/2 publishes stay pending: the session resumes them.
+                    # 1/2 publishes stay pending: the next connection sends them.
                     for pid in list(self._acks):
                         if pid in self.connection.session.outbound or any(
                             q.publish.packet_id == pid for q in self.connection.session.queued
                         ):
                             continue
-                        self._reject(pid, ConnectionError(f"connection lost: {detail}"))
+                        self._reject(pid, f"connection lost: {detail}")
+
+    def _refuse(self, detail: str, code: ReasonCode) -> None:
+        """The broker would not have this connection: fail connect(), stop the pump."""
+        error = ConnectFailed(detail, code)
+        if self._connected is not None and not self._connected.done():
+            self._connected.set_exception(error)
+        raise error
 
     async def _wait(self, pid: int, failure: type[OperationFailed]) -> Event:
         """Register a waiter for ``pid``, send what the command queued, and
         wait for the answer; a failing reason code raises ``failure``."""
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._acks[pid] = future
+        self._acks[pid] = (future, failure)
         self._flush()
         event = await future
         codes: tuple[ReasonCode, ...] = getattr(event, "reason_codes", ())
@@ -340,15 +412,12 @@ class AsyncClient:
         return event
 
     def _resolve(self, pid: int, event: Event) -> None:
-        future = self._acks.pop(pid, None)
+        future, _ = self._acks.pop(pid, (None, None))
         if future is not None and not future.done():
             future.set_result(event)
 
-    def _reject(self, pid: int, error: BaseException) -> None:
-        future = self._acks.pop(pid, None)
-        if future is not None and not future.done():
-            future.set_exception(error)
-
-    def _fail_waiters(self, error: BaseException) -> None:
-        for pid in list(self._acks):
-            self._reject(pid, error)
+    def _reject(self, pid: int, detail: str) -> None:
+        """Fail the waiter for ``pid`` with its operation's exception."""
+        future, failure = self._acks.pop(pid, (None, None))
+        if future is not None and failure is not None and not future.done():
+            future.set_exception(failure(detail, ReasonCode.UNSPECIFIED_ERROR))

@@ -9,10 +9,22 @@ import pytest
 
 from mqttsim.aio.client import AsyncClient
 from mqttsim.aio.server import BrokerServer, Listener
+from mqttsim.protocol.codec import StreamDecoder, encode
 from mqttsim.protocol.enums import ProtocolVersion, QoS, ReasonCode
-from mqttsim.protocol.errors import ConnectFailed, PublishFailed
+from mqttsim.protocol.errors import ConnectFailed, PublishFailed, SubscribeFailed
 from mqttsim.protocol.events import PublishAcked, PublishCompleted
-from mqttsim.protocol.packets import Publish, Will
+from mqttsim.protocol.packets import (
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    Will,
+)
 from mqttsim.protocol.properties import Properties
 
 from .mosquitto import MOSQUITTO, start_mosquitto
@@ -40,8 +52,10 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                    "persistence false\nlog_type all\nlog_dest stderr\n")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        "persistence false\nlog_type all\nlog_dest stderr\n"
+    )
     proc = start_mosquitto(conf)
     yield port
     proc.terminate()
@@ -296,3 +310,208 @@ def test_a_dropped_message_is_logged_and_counted(caplog: pytest.LogCaptureFixtur
         "dropped a message on 'a' for client 'away': queue-full" in r.getMessage()
         for r in caplog.records
     )
+
+
+# -- hardening (issue 13): never await forever, refuse huge packets, name a bad CONNACK --------
+# A fake broker on 127.0.0.1:0 writes the bytes each story needs; our codec reads what the client
+# sends. Every wait is bounded by asyncio.wait_for.
+
+BOUND_S = 10.0
+
+
+class FakeBroker:
+    """A scripted broker: ``script(reader, writer, n)`` plays network connection ``n``."""
+
+    def __init__(self, script: Callable[..., Awaitable[None]]) -> None:
+        self.script = script
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.script(Peer(reader, writer), self.connections)
+        finally:
+            writer.close()
+
+
+class Peer:
+    """The broker's end of one connection: packets in and out, through our codec."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.decoder = StreamDecoder(version=None)
+        self.pending: list[Packet] = []
+
+    async def read(self) -> Packet:
+        """The next packet from the client (the version is learnt from CONNECT)."""
+        for _ in range(1000):
+            if self.pending:
+                return self.pending.pop(0)
+            data = await self.reader.read(65536)
+            if not data:
+                raise EOFError("the client closed the connection")
+            self.pending += self.decoder.feed(data)
+        raise AssertionError("no whole packet in 1000 reads")
+
+    async def send(self, *packets: Packet, version: ProtocolVersion = V5) -> None:
+        self.writer.write(b"".join(encode(p, version) for p in packets))
+        await self.writer.drain()
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_inflight_publish_completes_after_a_reconnect_with_clean_start(qos: int) -> None:
+    """The connection drops with the PUBLISH unacknowledged; the client reconnects with Clean
+    Start, the broker has no session, and the message goes again as a new one (DUP=0) whose
+    acknowledgement completes the awaited publish [MQTT-3.1.2-4] (paho-mqtt does the same)."""
+    resent: list[Publish] = []
+
+    async def script(peer: Peer, n: int) -> None:
+        connect = await peer.read()
+        assert isinstance(connect, Connect) and connect.clean_start
+        await peer.send(ConnAck())
+        publish = await peer.read()
+        assert isinstance(publish, Publish) and publish.packet_id is not None
+        if n == 1:
+            return  # the connection drops: no acknowledgement
+        resent.append(publish)
+        if qos == 1:
+            await peer.send(PubAck(packet_id=publish.packet_id))
+        else:
+            await peer.send(PubRec(packet_id=publish.packet_id))
+            assert await peer.read() == PubRel(packet_id=publish.packet_id)
+            await peer.send(PubComp(packet_id=publish.packet_id))
+        await peer.read()  # DISCONNECT
+
+    async def main() -> None:
+        async with FakeBroker(script) as port:
+            client = AsyncClient("127.0.0.1", port, backoff_initial_s=0.01, backoff_max_s=0.05)
+            await client.connect()
+            result = await asyncio.wait_for(client.publish("a", b"x", qos=qos), BOUND_S)
+            assert isinstance(result, PublishAcked if qos == 1 else PublishCompleted)
+            await client.disconnect()
+
+    asyncio.run(asyncio.wait_for(main(), 2 * BOUND_S))
+    ((again),) = resent
+    assert (again.topic, again.payload, again.qos, again.dup) == ("a", b"x", qos, False)
+
+
+@pytest.mark.parametrize("ending", ["reconnect off", "client closed"])
+def test_inflight_publish_fails_clearly_when_the_client_will_not_reconnect(ending: str) -> None:
+    """Without a next connection an awaited QoS 1 publish raises PublishFailed, never hangs."""
+
+    async def main() -> None:
+        published: asyncio.Event = asyncio.Event()
+
+        async def script(peer: Peer, n: int) -> None:
+            await peer.read()
+            await peer.send(ConnAck())
+            await peer.read()  # the PUBLISH, never acknowledged
+            published.set()
+            if ending == "reconnect off":
+                return  # the connection drops
+            await peer.reader.read()  # wait for the client to close
+
+        async with FakeBroker(script) as port:
+            client = AsyncClient("127.0.0.1", port, reconnect=ending != "reconnect off")
+            await client.connect()
+            pending = asyncio.ensure_future(client.publish("a", b"x", qos=1))
+            await asyncio.wait_for(published.wait(), BOUND_S)
+            if ending == "client closed":
+                await client.close()
+            with pytest.raises(PublishFailed, match="may or may not"):
+                await asyncio.wait_for(pending, BOUND_S)
+            with pytest.raises(PublishFailed, match="not connected"):
+                await client.publish("a", b"later", qos=1)  # nothing would ever send it
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 2 * BOUND_S))
+
+
+def test_a_packet_over_1_mib_from_the_broker_closes_with_0x95() -> None:
+    """The default Maximum Packet Size is announced in CONNECT (§3.1.2.11.4) and enforced: a
+    bigger packet closes the connection with DISCONNECT 0x95, seen from its fixed header."""
+    answers: list[Packet] = []
+
+    async def main() -> None:
+        connected = asyncio.Event()
+
+        async def script(peer: Peer, n: int) -> None:
+            connect = await peer.read()
+            assert isinstance(connect, Connect)
+            assert connect.properties.maximum_packet_size == 1024 * 1024
+            await peer.send(ConnAck())
+            await connected.wait()
+            peer.writer.write(b"\x30\x80\x80\x40\x00\x01t")  # PUBLISH, Remaining Length 1 MiB
+            await peer.writer.drain()
+            answers.append(await peer.read())
+            with pytest.raises(EOFError):
+                await peer.read()  # and the client closed the connection
+
+        async with FakeBroker(script) as port:
+            client = AsyncClient("127.0.0.1", port, reconnect=False)
+            await client.connect()
+            connected.set()
+            async for _message in client.messages():  # ends when the connection is over
+                raise AssertionError("the oversized PUBLISH was delivered")
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), BOUND_S))
+    assert answers == [Disconnect(reason_code=ReasonCode.PACKET_TOO_LARGE)]
+
+
+def test_an_invalid_connack_fails_connect_naming_the_violation() -> None:
+    """A CONNACK with Session Present 1 to a Clean Start [MQTT-3.2.2-2] makes connect() raise
+    ConnectFailed with the reason, at once: not a timeout after connect_timeout_s."""
+
+    async def script(peer: Peer, n: int) -> None:
+        await peer.read()
+        peer.writer.write(b"\x20\x03\x01\x00\x00")  # CONNACK, Session Present 1, no properties
+        await peer.writer.drain()
+        await peer.reader.read()
+
+    async def main() -> None:
+        async with FakeBroker(script) as port:
+            client = AsyncClient("127.0.0.1", port, connect_timeout_s=BOUND_S)
+            with pytest.raises(ConnectFailed) as caught:
+                await asyncio.wait_for(client.connect(), BOUND_S / 2)
+            assert caught.value.reason_code == ReasonCode.PROTOCOL_ERROR
+            assert "MQTT-3.2.2-2" in str(caught.value) and "CONNACK" in str(caught.value)
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), BOUND_S))
+
+
+def test_qos0_published_while_reconnecting_is_refused_not_silently_dropped() -> None:
+    """While the client waits to reconnect, a QoS 0 message cannot be sent and is not kept:
+    publish() raises instead of returning as if it had gone. A SUBSCRIBE lost with the
+    connection fails with SubscribeFailed (the specification resends only PUBLISH and PUBREL)."""
+
+    async def script(peer: Peer, n: int) -> None:
+        await peer.read()
+        await peer.send(ConnAck())
+        if n == 1:
+            await peer.read()  # the SUBSCRIBE: the connection drops instead of a SUBACK
+            return
+        await peer.reader.read()
+
+    async def main() -> None:
+        async with FakeBroker(script) as port:
+            client = AsyncClient("127.0.0.1", port, backoff_initial_s=BOUND_S)
+            await client.connect()
+            with pytest.raises(SubscribeFailed, match="connection lost"):
+                await asyncio.wait_for(client.subscribe("cmd/#", qos=1), BOUND_S)
+            with pytest.raises(PublishFailed, match="QoS 0"):
+                await client.publish("st/p", b"lost?")
+            assert client.connection.stats.dropped_qos0_while_disconnected == 1
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 2 * BOUND_S))
