@@ -65,9 +65,9 @@ COMPILED: tuple[str, ...] = tuple(
     [
         f"mqttsim.protocol.{name}"
         for name in (
-            "admission broker broker_connection client client_flows codec decoding"
-            " encoding events members packets properties retained session stats"
-            " subscribing tables timers topics"
+            "admission broker broker_config broker_connection client client_flows codec"
+            " decoding encoding events forwarding members packets properties retained"
+            " session stats subscribing tables timers topics"
         ).split()
     ]
     + [
