@@ -677,9 +677,11 @@ class _Collect(logging.Handler):
 def _broker_warnings() -> Iterator[_Collect]:
     """Collect mqttsim's broker warnings (its denials) instead of printing them.
 
-    Only warnings: they name the client and the topic, never an address. The
-    broker logs an event before it writes the answer (``BrokerServer.after``),
-    so a record is in by the time the client has its answer.
+    Only warnings: they name the client and the topic, and a refused login
+    also the user name and the source address (loopback here, without the
+    port, so the lesson's table reads the same on every run). The broker logs
+    an event before it writes the answer (``BrokerServer.after``), so a record
+    is in by the time the client has its answer.
     """
     logger = logging.getLogger("mqttsim.broker")
     handler, propagate = _Collect(), logger.propagate
