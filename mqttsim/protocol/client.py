@@ -28,21 +28,20 @@ de-duplication, the server's Topic Aliases) in
 
 Liveness: PINGREQ goes out when nothing was sent [MQTT-3.1.2-23] *or*
 nothing received for Keep Alive (a client may ping at any time, §3.1.2.10):
-the second finds a link that died under a client that only publishes QoS 0,
-which nothing answers. No PINGRESP within Keep Alive (our choice of §3.1.2.10's
-"reasonable amount of time", as paho-mqtt's) closes the connection: a dead
-link is noticed at most 2 x Keep Alive after the server was last heard from.
-Meanwhile the link is not known to be alive, so new messages wait in the
-queue; the server's next bytes send them, or its silence drops them.
+the second finds a link that died under a client that only publishes QoS 0.
+No PINGRESP within Keep Alive (our choice of §3.1.2.10's "reasonable amount of
+time", as paho-mqtt's) closes the connection: a dead link is noticed within
+2 x Keep Alive of last hearing from the server. Once that PINGREQ is overdue
+(nothing heard for twice the last round trip) the link is not known to be
+alive, and new messages wait in the queue until the server is heard again.
 
 Invariants:
 
 * A QoS 1/2 message has its packet identifier from the moment
   ``publish()`` returns it until its exchange ends, and is then either in
-  ``session.queued`` (not yet sent) or ``session.outbound`` (in flight): no
-  reconnection, with or without Clean Start, leaves it unanswered.
-* A QoS 0 message is sent, or reported dropped: by a counter when published
-  while CLOSED, by ``PublishDropped`` when its connection ended first.
+  ``session.queued`` (not yet sent) or ``session.outbound`` (in flight).
+* A QoS 0 message is sent, or reported dropped: counted when published while
+  CLOSED, a ``PublishDropped`` when its connection ended first.
 * Mistakes of the caller raise :class:`LocalProtocolError` before anything
   is queued. Mistakes of the server never raise out of ``receive_data``:
   they become ``ProtocolViolation`` + ``Disconnected``, after a DISCONNECT
@@ -66,6 +65,7 @@ from .client_flows import (
     checked_qos,
     checked_subscriptions,
     merge_connect_properties,
+    unexpected_packet,
 )
 from .codec import StreamDecoder, encode
 from .enums import REASON_CODES_BY_PACKET, PacketType, ProtocolVersion, QoS, ReasonCode
@@ -233,6 +233,7 @@ class ClientConnection:
         self._pending_unsubscribe = PendingRequests("UNSUBACK", self._session, self.stats)
         self._last_sent = 0.0
         self._last_received = 0.0
+        self._round_trip = 0.0  # of the last CONNECT/CONNACK or PINGREQ/PINGRESP
         self._held = False  # messages wait for the server to be heard from
         self._connect_sent_at: float | None = None
         self._ping_pending = False
@@ -351,10 +352,9 @@ class ClientConnection:
         Receive Maximum window has room and nothing waits ahead of them, and
         otherwise wait in ``session.queued`` to leave in order.
 
-        While the server has not been heard from within Keep Alive, a
-        message of any QoS waits in the queue until it is (at most Keep
-        Alive more: then the link is declared dead). A QoS 0 message whose
-        connection ends before it was sent is reported by ``PublishDropped``.
+        While our PINGREQ is overdue (see "Liveness" above) a message of any
+        QoS waits in the queue; QoS 0 whose connection ends before it was
+        sent is reported by ``PublishDropped``.
 
         Returns:
             The packet identifier the message carries (QoS 1/2), or ``None``.
@@ -396,8 +396,14 @@ class ClientConnection:
         elif pid is None and not connected:
             self._session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
         else:
-            keep_alive = self._keep_alive
-            hold = connected and keep_alive > 0 and now - self._last_received >= keep_alive
+            ping = self._ping_sent_at
+            hold = (  # our PINGREQ is overdue: the link is not known to be alive
+                connected
+                and ping is not None
+                and self._last_received < ping
+                and now - ping > 2.0 * self._round_trip
+                and self._keep_alive > 0
+            )
             self._out.submit(message, expires_at, connected=connected, hold=hold)
             self._held |= hold
         return pid
@@ -487,10 +493,9 @@ class ClientConnection:
         DISCONNECT; the packet stays in the outbox, and the driver closes the
         transport once ``data_to_send`` has drained it. No ``Disconnected``
         event follows: the caller knows. Reason 0x04 (Disconnect with Will
-        Message) asks the server to publish the will. Messages held while
-        the link was not known to be alive leave ahead of the DISCONNECT (it
-        is our last chance); a QoS 0 message the server's window still holds
-        back is dropped, counted in ``stats.publishes_dropped``.
+        Message) asks the server to publish the will. Messages held for an
+        overdue PINGREQ leave ahead of the DISCONNECT (our last chance); QoS
+        0 still held back is dropped, counted in ``stats.publishes_dropped``.
 
         Raises:
             LocalProtocolError: not CONNECTING/CONNECTED; a reason code a
@@ -511,11 +516,10 @@ class ClientConnection:
                     " [MQTT-3.14.2-2]"
                 )
             self._session.expiry_interval_s = expiry
-        unreported: list[Event] = []  # (counted in stats: this method returns no events)
         if self._held and self._state is _S.CONNECTED:
-            self._out.drain(now, unreported)
+            self._out.drain(now, [])  # (a drop is counted in stats: no events return from here)
         self._out.queue(Disconnect(reason_code=reason_code, properties=properties))
-        self._close(now, "we sent DISCONNECT", unreported)
+        self._close(now, "we sent DISCONNECT")
 
     def auth(self, reason_code: ReasonCode, *, properties: Properties, now: float) -> None:
         """Queue AUTH (MQTT 5 enhanced authentication, §4.12).
@@ -642,8 +646,7 @@ class ClientConnection:
             return []
         self._out.outbox.clear()
         detail = "the network connection closed without DISCONNECT"
-        events: list[Event] = []
-        self._close(now, detail, events)
+        events = self._close(now, detail)
         events.append(
             Disconnected(reason_code=ReasonCode.UNSPECIFIED_ERROR, by_peer=True, detail=detail)
         )
@@ -655,7 +658,7 @@ class ClientConnection:
         """Check ``packet`` against the transition table, then act on it."""
         next_state = _ALLOWED[self._state].get(type(packet))
         if next_state is None:
-            raise RemoteProtocolError(self._unexpected(packet.packet_type))
+            raise RemoteProtocolError(unexpected_packet(self._state, packet.packet_type))
         self._state = next_state
         match packet:  # PUBLISH and its acknowledgements first: most of the traffic
             case Publish():
@@ -680,6 +683,8 @@ class ClientConnection:
                     props = packet.properties
                     events.append(Unsubscribed(packet_id=pid, reason_codes=codes, properties=props))
             case PingResp():
+                if self._ping_sent_at is not None:
+                    self._round_trip = now - self._ping_sent_at
                 self._ping_pending = False
                 self._ping_sent_at = None
                 events.append(PongReceived())
@@ -689,19 +694,21 @@ class ClientConnection:
             case Disconnect(reason_code=code, properties=props):
                 self._out.outbox.clear()  # the server is gone: nothing more to say
                 detail = f"the server sent DISCONNECT {code.name}"
-                self._close(now, detail, events)
+                events += self._close(now, detail)
                 events.append(_by_peer(code, detail, props))
             case _:  # unreachable while the table admits only the packets above
-                raise RemoteProtocolError(self._unexpected(packet.packet_type))
+                raise RemoteProtocolError(unexpected_packet(self._state, packet.packet_type))
 
     def _on_connack(self, packet: ConnAck, now: float, events: list[Event]) -> None:
         props = packet.properties
+        if self._connect_sent_at is not None:
+            self._round_trip = now - self._connect_sent_at
         if packet.reason_code.is_error:
             # The server closes the connection after a refusal (§3.2.2.2).
             events.append(ConnectionRefused(reason_code=packet.reason_code, properties=props))
             self._out.outbox.clear()
             detail = f"CONNACK refused the connection: {packet.reason_code.name}"
-            self._close(now, detail, events)
+            events += self._close(now, detail)
             events.append(_by_peer(packet.reason_code, detail, props))
             return
         if packet.session_present and self._asked_clean_start:
@@ -737,19 +744,6 @@ class ClientConnection:
                 f" allowed only in {names}"
             )
 
-    def _unexpected(self, packet_type: PacketType) -> str:
-        allowed = ", ".join(t.name for (s, t) in CLIENT_TRANSITIONS if s is self._state)
-        if self._state is _S.CONNECTING:
-            rule = "the server sends CONNACK before anything but AUTH [MQTT-3.2.0-1]"
-        elif packet_type is PacketType.CONNACK:
-            rule = "a server sends one CONNACK per connection [MQTT-3.2.0-2]"
-        else:
-            rule = "a server never sends it (§2.1.2)"
-        return (
-            f"received {packet_type.name} while {self._state.name}, where a client accepts"
-            f" only {allowed}: {rule}"
-        )
-
     def _check_properties(self, properties: Properties, kind: str) -> None:
         if properties and not self._v5:
             raise LocalProtocolError(f"MQTT {self._version.label} {kind} carries no properties")
@@ -780,8 +774,7 @@ class ClientConnection:
             )
             # Not checked against Maximum Packet Size: a bare DISCONNECT is tiny.
             self._out.outbox.append((disconnect, encode(disconnect, self._version)))
-        events: list[Event] = []
-        self._close(now, error.detail, events)
+        events = self._close(now, error.detail)
         events.append(ProtocolViolation(reason_code=error.reason_code, detail=error.detail))
         events.append(
             Disconnected(reason_code=error.reason_code, by_peer=False, detail=error.detail)
@@ -790,19 +783,19 @@ class ClientConnection:
 
     def _expire(self, now: float, detail: str) -> list[Event]:
         self._out.outbox.clear()
-        events: list[Event] = []
-        self._close(now, detail, events)
+        events = self._close(now, detail)
         code = ReasonCode.KEEP_ALIVE_TIMEOUT
         events.append(Disconnected(reason_code=code, by_peer=False, detail=detail))
         return events
 
-    def _close(self, now: float, why: str, events: list[Event]) -> None:
+    def _close(self, now: float, why: str) -> list[Event]:
         """Enter CLOSED: what lives per network connection goes, the session stays.
 
         SUBSCRIBE and UNSUBSCRIBE requests still unanswered are abandoned
-        (:class:`PendingRequests`). QoS 0 messages still waiting are dropped,
-        each reported in ``events`` (``why`` says what ended).
+        (:class:`PendingRequests`). QoS 0 messages still waiting are dropped:
+        returns a ``PublishDropped`` for each (``why`` says what ended).
         """
+        events: list[Event] = []
         self._out.drop_waiting_qos0(
             f"QoS 0 is not kept beyond the network connection it waited for, which ended: {why}",
             events,
@@ -818,3 +811,4 @@ class ClientConnection:
         self._connect_sent_at = None
         self._ping_pending = False
         self._ping_sent_at = None
+        return events

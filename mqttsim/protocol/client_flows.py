@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from .codec import encode, encode_success_ack
-from .enums import ProtocolVersion, QoS, ReasonCode
+from .enums import PacketType, ProtocolVersion, QoS, ReasonCode
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, TopicNameInvalid
 from .events import (
     Event,
@@ -54,6 +54,7 @@ from .members import AT_LEAST_ONCE, is_error
 from .packets import Packet, PubAck, PubComp, Publish, PubRec, PubRel, Subscription
 from .properties import Properties
 from .session import InflightMessage, OutboundState, QueuedMessage, Session
+from .tables import CLIENT_TRANSITIONS, ClientState
 from .timers import remaining_expiry_s
 from .topics import parse_shared, validate_topic_filter, validate_topic_name
 
@@ -67,6 +68,7 @@ __all__ = [
     "checked_qos",
     "checked_subscriptions",
     "merge_connect_properties",
+    "unexpected_packet",
 ]
 
 _TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid
@@ -593,6 +595,21 @@ class OutboundFlow:
         events.append(
             PublishDropped(packet_id=message.packet_id, topic=message.topic, reason=reason)
         )
+
+
+def unexpected_packet(state: ClientState, packet_type: PacketType) -> str:
+    """Why a client in ``state`` refuses a ``packet_type`` from the server."""
+    allowed = ", ".join(t.name for (s, t) in CLIENT_TRANSITIONS if s is state)
+    if state is ClientState.CONNECTING:
+        rule = "the server sends CONNACK before anything but AUTH [MQTT-3.2.0-1]"
+    elif packet_type is PacketType.CONNACK:
+        rule = "a server sends one CONNACK per connection [MQTT-3.2.0-2]"
+    else:
+        rule = "a server never sends it (§2.1.2)"
+    return (
+        f"received {packet_type.name} while {state.name}, where a client accepts"
+        f" only {allowed}: {rule}"
+    )
 
 
 class PendingRequests:

@@ -675,24 +675,30 @@ def test_a_busy_qos0_publisher_notices_a_dead_link_within_twice_keep_alive() -> 
     assert conn.state is ClientState.CLOSED and conn.data_to_send(now=20.0) == b""
 
 
-def test_publishes_wait_while_the_link_is_unconfirmed_and_leave_on_pingresp() -> None:
-    """Nothing received for Keep Alive: new messages wait (in order, QoS 0 too) until the
-    server is heard again, instead of being written into a link that may be dead."""
-    conn = connected_client(client_id="st-07", keep_alive_s=10)
+def test_publishes_wait_while_the_pingreq_is_overdue_and_leave_on_pingresp() -> None:
+    """Nothing heard since a PINGREQ for twice the last round trip: the link is not known to
+    be alive, so new messages wait (in order, QoS 0 too) for the server to be heard again,
+    instead of going into a link that may be dead. Within that time they go at once."""
+    conn = ClientConnection(client_id="st-07", keep_alive_s=10)
+    conn.connect(now=0.0)
+    server_reads(conn, now=0.0)
+    server_sends(conn, ConnAck(), now=0.5)  # a round trip of 0.5 s
     conn.handle_timeout(now=10.0)
     assert server_reads(conn, now=10.0) == [PingReq()]
-    conn.publish("st/p", b"a", now=10.2)
-    conn.publish("st/p", b"b", qos=1, now=10.4)
-    conn.publish("st/p", b"c", now=10.6)
-    assert conn.data_to_send(now=10.6) == b""
-    assert server_sends(conn, PingResp(), now=11.0) == [PongReceived()]
-    assert server_reads(conn, now=11.0) == [
+    conn.publish("st/p", b"early", now=10.8)  # the answer is not overdue yet
+    assert server_reads(conn, now=10.8) == [Publish(topic="st/p", payload=b"early")]
+    conn.publish("st/p", b"a", now=11.2)
+    conn.publish("st/p", b"b", qos=1, now=11.4)
+    conn.publish("st/p", b"c", now=11.6)
+    assert conn.data_to_send(now=11.6) == b""
+    assert server_sends(conn, PingResp(), now=12.0) == [PongReceived()]
+    assert server_reads(conn, now=12.0) == [
         Publish(topic="st/p", payload=b"a"),
         Publish(topic="st/p", payload=b"b", qos=QoS.AT_LEAST_ONCE, packet_id=1),
         Publish(topic="st/p", payload=b"c"),
     ]
-    conn.publish("st/p", b"d", now=11.5)  # heard from the server within Keep Alive: at once
-    assert server_reads(conn, now=11.5) == [Publish(topic="st/p", payload=b"d")]
+    conn.publish("st/p", b"d", now=12.5)  # heard from the server: at once again
+    assert server_reads(conn, now=12.5) == [Publish(topic="st/p", payload=b"d")]
 
 
 @pytest.mark.parametrize("end", ["keep-alive", "connection lost"])
