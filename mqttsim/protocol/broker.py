@@ -203,7 +203,7 @@ class Broker:
         """Publish a message from the broker itself (``$SYS``, admin tools)."""
         packet = application_message(topic, payload, qos, retain, properties)
         events: list[Event] = []
-        return self._acceptapplication_message(packet, None, now, events)
+        return self._accept_message(packet, None, now, events)
 
     def publish_sys(self, *, now: float) -> None:
         """Publish the ``$SYS`` statistics tree as retained messages."""
@@ -266,15 +266,8 @@ class Broker:
         match decision:
             case ConnectRefused():
                 if decision.denied:
-                    self.stats.denied += 1
-                    events.append(
-                        ActionDenied(
-                            client_id=decision.client_id,
-                            action="connect",
-                            topic="",
-                            reason_code=decision.reason,
-                            username=packet.username,
-                        )
+                    self.deny(
+                        events, decision.client_id, packet.username, "connect", "", decision.reason
                     )
                 limit = packet.properties.maximum_packet_size
                 conn.refuse(decision.reason, decision.detail, now, events, limit=limit)
@@ -413,17 +406,9 @@ class Broker:
         if _asks(authorizer) and not authorizer.may_publish(
             conn.client_id, conn.username, packet.topic
         ):
-            self.stats.denied += 1
-            events.append(
-                ActionDenied(
-                    client_id=conn.client_id,
-                    action="publish",
-                    topic=packet.topic,
-                    reason_code=ReasonCode.NOT_AUTHORIZED,
-                )
-            )
+            self.deny(events, conn.client_id, conn.username, "publish", packet.topic)
             return ReasonCode.NOT_AUTHORIZED
-        return self._acceptapplication_message(packet, conn.client_id, now, events)
+        return self._accept_message(packet, conn.client_id, now, events)
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -455,15 +440,13 @@ class Broker:
                     if decision.send_retained:
                         owed.append(record)
                 case FilterRefused(denied=True):
-                    self.stats.denied += 1
-                    events.append(
-                        ActionDenied(
-                            client_id=client_id,
-                            action="subscribe",
-                            topic=decision.topic_filter,
-                            reason_code=decision.reason_code,
-                            username=conn.username,
-                        )
+                    self.deny(
+                        events,
+                        client_id,
+                        conn.username,
+                        "subscribe",
+                        decision.topic_filter,
+                        decision.reason_code,
                     )
             code = decision.reason_code
             # 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2].
@@ -526,7 +509,7 @@ class Broker:
 
     # -- routing -------------------------------------------------------------------
 
-    def _acceptapplication_message(
+    def _accept_message(
         self, packet: Publish, origin: str | None, now: float, events: list[Event]
     ) -> ReasonCode:
         expires_at = message_expiry(now, packet.properties.message_expiry_interval)
@@ -699,6 +682,27 @@ class Broker:
         self.mark_dirty(session)
         return True
 
+    def deny(
+        self,
+        events: list[Event],
+        client_id: str,
+        username: str | None,
+        action: str,
+        topic: str,
+        reason: ReasonCode = ReasonCode.NOT_AUTHORIZED,
+    ) -> None:
+        """Count a refused action in ``$SYS`` and report it, naming who asked."""
+        self.stats.denied += 1
+        events.append(
+            ActionDenied(
+                client_id=client_id,
+                action=action,
+                topic=topic,
+                reason_code=reason,
+                username=username,
+            )
+        )
+
     # -- wills and session ends ------------------------------------------------------
 
     def _publish_will(
@@ -706,20 +710,12 @@ class Broker:
     ) -> None:
         """Publish a will as its client would have, authorisation included."""
         if not self.authorizer.may_publish(client_id, username, will.topic):
-            self.stats.denied += 1
-            events.append(
-                ActionDenied(
-                    client_id=client_id,
-                    action="publish will",
-                    topic=will.topic,
-                    reason_code=ReasonCode.NOT_AUTHORIZED,
-                )
-            )
+            self.deny(events, client_id, username, "publish will", will.topic)
             return
         props = replace(will.properties, will_delay_interval=None)
         packet = application_message(will.topic, will.payload, will.qos, will.retain, props)
         events.append(WillPublished(client_id=client_id, topic=will.topic))
-        self._acceptapplication_message(packet, client_id, now, events)
+        self._accept_message(packet, client_id, now, events)
 
     def _end_session(
         self,

@@ -39,7 +39,6 @@ from .codec import StreamDecoder, encode, encode_success_ack
 from .enums import ProtocolVersion, ReasonCode
 from .errors import ProtocolError, RemoteProtocolError
 from .events import (
-    ActionDenied,
     ClientDisconnected,
     Disconnected,
     Event,
@@ -462,16 +461,7 @@ class BrokerConnection:
         in MQTT 5 (QoS 0: dropped and reported); 3.1.1 has no way to say no,
         so the connection closes, which [MQTT-3.3.5-2] allows."""
         assert self.client_id is not None
-        self._broker.stats.denied += 1
-        events.append(
-            ActionDenied(
-                client_id=self.client_id,
-                action="publish",
-                topic=topic,
-                reason_code=ReasonCode.NOT_AUTHORIZED,
-                username=self.username,
-            )
-        )
+        self._broker.deny(events, self.client_id, self.username, "publish", topic)
         if self.version is not V5:
             raise RemoteProtocolError(
                 f"PUBLISH to {topic!r}: topics starting with '$' are the server's [MQTT-3.3.5-2]",

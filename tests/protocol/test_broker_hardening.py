@@ -21,7 +21,7 @@ from mqttsim.protocol.events import (
     ProtocolViolation,
     PublishAcked,
 )
-from mqttsim.protocol.hooks import StoreChanges, StoredState
+from mqttsim.protocol.hooks import AllowAll, StoreChanges, StoredState
 from mqttsim.protocol.packets import (
     ConnAck,
     Connect,
@@ -48,21 +48,10 @@ from .harness import Net, RawClient, connected_raw
 V31, V311, V5 = ProtocolVersion.V31, ProtocolVersion.V311, ProtocolVersion.V5
 
 
-class UserAcl:
+class UserAcl(AllowAll):
     """Allow everything, except that ``anonymous`` may read ``secret/#`` and
     ``alice`` may not: the anonymous rules are wider than alice's, so a check
     made as anonymous instead of as alice would let a message through."""
-
-    def authenticate(
-        self, client_id: str, username: str | None, password: bytes | None
-    ) -> ReasonCode:
-        return ReasonCode.SUCCESS
-
-    def may_publish(self, client_id: str, username: str | None, topic: str) -> bool:
-        return True
-
-    def may_subscribe(self, client_id: str, username: str | None, topic_filter: str) -> bool:
-        return True
 
     def may_receive(self, client_id: str, username: str | None, topic: str) -> bool:
         if topic.startswith("secret/"):
