@@ -156,9 +156,9 @@ class AsyncClient:
         """Publish; for QoS 1/2 wait until the broker has it (PUBACK / PUBCOMP).
 
         QoS 1/2 published while reconnecting waits for the next connection.
-        QoS 0 returns once written, or held while the broker has not been
-        heard from within Keep Alive; if the link then proves dead it is
-        logged (WARNING) and counted in ``connection.stats.publishes_dropped``.
+        QoS 0 returns once written, or held while a PINGREQ is overdue (see
+        :class:`ClientConnection`); if the link then proves dead it is logged
+        (WARNING) and counted in ``connection.stats.publishes_dropped``.
 
         Raises:
             PublishFailed: the broker refused it (reason code >= 0x80); QoS 0
