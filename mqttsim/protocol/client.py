@@ -133,6 +133,7 @@ _ALLOWED: Final = {
     for state in ClientState
 }
 _TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid, per connection
+_V311_MAX_INFLIGHT: Final = 20  # paho-mqtt's max_inflight_messages, libmosquitto's too
 
 
 class ClientConnection:
@@ -149,6 +150,11 @@ class ClientConnection:
         username, password, will: as in CONNECT (§3.1.3).
         receive_maximum: how many unreleased QoS 2 messages we accept from
             the server (QoS 1 is acknowledged at once, so never piles up).
+        max_inflight: the most QoS 1/2 messages we keep in flight, under the
+            server's Receive Maximum. ``None``: none of our own on MQTT 5,
+            whose server announces its limit; 20 on MQTT 3.1.1, which cannot
+            (paho-mqtt's and libmosquitto's default), so that a server's
+            unannounced limit is not overrun and the connection closed.
         maximum_packet_size: the largest packet we accept (default
             :data:`DEFAULT_MAXIMUM_PACKET_SIZE`, 1 MiB; up to 268,435,460);
             a bigger one closes the connection with 0x95. MQTT 5 announces
@@ -179,6 +185,7 @@ class ClientConnection:
         password: bytes | None = None,
         will: Will | None = None,
         receive_maximum: int = 65535,
+        max_inflight: int | None = None,
         maximum_packet_size: int | None = None,
         topic_alias_maximum: int = 0,
         use_topic_aliases: bool = False,
@@ -215,12 +222,17 @@ class ClientConnection:
         """PacketSent/PacketReceived events (``trace=True``); drivers drain it."""
         self.stats = ClientStats()
         """Counters of packets, bytes, resends, drops."""
+        if max_inflight is None:
+            max_inflight = 65535 if self._v5 else _V311_MAX_INFLIGHT
+        if not 1 <= max_inflight <= 0xFFFF:
+            raise LocalProtocolError("max_inflight must be 1..65535")
         self._out = OutboundFlow(
             session=self._session,
             version=version,
             use_topic_aliases=use_topic_aliases,
             stats=self.stats,
             trace=trace,
+            max_inflight=max_inflight,
         )
         self._in = InboundFlow(
             out=self._out,
@@ -717,7 +729,7 @@ class ClientConnection:
                 " no session state to resume [MQTT-3.2.2-4] [MQTT-3.2.2-2]"
             )
         if self._v5:
-            self._out.limits = ServerLimits.from_connack(props)
+            self._out.set_limits(ServerLimits.from_connack(props))
         if props.assigned_client_identifier is not None:
             self._client_id = props.assigned_client_identifier
             self._session.client_id = self._client_id

@@ -268,6 +268,8 @@ class OutboundFlow:
             the server allows them.
         stats: the connection's counters.
         trace: the connection keeps a trace, which needs every packet as an object.
+        max_inflight: our own cap on QoS 1/2 PUBLISHes in flight, under the
+            server's Receive Maximum.
     """
 
     def __init__(
@@ -278,11 +280,16 @@ class OutboundFlow:
         use_topic_aliases: bool,
         stats: ClientStats,
         trace: bool = False,
+        max_inflight: int = 65535,
     ) -> None:
         self.session = session
         self.version = version
         self.stats = stats
         self.limits = ServerLimits()
+        self._max_inflight = max_inflight
+        #: QoS 1/2 PUBLISHes we may have in flight: the server's Receive
+        #: Maximum [MQTT-3.3.4-7], or our own cap if lower.
+        self.window = min(self.limits.receive_maximum, max_inflight)
         #: Packets with their encoding, waiting for ``data_to_send``; the
         #: packet is None for an acknowledgement written directly (queue_ack).
         self.outbox: list[tuple[Packet | None, bytes]] = []
@@ -295,9 +302,14 @@ class OutboundFlow:
 
     def new_connection(self) -> None:
         """A new network connection: no limits known, nothing to send, no aliases."""
-        self.limits = ServerLimits()
+        self.set_limits(ServerLimits())
         self.outbox.clear()
         self._aliases.clear()
+
+    def set_limits(self, limits: ServerLimits) -> None:
+        """The limits of this connection's CONNACK (or the defaults before one)."""
+        self.limits = limits
+        self.window = min(limits.receive_maximum, self._max_inflight)
 
     def end_connection(self) -> None:
         """Topic Alias mappings die with the connection [MQTT-3.3.2-7]."""
@@ -420,8 +432,8 @@ class OutboundFlow:
         return None
 
     def window_open(self) -> bool:
-        """Room for one more QoS 1/2 PUBLISH in the server's window [MQTT-3.3.4-7]."""
-        return len(self.session.outbound) < self.limits.receive_maximum
+        """Room for one more QoS 1/2 PUBLISH in the window [MQTT-3.3.4-7]."""
+        return len(self.session.outbound) < self.window
 
     def submit(
         self, message: Publish, expires_at: float | None, *, connected: bool, hold: bool = False
@@ -447,7 +459,7 @@ class OutboundFlow:
                 and (
                     not connected
                     or session.queued
-                    or len(session.outbound) >= self.limits.receive_maximum  # not window_open()
+                    or len(session.outbound) >= self.window  # not window_open()
                 )
             ):
                 if connected:  # the size limit is known: refuse now, not later

@@ -319,6 +319,28 @@ def test_receive_maximum_window_holds_back_publishes() -> None:
     assert not conn.session.queued
 
 
+def test_v311_keeps_at_most_20_messages_in_flight_unless_told() -> None:
+    """An MQTT 3.1.1 server cannot announce a Receive Maximum, yet may close a client that
+    overruns its limit (ours at 100 unreleased QoS 2, §4.9): 20 in flight, as paho-mqtt
+    keeps, unless ``max_inflight`` says otherwise. MQTT 5 follows the server's CONNACK."""
+    conn = connected_client(client_id="st-07", version=V311)
+    for i in range(25):
+        conn.publish("t", bytes([i]), qos=2, now=1.0)
+    assert len(server_reads(conn)) == 20 and len(conn.session.queued) == 5
+    assert server_sends(conn, PubRec(packet_id=1)) == [PublishReceived(packet_id=1)]
+    assert server_reads(conn) == [PubRel(packet_id=1)]  # still in flight until PUBCOMP
+    server_sends(conn, PubComp(packet_id=1))
+    assert [p.packet_id for p in server_reads(conn)] == [21]  # type: ignore[attr-defined]
+    own = connected_client(client_id="st-08", version=V311, max_inflight=3)
+    for i in range(5):
+        own.publish("t", bytes([i]), qos=1, now=1.0)
+    assert len(server_reads(own)) == 3
+    v5 = connected_client(client_id="st-09")
+    for i in range(25):
+        v5.publish("t", bytes([i]), qos=1, now=1.0)
+    assert len(server_reads(v5)) == 25
+
+
 def test_qos0_is_not_held_back_by_a_full_window() -> None:
     """A sender with no quota may still send QoS 0 (§4.9)."""
     conn = connected_client(

@@ -91,3 +91,26 @@ def test_a_qos0_publisher_on_a_healthy_link_pings_each_keep_alive_and_loses_noth
     # One PINGREQ per Keep Alive plus a round trip: about (LAST - 1) / (K + RTT) of them.
     assert station.connection.stats.pings_sent == pytest.approx(LAST / K, abs=2)
     assert station.connection.stats.publishes_dropped == 0
+
+
+def test_a_qos2_publisher_with_clean_start_loses_nothing_over_a_silent_outage() -> None:
+    """[MQTT-3.1.2-4]: the new connection's Clean Start ends the exchanges, not the messages:
+    those unfinished go again as new ones (so a few may arrive twice, as with paho-mqtt), and
+    the in-flight window stays under what an MQTT 3.1.1 broker may take (ours: 100), so the
+    resending does not get the connection closed again and again."""
+    w = World()
+    station = w.remote("st-1", keep_alive_s=K, outages=[OUTAGE])
+    got = w.subscriber(w.local("scada"), "st-1/#")
+    for k in range(5, LAST):
+        w.at(float(k), lambda k=k: station.publish(f"st-1/{k}", b"%d" % k, qos=2))
+    w.env.run(until=LAST + 60)
+    start, duration = OUTAGE
+    (t_lost, lost), *again = events_of(station, Disconnected)
+    assert lost.reason_code == ReasonCode.KEEP_ALIVE_TIMEOUT and t_lost <= start + 2 * K
+    assert again == []  # one reconnection, kept
+    (_, first), (t_back, back) = events_of(station, Connected)
+    assert not back.session_present and start + duration < t_back < start + duration + 60
+    topics = [m.topic for _, m in got]
+    assert set(topics) == {f"st-1/{k}" for k in range(5, LAST)}
+    assert len(topics) - len(set(topics)) <= 20  # at most the window, twice
+    assert station.connection.stats.publishes_restarted > 0
