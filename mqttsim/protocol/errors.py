@@ -98,7 +98,9 @@ class TopicFilterInvalid(ProtocolError):
 
 
 class OperationFailed(MQTTError):
-    """An awaited operation was refused by the peer with ``reason_code``."""
+    """An awaited operation did not succeed: the peer refused it with
+    ``reason_code``, or it could not complete (the connection was lost and no
+    reconnection will follow, or the client was closed); ``detail`` says which."""
 
     def __init__(self, detail: str, reason_code: ReasonCode) -> None:
         super().__init__(detail)
