@@ -73,8 +73,7 @@ COMPILED: tuple[str, ...] = tuple(
     + [
         f"mqttsim.sim.{name}"
         for name in (
-            "immediate link loopback loss metrics node path tcp tcp_segment tcp_timers"
-            " transport"
+            "immediate link loopback loss metrics node path tcp tcp_segment tcp_timers transport"
         ).split()
     ]
     + ["mqttsim.sim.scenarios.pipeline_world"]
