@@ -631,13 +631,14 @@ class Broker:
         now: float,
         events: list[Event] | None,
         forms: dict[tuple[object, ...], tuple[Publish, bytes, int]],
-    ) -> bool:
-        """Send or queue one message for one session; False if it was dropped."""
+    ) -> None:
+        """Send or queue one message for one session, or drop it (counted and
+        reported as that subscriber's drop, never as the publisher's failure)."""
         online = conn is not None and conn.state is BrokerState.CONNECTED
         if qos == 0 and not online:
             # QoS 0 is not kept for absent clients (MQTT 5 §3.1.2.4 allows either).
             self.message_dropped(session, packet, DropReason.QOS0_OFFLINE, events)
-            return False
+            return
         version = conn.version if conn is not None and online else None
         key = (version, qos, retain, ids)
         form = forms.get(key)
@@ -652,17 +653,17 @@ class Broker:
             ):
                 # Never send more than the client accepts [MQTT-3.1.2-25].
                 self.message_dropped(session, packet, DropReason.PACKET_TOO_LARGE, events)
-                return False
+                return
             if conn.outbox_full():
                 # The client is not reading (BrokerConfig.max_outgoing_*): QoS 0
                 # is dropped and counted; QoS 1/2 waits in the session queue.
                 if qos == 0:
                     self.message_dropped(session, packet, DropReason.OUTGOING_BUFFER_FULL, events)
-                    return False
+                    return
             elif qos == 0:
                 self.stats.publish_sent += 1
                 conn.send_bytes(encoded, publish)
-                return True
+                return
             elif len(session.outbound) < conn.send_window and not session.queued:
                 pid = session.packet_ids.allocate()
                 data = encoded[:pid_offset] + pid.to_bytes(2, "big") + encoded[pid_offset + 2 :]
@@ -671,16 +672,15 @@ class Broker:
                 self.mark_dirty(session)
                 self.stats.publish_sent += 1
                 conn.send_bytes(data, publish)
-                return True
+                return
         if len(session.queued) >= self.config.max_queued_messages:
             self.message_dropped(session, packet, DropReason.QUEUE_FULL, events)
-            return False
+            return
         pid = session.packet_ids.allocate()
         session.queued.append(
             QueuedMessage(publish=with_packet_id(publish, pid), expires_at=expires_at)
         )
         self.mark_dirty(session)
-        return True
 
     def deny(
         self,

@@ -605,9 +605,10 @@ class BrokerConnection:
             ReasonCode.NOT_AUTHORIZED,
         ):
             return
-        connack = encode(ConnAck(reason_code=reason), self.version)
-        if limit is None or len(connack) <= limit:
-            self.send_bytes(connack, ConnAck(reason_code=reason))
+        connack = ConnAck(reason_code=reason)
+        encoded = encode(connack, self.version)
+        if limit is None or len(encoded) <= limit:
+            self.send_bytes(encoded, connack)
 
     def refuse(
         self,

@@ -81,15 +81,8 @@ CLIENT_TRANSITIONS: dict[tuple[ClientState, PacketType], ClientState] = {
     **{
         (_C.CONNECTED, t): _C.CONNECTED
         for t in (
-            _T.PUBLISH,
-            _T.PUBACK,
-            _T.PUBREC,
-            _T.PUBREL,
-            _T.PUBCOMP,
-            _T.SUBACK,
-            _T.UNSUBACK,
-            _T.PINGRESP,
-            _T.AUTH,
+            _T.PUBLISH, _T.PUBACK, _T.PUBREC, _T.PUBREL, _T.PUBCOMP,
+            _T.SUBACK, _T.UNSUBACK, _T.PINGRESP, _T.AUTH,
         )
     },
     (_C.CONNECTED, _T.DISCONNECT): _C.CLOSED,
@@ -101,14 +94,8 @@ BROKER_TRANSITIONS: dict[tuple[BrokerState, PacketType], BrokerState] = {
     **{
         (_B.CONNECTED, t): _B.CONNECTED
         for t in (
-            _T.PUBLISH,
-            _T.PUBACK,
-            _T.PUBREC,
-            _T.PUBREL,
-            _T.PUBCOMP,
-            _T.SUBSCRIBE,
-            _T.UNSUBSCRIBE,
-            _T.PINGREQ,
+            _T.PUBLISH, _T.PUBACK, _T.PUBREC, _T.PUBREL, _T.PUBCOMP,
+            _T.SUBSCRIBE, _T.UNSUBSCRIBE, _T.PINGREQ,
         )
     },
     (_B.CONNECTED, _T.DISCONNECT): _B.CLOSED,
