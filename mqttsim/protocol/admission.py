@@ -20,10 +20,8 @@ violation does; the connection closes with its reason code.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Final
 
 from .broker_config import BrokerConfig
 from .codec import encode
@@ -32,27 +30,14 @@ from .hooks import Authenticator
 from .packets import ConnAck, Connect, Will
 from .properties import NO_PROPERTIES, Properties
 from .session import SESSION_NEVER_EXPIRES
-from .topics import validate_topic_name
+from .topics import control_character, validate_topic_name
 
 __all__ = [
     "ConnectAccepted",
     "ConnectRefused",
     "decide_connect",
     "fit_connack",
-    "has_control_character",
 ]
-
-# The C0 and C1 control characters and DEL. MQTT 5.0 §1.5.4 says a UTF-8
-# string SHOULD NOT contain them and a receiver MAY treat them as malformed;
-# §5.4.9 advises checking. In a client identifier or a user name they serve
-# no purpose but to forge lines in the logs that print them.
-_CONTROL: Final = re.compile("[\x01-\x1f\x7f-\x9f]")
-
-
-def has_control_character(text: str) -> bool:
-    """Whether ``text`` holds a character of U+0001..U+001F or U+007F..U+009F."""
-    return _CONTROL.search(text) is not None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectRefused:
@@ -142,12 +127,12 @@ def decide_connect(
             )
         client_id = assign_client_id()
         assigned = True
-    elif has_control_character(client_id):
+    elif control_character(client_id) is not None:
         return ConnectRefused(
             reason=ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
             detail="client identifier contains a control character (MQTT 5.0 §1.5.4, §5.4.9)",
         )
-    if packet.username is not None and has_control_character(packet.username):
+    if packet.username is not None and control_character(packet.username) is not None:
         # 0x86 (3.1.1 return code 4) is defined as "the data in the user name
         # or password is malformed" (§3.2.2.2; 3.1.1 Table 3.1): the closest
         # code for a user name the server will not take, and no hint to a

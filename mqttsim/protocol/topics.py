@@ -25,6 +25,7 @@ from .enums import ReasonCode
 from .errors import TopicFilterInvalid, TopicNameInvalid
 
 __all__ = [
+    "control_character",
     "validate_topic_name",
     "validate_topic_filter",
     "is_wildcard",
@@ -41,9 +42,16 @@ _MAX_BYTES = 65_535
 _SHARE_PREFIX = "$share/"
 # The C0 and C1 control characters and DEL. MQTT 5.0 §1.5.4 says a UTF-8
 # string SHOULD NOT contain them and a receiver MAY treat them as malformed;
-# §5.4.9 advises checking for them. In a topic they serve no purpose and can
-# forge lines in a log, so both validators refuse them (U+0000 has its own rule).
+# §5.4.9 advises checking for them. In a topic, a client identifier or a user
+# name they serve no purpose and can forge lines in a log, so the broker
+# refuses them in all three (U+0000 has its own rule).
 _CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first character of U+0001..U+001F or U+007F..U+009F in ``text``, if any."""
+    found = _CONTROL.search(text)
+    return None if found is None else found.group()
 
 
 def _show(text: str) -> str:
@@ -71,11 +79,11 @@ def _check_string(
         raise error(f"{what} is empty [MQTT-4.7.3-1]")
     if "\x00" in text:
         raise error(f"{what} {_show(text)} contains U+0000 [MQTT-4.7.3-2]")
-    control = _CONTROL.search(text)
+    control = control_character(text)
     if control is not None:
         raise error(
             f"{what} {_show(text)} contains the control character"
-            f" U+{ord(control.group()):04X} (MQTT 5.0 §1.5.4)"
+            f" U+{ord(control):04X} (MQTT 5.0 §1.5.4)"
         )
     try:
         size = len(text.encode("utf-8"))
