@@ -22,9 +22,15 @@ from mqttsim.protocol.events import (
 )
 from mqttsim.protocol.stats import DropReason
 
-__all__ = ["EventLog"]
+__all__ = ["EventLog", "worth_a_line"]
 
 log = logging.getLogger("mqttsim.broker")
+
+
+def worth_a_line(count: int) -> bool:
+    """Whether the ``count``-th repeat of a line an overload could repeat
+    without end is logged: the first ten, then every thousandth."""
+    return count <= 10 or count % 1000 == 0
 
 
 class EventLog:
@@ -70,7 +76,7 @@ class EventLog:
                 log.debug("QoS 0 message on %r not kept for absent client %r", topic, cid)
             case MessageDropped(client_id=cid, topic=topic, reason=reason):
                 self.drops_logged += 1
-                if self.drops_logged <= 10 or self.drops_logged % 1000 == 0:
+                if worth_a_line(self.drops_logged):
                     log.warning(
                         "dropped a message on %r for client %r: %s (%d dropped so far)",
                         topic,

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from .eventlog import worth_a_line
+
 __all__ = ["Guard", "LoginBackoff", "source_of"]
 
 log = logging.getLogger("mqttsim.broker")
@@ -274,5 +276,5 @@ class Guard(Generic[S]):
     def _refuse(self, reason: str, message: str, *args: object) -> None:
         self.refused[reason] += 1
         count = self.refused[reason]
-        if count <= 10 or count % 1000 == 0:
+        if worth_a_line(count):
             log.warning(message + " [%s: %d so far]", *args, reason, count)

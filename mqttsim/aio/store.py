@@ -182,7 +182,6 @@ class _Written:
     meta: _Meta | None = None
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     queued: list[QueuedMessage] = field(default_factory=list)
-    queued_ids: list[int] = field(default_factory=list)
     queued_seqs: list[int] = field(default_factory=list)
     outbound: dict[int, _Outbound] = field(default_factory=dict)
 
@@ -198,7 +197,6 @@ class _Batch:
     def queue_rows(self, cid: str, w: _Written, messages: Iterable[QueuedMessage]) -> None:
         for message in messages:
             w.queued.append(message)
-            w.queued_ids.append(id(message))
             w.queued_seqs.append(w.next_seq)
             self.inserts.append(
                 (cid, w.next_seq, None, encode(message.publish, _V5), message.expires_at)
@@ -219,21 +217,21 @@ def _diff_queue(cid: str, session: Session, old: _Written, new: _Written, batch:
     """Rows for the queue: messages popped from the left are deleted, those
     appended are inserted; any other change rewrites the whole queue."""
     ids = list(map(id, session.queued))
-    if ids == old.queued_ids:
-        new.queued, new.queued_ids, new.queued_seqs = old.queued, old.queued_ids, old.queued_seqs
+    old_ids = list(map(id, old.queued))
+    if ids == old_ids:
+        new.queued, new.queued_seqs = old.queued, old.queued_seqs
         return
-    gone = len(old.queued_ids)
+    gone = len(old_ids)
     if ids:
         try:
-            gone = old.queued_ids.index(ids[0])
+            gone = old_ids.index(ids[0])
         except ValueError:
             pass
-    kept = len(old.queued_ids) - gone
-    if ids[:kept] != old.queued_ids[gone:]:
-        gone, kept = len(old.queued_ids), 0
+    kept = len(old_ids) - gone
+    if ids[:kept] != old_ids[gone:]:
+        gone, kept = len(old_ids), 0
     batch.deletes.extend((cid, seq) for seq in old.queued_seqs[:gone])
     new.queued = old.queued[gone:]
-    new.queued_ids = old.queued_ids[gone:]
     new.queued_seqs = old.queued_seqs[gone:]
     batch.queue_rows(cid, new, islice(session.queued, kept, None))
 
@@ -437,7 +435,6 @@ class SqliteStore:
                 queued = QueuedMessage(publish=publish, expires_at=expires_at)
                 owner.queued.append(queued)
                 w.queued.append(queued)
-                w.queued_ids.append(id(queued))
                 w.queued_seqs.append(seq)
                 if publish.packet_id is not None:
                     owner.packet_ids.claim(publish.packet_id)
