@@ -65,7 +65,8 @@ COMPILED: tuple[str, ...] = tuple(
     [
         f"mqttsim.protocol.{name}"
         for name in (
-            "admission broker broker_config broker_connection client client_flows codec"
+            "admission broker broker_config broker_connection client client_flows"
+            " client_inbound client_liveness codec"
             " decoding encoding events forwarding members packets properties retained"
             " session stats subscribing tables timers topics"
         ).split()

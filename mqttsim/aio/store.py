@@ -24,10 +24,16 @@ and the order in-flight messages were first sent, which a resumed session
 resends in [MQTT-4.6.0-1]. A batch that fails is rolled back and its
 sessions forgotten, so the next batch writes them whole.
 
+QoS 2 messages held for their PUBREL (``Session.held_qos2``) are few (the
+Receive Maximum bounds them) and never change: a row each in ``held``, keyed
+by packet identifier, inserted when the object is new and deleted when it
+is gone.
+
 Messages are stored as their MQTT 5 encoding: the codec we trust for the
 wire is the serialiser, so nothing here knows the fields of a PUBLISH.
 Files of the first schema (one JSON document per session) are migrated when
-opened; a file from a newer version is refused.
+opened, and files of the second get the ``held`` table (empty: no version
+that wrote them held messages); a file from a newer version is refused.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ from mqttsim.protocol.session import (
 
 __all__ = ["SqliteStore", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2
-"""The layout this module writes, kept in SQLite's ``user_version``."""
+SCHEMA_VERSION = 3
+"""The layout this module writes, kept in SQLite's ``user_version``: 1 had
+no number (one JSON document per session), 2 had no ``held`` table."""
 
 _V5 = ProtocolVersion.V5
 _SCHEMA = """
@@ -82,6 +89,13 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY, packet BLOB NOT NULL, expires_at REAL
 );
+CREATE TABLE IF NOT EXISTS held (
+    client_id TEXT NOT NULL,
+    packet_id INTEGER NOT NULL,
+    packet BLOB NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (client_id, packet_id)
+) WITHOUT ROWID;
 """
 # In ``messages``, ``state`` is NULL for a queued message, else the name of
 # the in-flight message's OutboundState. ``inbound_qos2`` and
@@ -103,6 +117,10 @@ _UPDATE_META = (
     " next_packet_id = ?, inbound_qos2 = ? WHERE client_id = ?"
 )
 _UPDATE_SUBSCRIPTIONS = "UPDATE sessions SET subscriptions = ? WHERE client_id = ?"
+_INSERT_HELD = (
+    "INSERT OR REPLACE INTO held (client_id, packet_id, packet, expires_at) VALUES (?, ?, ?, ?)"
+)
+_DELETE_HELD = "DELETE FROM held WHERE client_id = ? AND packet_id = ?"
 
 _Meta = tuple[str | None, int, float | None, int, frozenset[int]]
 
@@ -184,6 +202,7 @@ class _Written:
     queued: list[QueuedMessage] = field(default_factory=list)
     queued_seqs: list[int] = field(default_factory=list)
     outbound: dict[int, _Outbound] = field(default_factory=dict)
+    held: dict[int, QueuedMessage] = field(default_factory=dict)
 
 
 class _Batch:
@@ -193,6 +212,8 @@ class _Batch:
         self.inserts: list[tuple[Any, ...]] = []
         self.updates: list[tuple[Any, ...]] = []
         self.deletes: list[tuple[str, int]] = []
+        self.held_inserts: list[tuple[Any, ...]] = []
+        self.held_deletes: list[tuple[str, int]] = []
 
     def queue_rows(self, cid: str, w: _Written, messages: Iterable[QueuedMessage]) -> None:
         for message in messages:
@@ -264,6 +285,16 @@ def _diff_outbound(cid: str, session: Session, old: _Written, new: _Written, bat
     batch.deletes.extend(
         (cid, row.seq) for pid, row in old.outbound.items() if pid not in session.outbound
     )
+
+
+def _diff_held(cid: str, session: Session, old: _Written, new: _Written, batch: _Batch) -> None:
+    """Rows for the messages held for their PUBREL: immutable, so compared
+    by identity; one arriving is inserted, one released is deleted."""
+    for pid, message in session.held_qos2.items():
+        if old.held.get(pid) is not message:
+            batch.held_inserts.append((cid, pid, encode(message.publish, _V5), message.expires_at))
+        new.held[pid] = message
+    batch.held_deletes.extend((cid, pid) for pid in old.held if pid not in session.held_qos2)
 
 
 def _same_order(session: Session, old: _Written) -> bool:
@@ -349,11 +380,12 @@ class SqliteStore:
         if version > SCHEMA_VERSION:
             raise ConfigError(
                 f"persistence file {self.path} has schema {version}, written by a newer"
-                f" mqttsim; this one reads schemas 1 and {SCHEMA_VERSION}"
+                f" mqttsim; this one reads schemas 1 to {SCHEMA_VERSION}"
             )
         if version == SCHEMA_VERSION:
             return
-        # Schema 1 had no version number and a ``data`` column in ``sessions``.
+        # Schema 1 had no version number and a ``data`` column in ``sessions``;
+        # schema 2 lacks only the ``held`` table, which CREATE ... IF NOT EXISTS adds.
         columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -448,6 +480,16 @@ class SqliteStore:
             owner.outbound[pid] = inflight
             owner.packet_ids.claim(pid)
             w.outbound[pid] = _Outbound(inflight, seq, inflight.state, publish, expires_at)
+        for cid, pid, packet, expires_at in self._db.execute(
+            "SELECT client_id, packet_id, packet, expires_at FROM held"
+            " ORDER BY client_id, packet_id"
+        ):
+            owner = sessions.get(cid)
+            if owner is None:
+                continue  # as above
+            held = QueuedMessage(publish=_publish_from(bytes(packet)), expires_at=expires_at)
+            owner.held_qos2[pid] = held
+            self._written[cid].held[pid] = held
         return list(sessions.values())
 
     def apply(self, changes: StoreChanges) -> None:
@@ -465,6 +507,7 @@ class SqliteStore:
             for client_id in changes.deleted_sessions:
                 db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
                 db.execute("DELETE FROM messages WHERE client_id = ?", (client_id,))
+                db.execute("DELETE FROM held WHERE client_id = ?", (client_id,))
                 self._written.pop(client_id, None)
                 staged.pop(client_id, None)
             batch = _Batch()
@@ -490,6 +533,7 @@ class SqliteStore:
         cid = session.client_id
         self._run(batch)  # keep statement order: earlier rows of this batch first
         self._db.execute("DELETE FROM messages WHERE client_id = ?", (cid,))
+        self._db.execute("DELETE FROM held WHERE client_id = ?", (cid,))
         meta = _meta(session)
         w = _Written(session=session, meta=meta, subscriptions=dict(session.subscriptions))
         self._db.execute(
@@ -498,6 +542,7 @@ class SqliteStore:
         batch.queue_rows(cid, w, session.queued)
         for pid, message in session.outbound.items():
             batch.outbound_row(cid, w, pid, message)
+        _diff_held(cid, session, _Written(session=session), w, batch)
         return w
 
     def _write_difference(self, session: Session, old: _Written, batch: _Batch) -> _Written:
@@ -516,6 +561,7 @@ class SqliteStore:
             new.subscriptions = old.subscriptions
         _diff_queue(cid, session, old, new, batch)
         _diff_outbound(cid, session, old, new, batch)
+        _diff_held(cid, session, old, new, batch)
         return new
 
     def _run(self, batch: _Batch) -> None:
@@ -528,9 +574,15 @@ class SqliteStore:
             db.executemany(_UPDATE_MESSAGE, batch.updates)
         if batch.inserts:
             db.executemany(_INSERT_MESSAGE, batch.inserts)
+        if batch.held_deletes:
+            db.executemany(_DELETE_HELD, batch.held_deletes)
+        if batch.held_inserts:
+            db.executemany(_INSERT_HELD, batch.held_inserts)
         batch.deletes.clear()
         batch.updates.clear()
         batch.inserts.clear()
+        batch.held_deletes.clear()
+        batch.held_inserts.clear()
 
     def _write_retained(self, retained: dict[str, QueuedMessage | None]) -> None:
         for topic, message in retained.items():

@@ -23,7 +23,7 @@ from .broker import Broker, BrokerConfig
 from .broker_connection import BrokerConnection
 from .client import ClientConnection
 from .codec import StreamDecoder, decode, encode
-from .enums import PacketType, ProtocolVersion, QoS, ReasonCode, RetainHandling
+from .enums import PacketType, ProtocolVersion, QoS, QoS2Handover, ReasonCode, RetainHandling
 from .errors import (
     ConfigError,
     ConnectFailed,
@@ -105,6 +105,7 @@ __all__ = [
     "PacketType",
     "ProtocolVersion",
     "QoS",
+    "QoS2Handover",
     "ReasonCode",
     "RetainHandling",
     "Properties",

@@ -5,7 +5,9 @@ Theory of operation
 One :class:`Broker` holds everything that outlives a network connection:
 
 * ``sessions``: client id -> :class:`Session` (subscriptions, in-flight and
-  queued messages, the QoS 2 identifiers not yet released);
+  queued messages, the QoS 2 identifiers not yet released, and the QoS 2
+  messages held for their PUBREL when ``BrokerConfig.qos2_handover`` says
+  so);
 * ``subscriptions``: a :class:`SubscriptionTree` over every session's filters,
   so routing a PUBLISH visits only the filters that match its topic;
 * ``retained``: the last retained message per topic;
@@ -22,7 +24,9 @@ Delivery rules kept here: effective QoS = min(published, granted)
 (:mod:`.forwarding` builds it); No Local [MQTT-3.8.3-3]; Retain As Published
 [MQTT-3.3.1-12][MQTT-3.3.1-13]; one member of each shared group (§4.8.2);
 a subscriber's messages authorised as its session's owner, connected or
-not; bounded queues and outboxes whose overflow is counted and reported.
+not; bounded queues and outboxes whose overflow is counted and reported; a
+client's QoS 2 message routed once, on its PUBLISH or its PUBREL (§4.3.3),
+and one held for a PUBREL that never came counted dropped with its session.
 
 CONNECT and SUBSCRIBE are decided by pure functions (:mod:`.admission`,
 :mod:`.subscribing`) that return values; the broker applies them here, in
@@ -398,17 +402,45 @@ class Broker:
         return will_sent
 
     def publish_from_client(
-        self, conn: BrokerConnection, packet: Publish, now: float, events: list[Event]
+        self,
+        conn: BrokerConnection,
+        packet: Publish,
+        now: float,
+        events: list[Event],
+        *,
+        hold: bool = False,
     ) -> ReasonCode:
-        """Authorise and accept a client's PUBLISH; the reason for its ack."""
-        assert conn.client_id is not None
+        """Authorise and accept a client's PUBLISH; the reason for its ack.
+        With ``hold`` (QoS 2 handed on at PUBREL, Method A of §4.3.3) it is
+        stored in the session for :meth:`release_held` instead of routed."""
+        session = conn.session
+        assert conn.client_id is not None and session is not None
         authorizer = self.authorizer
         if _asks(authorizer) and not authorizer.may_publish(
             conn.client_id, conn.username, packet.topic
         ):
             self.deny(events, conn.client_id, conn.username, "publish", packet.topic)
             return ReasonCode.NOT_AUTHORIZED
-        return self._accept_message(packet, conn.client_id, now, events)
+        if not hold:
+            return self._accept_message(packet, conn.client_id, now, events)
+        assert packet.packet_id is not None
+        expires_at = message_expiry(now, packet.properties.message_expiry_interval)
+        session.held_qos2[packet.packet_id] = QueuedMessage(publish=packet, expires_at=expires_at)
+        self.mark_dirty(session)
+        return SUCCESS  # who subscribes is known at PUBREL (0x10 is a MAY, §3.5.2.1)
+
+    def release_held(
+        self, session: Session, held: QueuedMessage, now: float, events: list[Event]
+    ) -> None:
+        """Route a message held for its PUBREL, which came. One that expired
+        meanwhile is dropped, counted and reported [MQTT-3.3.2-5]."""
+        packet, expires_at = held.publish, held.expires_at
+        if expires_at is not None and expires_at <= now:
+            self.message_dropped(session, packet, DropReason.EXPIRED, events)
+            return
+        if packet.retain:  # then as _accept_message, with the expiry it came with
+            self._retain(packet, expires_at)
+        self._route(packet, session.client_id, expires_at, now, events)
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -731,6 +763,9 @@ class Broker:
         lost = len(session.queued) + len(session.outbound)
         if lost:
             self.stats.dropped[reason] += lost
+        for held in session.held_qos2.values():
+            # PUBREC told the publisher we had it: the loss is reported too.
+            self.message_dropped(session, held.publish, reason, events)
         self.sessions.pop(client_id, None)
         self._dirty.pop(client_id, None)
         if self.store is not None:

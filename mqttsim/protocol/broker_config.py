@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .enums import QoS
+from .enums import QoS, QoS2Handover
 
 __all__ = ["BrokerConfig"]
 
@@ -53,6 +53,14 @@ class BrokerConfig:
             (mosquitto's ``TOPIC_HIERARCHY_LIMIT`` is 200): the subscription
             tree's work per topic grows with it.
         max_topic_length: the longest topic name or filter, in UTF-8 bytes.
+        qos2_handover: when a QoS 2 message from a client is routed to
+            subscribers and the retained store (§4.3.3): on its PUBLISH
+            (Method B), or on its PUBREL (Method A, as mosquitto 2.x does).
+            With ``ON_PUBREL`` the PUBREC still answers at once, with the
+            reason code the checks give, and the message waits in the
+            publisher's session (``Session.held_qos2``), counting against
+            ``receive_maximum``; one held when its session ends is counted
+            dropped.
     """
 
     max_inflight: int = 20
@@ -74,6 +82,7 @@ class BrokerConfig:
     dollar_topics_writable: bool = False
     max_topic_levels: int = 200
     max_topic_length: int = 65535
+    qos2_handover: QoS2Handover = QoS2Handover.ON_PUBLISH
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_inflight <= 65535:

@@ -28,6 +28,11 @@ Invariants:
   bounded amount of memory. Control packets are never held back.
 * A packet type the state does not admit is refused from its fixed header,
   before its body is decoded (the decoder is given the table's row).
+* A QoS 2 message from the client is routed once: on its PUBLISH (Method B
+  of §4.3.3), or, with ``BrokerConfig.qos2_handover`` ``ON_PUBREL``, on its
+  PUBREL (Method A). Then the PUBLISH is checked and answered PUBREC at once,
+  and the message waits in ``session.held_qos2``, whose identifiers are
+  always in ``session.inbound_qos2`` (so they count against Receive Maximum).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from .codec import StreamDecoder, encode, encode_success_ack
-from .enums import ProtocolVersion, ReasonCode
+from .enums import ProtocolVersion, QoS2Handover, ReasonCode
 from .errors import ProtocolError, RemoteProtocolError
 from .events import (
     ClientDisconnected,
@@ -137,6 +142,9 @@ class BrokerConnection:
         self._last_received = now
         self._aliases: dict[int, str] = {}
         self.session_expiry_s = 0
+        # Method A of §4.3.3: QoS 2 is routed at PUBREL (read once: an enum
+        # member is slow to read from compiled code).
+        self._hold_qos2 = broker.config.qos2_handover is QoS2Handover.ON_PUBREL
 
     def __repr__(self) -> str:
         return f"<BrokerConnection {self.id} {self.client_id!r} {self.state.name}>"
@@ -387,7 +395,7 @@ class BrokerConnection:
             case PubRec(packet_id=pid, reason_code=code):
                 self._on_pubrec(pid, code, now)
             case PubRel(packet_id=pid):
-                self._on_pubrel(pid)
+                self._on_pubrel(pid, now, events)
             case PubComp(packet_id=pid):
                 self._on_ack(pid, OutboundState.AWAITING_PUBCOMP, now)
             case Subscribe():
@@ -428,7 +436,8 @@ class BrokerConnection:
             pid = packet.packet_id
             assert pid is not None
             if pid in session.inbound_qos2:
-                # A resent QoS 2 PUBLISH: answered, never routed twice [MQTT-4.3.3-10].
+                # A resent QoS 2 PUBLISH: answered, never routed (nor held)
+                # twice [MQTT-4.3.3-10].
                 self.send_ack(PubRec, pid)
                 return
             if len(session.inbound_qos2) >= broker.config.receive_maximum:
@@ -440,7 +449,8 @@ class BrokerConnection:
         if packet.topic.startswith("$") and not broker.config.dollar_topics_writable:
             reason = self._refuse_dollar_publish(packet.topic, events)
         else:
-            reason = broker.publish_from_client(self, packet, now, events)
+            hold = self._hold_qos2 and packet.qos == EXACTLY_ONCE
+            reason = broker.publish_from_client(self, packet, now, events, hold=hold)
         if self.version is not V5 and is_error(reason):
             # 3.1.1 cannot say no: acknowledge and drop (logged as denied)
             # [MQTT-3.3.5-2].
@@ -538,11 +548,17 @@ class BrokerConnection:
         self._broker.mark_dirty(session)
         self.send_ack(PubRel, pid)
 
-    def _on_pubrel(self, pid: int) -> None:
+    def _on_pubrel(self, pid: int, now: float, events: list[Event]) -> None:
+        """Release ``pid`` and answer PUBCOMP [MQTT-4.3.3-11]. A message held
+        for its PUBREL (Method A of §4.3.3) is routed first, so the PUBCOMP
+        leaves with its routing done (and stored)."""
         session = self.session
         assert session is not None
         if pid in session.inbound_qos2:
             session.inbound_qos2.discard(pid)
+            held = session.held_qos2.pop(pid, None)
+            if held is not None:
+                self._broker.release_held(session, held, now, events)
             self._broker.mark_dirty(session)
             self.send_ack(PubComp, pid)
         else:

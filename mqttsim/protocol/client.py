@@ -23,17 +23,11 @@ unless Clean Start is asked for.
 The sending half of the QoS flows (the Receive Maximum window, the queue,
 resending on resume, Topic Aliases towards the server) lives in
 :class:`~.client_flows.OutboundFlow`; the receiving half (QoS 2
-de-duplication, the server's Topic Aliases) in
-:class:`~.client_flows.InboundFlow`.
+de-duplication, handing a QoS 2 message on at its PUBLISH or at its PUBREL,
+the server's Topic Aliases) in :class:`~.client_inbound.InboundFlow`.
 
-Liveness: PINGREQ goes out when nothing was sent [MQTT-3.1.2-23] *or*
-nothing received for Keep Alive (a client may ping at any time, §3.1.2.10):
-the second finds a link that died under a client that only publishes QoS 0.
-No PINGRESP within Keep Alive (our choice of §3.1.2.10's "reasonable amount of
-time", as paho-mqtt's) closes the connection: a dead link is noticed within
-2 x Keep Alive of last hearing from the server. Once that PINGREQ is overdue
-(nothing heard for twice the last round trip) the link is not known to be
-alive, and new messages wait in the queue until the server is heard again.
+Liveness (when to send PINGREQ, when to give up on the server, when new
+messages wait for an overdue PINGRESP) is :mod:`.client_liveness`'s.
 
 Invariants:
 
@@ -58,7 +52,6 @@ from typing import Final
 from .client_flows import (
     DEFAULT_MAXIMUM_PACKET_SIZE,
     ClientStats,
-    InboundFlow,
     OutboundFlow,
     PendingRequests,
     ServerLimits,
@@ -67,8 +60,17 @@ from .client_flows import (
     merge_connect_properties,
     unexpected_packet,
 )
+from .client_inbound import InboundFlow
+from .client_liveness import Liveness
 from .codec import StreamDecoder, encode
-from .enums import REASON_CODES_BY_PACKET, PacketType, ProtocolVersion, QoS, ReasonCode
+from .enums import (
+    REASON_CODES_BY_PACKET,
+    PacketType,
+    ProtocolVersion,
+    QoS,
+    QoS2Handover,
+    ReasonCode,
+)
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (
     AuthReceived,
@@ -167,6 +169,10 @@ class ClientConnection:
             arguments above override the fields they name.
         session: a saved session to resume; a new empty one if ``None``.
         trace: append PacketSent/PacketReceived events to ``trace_log``.
+        qos2_handover: a QoS 2 message is one ``MessageReceived`` at its
+            PUBLISH, or at its PUBREL as paho-mqtt 2.x (:mod:`.client_inbound`).
+        ping_every_keep_alive: PINGREQ every Keep Alive however busy the
+            connection is, as paho-mqtt 2.x (:mod:`.client_liveness`).
 
     Raises:
         LocalProtocolError: an option out of range, or MQTT 5 properties on
@@ -192,6 +198,8 @@ class ClientConnection:
         connect_properties: Properties = NO_PROPERTIES,
         session: Session | None = None,
         trace: bool = False,
+        qos2_handover: QoS2Handover = QoS2Handover.ON_PUBLISH,
+        ping_every_keep_alive: bool = False,
     ) -> None:
         self._version = version
         self._v5 = version is ProtocolVersion.V5
@@ -209,7 +217,7 @@ class ClientConnection:
         self._session_expiry_s = props.session_expiry_interval or 0
         self._connect_props = props
         self._configured_keep_alive = keep_alive_s
-        self._keep_alive = keep_alive_s
+        self._live = Liveness(keep_alive_s, ping_every_keep_alive=ping_every_keep_alive)
         self._clean_start = clean_start
         self._asked_clean_start = clean_start
         self._credentials = (username, password)
@@ -238,18 +246,13 @@ class ClientConnection:
             out=self._out,
             receive_maximum=self._receive_maximum if self._v5 else None,
             topic_alias_maximum=self._topic_alias_maximum,
+            at_pubrel=qos2_handover is QoS2Handover.ON_PUBREL,
         )
         self._state = _S.NEW
         self._decoder: StreamDecoder | None = None
         self._pending_subscribe = PendingRequests("SUBACK", self._session, self.stats)
         self._pending_unsubscribe = PendingRequests("UNSUBACK", self._session, self.stats)
-        self._last_sent = 0.0
-        self._last_received = 0.0
-        self._round_trip = 0.0  # of the last CONNECT/CONNACK or PINGREQ/PINGRESP
         self._held = False  # messages wait for the server to be heard from
-        self._connect_sent_at: float | None = None
-        self._ping_pending = False
-        self._ping_sent_at: float | None = None
         self._valid_topics: set[str] = set()  # topic names already validated
 
     # -- read-only views -----------------------------------------------------------
@@ -288,7 +291,7 @@ class ClientConnection:
     @property
     def keep_alive_s(self) -> int:
         """The Keep Alive in force: ours, or the Server Keep Alive [MQTT-3.2.2-21]."""
-        return self._keep_alive
+        return self._live.keep_alive
 
     @property
     def server_limits(self) -> ServerLimits:
@@ -328,8 +331,7 @@ class ClientConnection:
         self._out.new_connection()
         self._decoder = StreamDecoder(version=self._version)
         self._decoder.max_packet_size = self._maximum_packet_size
-        self._keep_alive = self._configured_keep_alive
-        self._last_sent = self._last_received = now
+        self._live.start(self._configured_keep_alive, now)
         username, password = self._credentials
         self._out.queue(
             Connect(
@@ -408,14 +410,7 @@ class ClientConnection:
         elif pid is None and not connected:
             self._session.queued.append(QueuedMessage(publish=message, expires_at=expires_at))
         else:
-            ping = self._ping_sent_at
-            hold = (  # our PINGREQ is overdue: the link is not known to be alive
-                connected
-                and ping is not None
-                and self._last_received < ping
-                and now - ping > 2.0 * self._round_trip
-                and self._keep_alive > 0
-            )
+            hold = connected and self._live.overdue(now)  # the link is not known to be alive
             self._out.submit(message, expires_at, connected=connected, hold=hold)
             self._held |= hold
         return pid
@@ -490,7 +485,7 @@ class ClientConnection:
         """Queue a PINGREQ now, whatever the keep-alive timer says."""
         self._require("ping")
         self._out.queue(PingReq())
-        self._ping_pending = True
+        self._live.ping_pending = True
 
     def disconnect(
         self,
@@ -562,7 +557,7 @@ class ClientConnection:
             return []
         self.stats.bytes_received += len(data)
         if data:
-            self._last_received = now  # the server is alive: the keep-alive clock restarts
+            self._live.last_received = now  # the server is alive: the keep-alive clock restarts
         events: list[Event] = []
         try:
             if self._decoder is None:
@@ -591,64 +586,45 @@ class ClientConnection:
         packets = outbox[:]
         outbox.clear()
         trace = self._trace
+        connect = ping = False
         for packet, data in packets:
             kind = type(packet)  # (None for an acknowledgement written directly)
             if kind is PingReq:
                 self.stats.pings_sent += 1
-                if self._ping_sent_at is None:
-                    self._ping_sent_at = now
+                ping = True
             elif kind is Connect:
-                self._connect_sent_at = now
+                connect = True
             if trace and packet is not None:
                 self.trace_log.append(PacketSent(packet=packet, size=len(data), now=now))
         wire = b"".join([data for _, data in packets])
         self.stats.bytes_sent += len(wire)
         self.stats.packets_sent += len(packets)
-        self._last_sent = now
+        self._live.sent(now, connect=connect, ping=ping)
         return wire
 
     def next_deadline(self) -> float | None:
-        """When ``handle_timeout`` must next be called, or ``None``.
-
-        CONNECTING: Keep Alive after CONNECT left (waiting for CONNACK).
-        CONNECTED: Keep Alive after the last packet sent [MQTT-3.1.2-20] or
-        the last bytes received, whichever is older, when a PINGREQ is due;
-        with a PINGREQ out, Keep Alive after it left, when we give up.
-        """
-        keep_alive = self._keep_alive
-        if keep_alive <= 0:
-            return None
-        if self._state is _S.CONNECTING:
-            sent = self._connect_sent_at
-            return None if sent is None else sent + keep_alive
-        if self._state is not _S.CONNECTED:
-            return None
-        if self._ping_sent_at is not None:
-            return self._ping_sent_at + keep_alive
-        if self._ping_pending:
-            return None  # the PINGREQ leaves with the next data_to_send
-        last_sent, last_received = self._last_sent, self._last_received
-        return (last_sent if last_sent < last_received else last_received) + keep_alive
+        """When ``handle_timeout`` must next be called, or ``None``: Keep
+        Alive after CONNECT left, for CONNACK; when a PINGREQ is due; Keep
+        Alive after it left, for PINGRESP (:meth:`Liveness.deadline`)."""
+        return self._live.deadline(self._state)
 
     def handle_timeout(self, *, now: float) -> list[Event]:
         """Act on the keep-alive clock: send PINGREQ, or give up on a silent server.
 
-        PINGREQ goes out when nothing was sent, or nothing received, for
-        Keep Alive. The server is dead when its answer (CONNACK to CONNECT,
-        PINGRESP to PINGREQ) has not come within Keep Alive of our request
-        leaving: our choice for §3.1.2.10's "reasonable amount of time", not
-        a rule of the specification. No DISCONNECT goes to a dead peer; the
-        QoS 0 messages that waited for it are reported dropped.
+        The server is dead when its answer (CONNACK to CONNECT, PINGRESP to
+        PINGREQ) has not come within Keep Alive of our request leaving: our
+        choice for §3.1.2.10's "reasonable amount of time", not a rule of the
+        specification. No DISCONNECT goes to a dead peer; the QoS 0 messages
+        that waited for it are reported dropped.
         """
-        deadline = self.next_deadline()
+        deadline = self._live.deadline(self._state)
         if deadline is None or now < deadline:
             return []
-        if self._state is _S.CONNECTING:
-            return self._expire(now, "no CONNACK within Keep Alive of CONNECT")
-        if self._ping_sent_at is not None:
-            return self._expire(now, "no PINGRESP within Keep Alive of PINGREQ")
+        why = self._live.why_dead(self._state)
+        if why is not None:
+            return self._expire(now, why)
         self._out.queue(PingReq())  # [MQTT-3.1.2-20]
-        self._ping_pending = True
+        self._live.ping_pending = True
         return []
 
     def connection_lost(self, *, now: float) -> list[Event]:
@@ -680,7 +656,7 @@ class ClientConnection:
             case PubRec():
                 self._out.on_pubrec(packet, now, events)
             case PubRel():
-                self._in.on_pubrel(packet)
+                self._in.on_pubrel(packet, events)
             case PubComp():
                 self._out.on_pubcomp(packet, now, events)
             case ConnAck():
@@ -695,10 +671,7 @@ class ClientConnection:
                     props = packet.properties
                     events.append(Unsubscribed(packet_id=pid, reason_codes=codes, properties=props))
             case PingResp():
-                if self._ping_sent_at is not None:
-                    self._round_trip = now - self._ping_sent_at
-                self._ping_pending = False
-                self._ping_sent_at = None
+                self._live.pong(now)
                 events.append(PongReceived())
             case Auth():
                 props = packet.properties
@@ -713,8 +686,7 @@ class ClientConnection:
 
     def _on_connack(self, packet: ConnAck, now: float, events: list[Event]) -> None:
         props = packet.properties
-        if self._connect_sent_at is not None:
-            self._round_trip = now - self._connect_sent_at
+        self._live.connack(now)
         if packet.reason_code.is_error:
             # The server closes the connection after a refusal (§3.2.2.2).
             events.append(ConnectionRefused(reason_code=packet.reason_code, properties=props))
@@ -734,7 +706,7 @@ class ClientConnection:
             self._client_id = props.assigned_client_identifier
             self._session.client_id = self._client_id
         if props.server_keep_alive is not None:
-            self._keep_alive = props.server_keep_alive  # [MQTT-3.2.2-21]
+            self._live.keep_alive = props.server_keep_alive  # [MQTT-3.2.2-21]
         present = packet.session_present
         events.append(
             Connected(session_present=present, client_id=self._client_id, properties=props)
@@ -820,7 +792,5 @@ class ClientConnection:
         self._pending_unsubscribe.abandon()
         self._in.end_connection()
         self._out.end_connection()
-        self._connect_sent_at = None
-        self._ping_pending = False
-        self._ping_sent_at = None
+        self._live.end()
         return events

@@ -1,4 +1,4 @@
-"""The client's flows: publications both ways, from PUBLISH to the last ack, and requests.
+"""The client's sending flow, from PUBLISH to the last ack, and its requests.
 
 Theory of operation
 -------------------
@@ -25,10 +25,8 @@ without an answer. QoS 0 messages wait in the queue only for the connection
 they were published on (or the one being opened); when it ends first, each
 is dropped. Nothing is given up without a ``PublishDropped`` event.
 
-:class:`InboundFlow` receives: it answers each PUBLISH (PUBACK, PUBREC),
-delivers a QoS 2 message once however often it is repeated before its
-PUBREL (the identifiers held in ``session.inbound_qos2``), holds the server
-to our Receive Maximum, and resolves the server's Topic Aliases.
+The receiving half, :class:`~.client_inbound.InboundFlow`, has a module of
+its own; it queues its acknowledgements here.
 
 Normative statement IDs are those of MQTT 5.0.
 """
@@ -41,10 +39,9 @@ from typing import Final
 
 from .codec import encode, encode_success_ack
 from .enums import PacketType, ProtocolVersion, QoS, ReasonCode
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, TopicNameInvalid
+from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .events import (
     Event,
-    MessageReceived,
     PublishAcked,
     PublishCompleted,
     PublishDropped,
@@ -56,22 +53,19 @@ from .properties import Properties
 from .session import InflightMessage, OutboundState, QueuedMessage, Session
 from .tables import CLIENT_TRANSITIONS, ClientState
 from .timers import remaining_expiry_s
-from .topics import parse_shared, validate_topic_filter, validate_topic_name
+from .topics import parse_shared, validate_topic_filter
 
 __all__ = [
     "DEFAULT_MAXIMUM_PACKET_SIZE",
     "ClientStats",
     "ServerLimits",
     "OutboundFlow",
-    "InboundFlow",
     "PendingRequests",
     "checked_qos",
     "checked_subscriptions",
     "merge_connect_properties",
     "unexpected_packet",
 ]
-
-_TOPIC_CACHE_LIMIT: Final = 1000  # topic names remembered as valid
 
 
 @dataclass(slots=True)
@@ -97,6 +91,9 @@ class ClientStats:
     #: In-flight messages sent again as new ones because the server had no
     #: session for them (Clean Start, or Session Present 0).
     publishes_restarted: int = 0
+    #: QoS 2 messages received and held for a PUBREL (QoS2Handover.ON_PUBREL)
+    #: that the server's lost session will never send: never delivered.
+    held_qos2_discarded: int = 0
 
 
 #: The largest packet a client accepts from the server unless told otherwise
@@ -336,7 +333,9 @@ class OutboundFlow:
     def restart(self) -> None:
         """The server has no session for us: we connect with Clean Start, or
         it answered Session Present 0 to our resuming (§3.2.2.2). Its exchanges
-        towards us are over [MQTT-3.1.2-4] [MQTT-3.2.2-5]; ours are not given up.
+        towards us are over [MQTT-3.1.2-4] [MQTT-3.2.2-5] (a message held for
+        its PUBREL is lost, counted in ``stats.held_qos2_discarded``); ours
+        are not given up.
 
         Every unfinished message goes back to the head of the queue, in order,
         to be sent as a new message (DUP=0) under the packet identifier the
@@ -351,6 +350,11 @@ class OutboundFlow:
         """
         session = self.session
         session.inbound_qos2.clear()
+        if session.held_qos2:
+            # Acknowledged with PUBREC, never released: lost with the server's
+            # session (paho-mqtt drops them too), and counted.
+            self.stats.held_qos2_discarded += len(session.held_qos2)
+            session.held_qos2.clear()
         if not session.outbound:
             return
         restart = [
@@ -673,123 +677,6 @@ class PendingRequests:
         for pid in self._filters:
             self._session.packet_ids.release(pid)
         self._filters.clear()
-
-
-class InboundFlow:
-    """The server's publications to us, and the acknowledgements we owe.
-
-    Args:
-        out: where acknowledgements are queued; its session holds the QoS 2
-            identifiers not yet released.
-        receive_maximum: the unreleased QoS 2 messages we accept, or
-            ``None`` for no limit (MQTT 3.1.1 has no Receive Maximum).
-        topic_alias_maximum: the highest Topic Alias the server may use.
-    """
-
-    def __init__(
-        self, *, out: OutboundFlow, receive_maximum: int | None, topic_alias_maximum: int
-    ) -> None:
-        self._out = out
-        self._receive_maximum = receive_maximum
-        self._alias_maximum = topic_alias_maximum
-        self._aliases: dict[int, str] = {}
-        self._valid_topics: set[str] = set()  # topic names already validated
-
-    def end_connection(self) -> None:
-        """The server's Topic Aliases die with the connection [MQTT-3.3.2-7]."""
-        self._aliases.clear()
-
-    def on_publish(self, packet: Publish, events: list[Event]) -> None:
-        """Deliver ``packet`` (once, for QoS 2) and queue its acknowledgement.
-
-        QoS 1 is acknowledged at once, so only unreleased QoS 2 messages
-        count against our Receive Maximum.
-
-        Raises:
-            RemoteProtocolError: see :meth:`resolve_alias`; more unreleased
-                QoS 2 messages than our Receive Maximum [MQTT-3.3.4-9] (0x93).
-        """
-        message = self.resolve_alias(packet)
-        pid = packet.packet_id
-        if pid is None:  # QoS 0
-            events.append(MessageReceived(publish=message))
-        elif packet.qos == AT_LEAST_ONCE:
-            events.append(MessageReceived(publish=message))
-            self._out.queue_ack(PubAck, pid)  # [MQTT-4.3.2-4]
-        else:
-            inbound = self._out.session.inbound_qos2
-            if pid in inbound:
-                # A repeat before PUBREL: PUBREC again, no second delivery [MQTT-4.3.3-10].
-                self._out.stats.duplicates_received += 1
-            else:
-                limit = self._receive_maximum
-                if limit is not None and len(inbound) >= limit:
-                    raise RemoteProtocolError(
-                        f"the server sent more than our Receive Maximum of {limit} unreleased"
-                        " QoS 2 messages [MQTT-3.3.4-9]",
-                        ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
-                    )
-                inbound.add(pid)
-                events.append(MessageReceived(publish=message))
-            self._out.queue_ack(PubRec, pid)  # [MQTT-4.3.3-8]
-
-    def on_pubrel(self, packet: PubRel) -> None:
-        """Answer PUBCOMP and forget the identifier [MQTT-4.3.3-11]: a PUBLISH
-        reusing it is a new message [MQTT-4.3.3-12]. An identifier we do not
-        hold is answered 0x92 on MQTT 5 (§3.7.2.1), plainly on 3.1.1."""
-        pid = packet.packet_id
-        inbound = self._out.session.inbound_qos2
-        if pid in inbound:
-            inbound.discard(pid)
-            self._out.queue_ack(PubComp, pid)
-        elif self._receive_maximum is not None:  # MQTT 5
-            code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
-            self._out.queue(PubComp(packet_id=pid, reason_code=code))
-        else:
-            self._out.queue(PubComp(packet_id=pid))
-
-    def resolve_alias(self, packet: Publish) -> Publish:
-        """Return ``packet`` with its full topic name and no Topic Alias.
-
-        Raises:
-            RemoteProtocolError: an invalid topic name (0x90); an alias of 0
-                or over our Topic Alias Maximum (0x94) [MQTT-3.3.2-8]
-                [MQTT-3.3.2-10]; an empty topic with no alias, or with an
-                alias not mapped on this connection (0x82) (§3.3.2.3.4).
-        """
-        alias = packet.properties.topic_alias
-        topic = packet.topic
-        if topic and topic not in self._valid_topics:  # each topic is checked once
-            try:
-                validate_topic_name(topic)
-            except TopicNameInvalid as exc:
-                raise RemoteProtocolError(exc.detail, ReasonCode.TOPIC_NAME_INVALID) from None
-            if len(self._valid_topics) >= _TOPIC_CACHE_LIMIT:
-                self._valid_topics.clear()
-            self._valid_topics.add(topic)
-        if alias is None:
-            if not topic:
-                raise RemoteProtocolError(
-                    "PUBLISH has an empty topic name and no Topic Alias (§3.3.2.1)"
-                )
-            return packet
-        if alias == 0 or alias > self._alias_maximum:
-            raise RemoteProtocolError(
-                f"Topic Alias {alias} is outside 1..{self._alias_maximum}, our Topic Alias"
-                " Maximum [MQTT-3.3.2-8] [MQTT-3.3.2-10]",
-                ReasonCode.TOPIC_ALIAS_INVALID,
-            )
-        if topic:
-            self._aliases[alias] = topic
-        elif (known := self._aliases.get(alias)) is not None:
-            topic = known
-        else:
-            raise RemoteProtocolError(
-                f"PUBLISH has an empty topic and Topic Alias {alias}, which has no mapping"
-                " on this connection (§3.3.2.3.4)"
-            )
-        props = replace(packet.properties, topic_alias=None)
-        return replace(packet, topic=topic, properties=props)
 
 
 def _awaiting(qos: QoS) -> OutboundState:

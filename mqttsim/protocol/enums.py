@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 __all__ = [
     "PacketType",
     "ProtocolVersion",
     "QoS",
+    "QoS2Handover",
     "RetainHandling",
     "ReasonCode",
     "REASON_CODES_BY_PACKET",
@@ -59,6 +60,31 @@ class QoS(IntEnum):
     AT_MOST_ONCE = 0
     AT_LEAST_ONCE = 1
     EXACTLY_ONCE = 2
+
+
+class QoS2Handover(Enum):
+    """When the receiver of a QoS 2 message hands it on (MQTT 5 §4.3.3 and
+    3.1.1 §4.3.3, Figure 4.3).
+
+    The specification lets a receiver choose between two methods:
+
+    * Method B (:attr:`ON_PUBLISH`): store the packet identifier and
+      initiate onward delivery when the PUBLISH arrives; a repeat of the
+      PUBLISH before PUBREL is answered and not delivered again
+      [MQTT-4.3.3-10]. mqttsim's default, at both ends.
+    * Method A (:attr:`ON_PUBREL`): store the message and initiate onward
+      delivery only when its PUBREL arrives. mosquitto 2.x's broker does
+      this (``handle__pubrel`` calls ``db__message_release_incoming``), and
+      so does paho-mqtt 2.x's client (``_handle_pubrel`` calls
+      ``on_message``).
+
+    Method A hands each message on one round trip later per hop (a
+    geostationary satellite hop: some 280 ms more), and the held message is
+    part of the session, lost with it if the session ends before PUBREL.
+    """
+
+    ON_PUBLISH = "publish"
+    ON_PUBREL = "pubrel"
 
 
 class RetainHandling(IntEnum):

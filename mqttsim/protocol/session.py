@@ -3,7 +3,8 @@
 A session outlives its network connection: it is what Clean Start = 0 resumes.
 Both ends keep one. On the client it holds the QoS 1 and 2 messages sent and
 not yet completely acknowledged, and the QoS 2 packet identifiers received
-and not yet released. The broker keeps those too, plus the subscriptions and
+and not yet released (with the messages themselves, for an end that hands
+them on at PUBREL). The broker keeps those too, plus the subscriptions and
 the messages queued while the client is away.
 
 Everything here is a dataclass of primitives and packets, so a store can
@@ -127,6 +128,11 @@ class Session:
         inbound_qos2: packet identifiers of QoS 2 PUBLISHes received and
             not yet released by PUBREL: a PUBLISH arriving again with one of
             these is a duplicate and is not delivered again [MQTT-4.3.3-10].
+        held_qos2: the QoS 2 messages received and held until their PUBREL,
+            by packet identifier (Method A of §4.3.3, for an end set to
+            ``QoS2Handover.ON_PUBREL``); each identifier is also in
+            ``inbound_qos2``. The broker keeps each with its expiry, counted
+            from when the PUBLISH arrived.
         queued: messages not yet sent, oldest first.
         subscriptions: broker side only; topic filter -> record.
         packet_ids: the identifier pool for our outgoing exchanges.
@@ -142,6 +148,7 @@ class Session:
     expiry_interval_s: int = 0
     outbound: dict[int, InflightMessage] = field(default_factory=dict)
     inbound_qos2: set[int] = field(default_factory=set)
+    held_qos2: dict[int, QueuedMessage] = field(default_factory=dict)
     queued: deque[QueuedMessage] = field(default_factory=deque)
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     packet_ids: PacketIdPool = field(default_factory=PacketIdPool)

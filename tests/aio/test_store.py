@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mqttsim.aio.store import SqliteStore
-from mqttsim.protocol.broker import Broker
+from mqttsim.aio.store import SCHEMA_VERSION, SqliteStore
+from mqttsim.protocol.broker import Broker, BrokerConfig
 from mqttsim.protocol.codec import encode
-from mqttsim.protocol.enums import ProtocolVersion, QoS
+from mqttsim.protocol.enums import ProtocolVersion, QoS, QoS2Handover
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.protocol.events import PublishAcked, PublishCompleted
 from mqttsim.protocol.hooks import StoreChanges
@@ -35,11 +35,11 @@ from ..protocol.harness import Net
 V5 = ProtocolVersion.V5
 
 
-def _restart(path: Path, net: Net) -> Net:
+def _restart(path: Path, net: Net, config: BrokerConfig | None = None) -> Net:
     """The broker process dies and starts again from its file; the clients
     (other processes) live on and see their connections drop."""
     net.broker.store.close()  # type: ignore[union-attr]
-    fresh = Net(Broker(store=SqliteStore(path), now=net.now), now=net.now)
+    fresh = Net(Broker(config, store=SqliteStore(path), now=net.now), now=net.now)
     for name, link in net.links.items():
         link.conn = None
         link.events += link.client.connection_lost(now=net.now)
@@ -156,6 +156,63 @@ def test_a_restart_restores_every_field_of_a_session_including_its_owner(
     assert _reloaded(tmp_path / "broker.db") == {"st-01": session}
 
 
+def _held(pid: int, expires_at: float | None = None) -> QueuedMessage:
+    publish = Publish(topic="pipeline/st-01/alarm", payload=b"LEAK", qos=QoS(2), packet_id=pid)
+    return QueuedMessage(publish=publish, expires_at=expires_at)
+
+
+def test_a_message_held_for_its_pubrel_is_saved_restored_and_deleted_when_released(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "broker.db"
+    store = SqliteStore(path)
+    session = _full_session()
+    session.held_qos2 = {3: _held(3, expires_at=70.0), 4: _held(4)}  # both in inbound_qos2
+    store.apply(StoreChanges(sessions=[session]))
+    store.close()
+    assert _reloaded(path) == {"st-01": session}
+
+    store = SqliteStore(path)
+    [session] = store.load().sessions
+
+    def release() -> None:
+        del session.held_qos2[3]
+        session.inbound_qos2.discard(3)
+        store.apply(StoreChanges(sessions=[session]))
+
+    writes = [t for t in _statements(store, release) if not t.startswith(("BEGIN", "COMMIT"))]
+    # The released identifier leaves inbound_qos2 (one UPDATE) and its row goes (one DELETE).
+    assert len(writes) == 2, writes
+    assert writes[0].startswith("UPDATE sessions") and writes[1].startswith("DELETE FROM held")
+    store.close()
+    assert _reloaded(path) == {"st-01": session}
+    assert list(session.held_qos2) == [4]
+
+
+def test_a_message_held_for_its_pubrel_survives_a_broker_restart(tmp_path: Path) -> None:
+    """Method A of §4.3.3 with persistence: PUBREC leaves only once the held message is
+    written, and after a restart the resent PUBREL routes it, once."""
+    path = tmp_path / "broker.db"
+    config = BrokerConfig(qos2_handover=QoS2Handover.ON_PUBREL)
+    net = Net(Broker(config, store=SqliteStore(path)))
+    net.connect("scada", version=V5, clean_start=False, session_expiry_interval_s=3600)
+    net.links["scada"].client.subscribe("a", qos=2, now=0)
+    net.pump()
+    net.connect("st", version=V5, clean_start=False, session_expiry_interval_s=3600)
+    net.links["st"].client.publish("a", b"once", qos=2, now=0)
+    net.to_broker("st")  # held and written; the PUBREC goes out
+    net.to_client("st")  # the PUBREL is queued, then lost in the crash
+
+    net = _restart(path, net, config)
+    assert list(net.broker.sessions["st"].held_qos2) == [1]
+    net.reconnect("scada", clean_start=False)
+    net.reconnect("st", clean_start=False)
+    net.pump()
+    assert net.payloads("scada") == [b"once"]
+    assert len(net.events("st", PublishCompleted)) == 1
+    assert not net.broker.sessions["st"].held_qos2
+
+
 def _queued(n: int) -> QueuedMessage:
     publish = Publish(topic="pipeline/st-01/pressure", payload=b"%06d" % n, qos=QoS(1), packet_id=n)
     return QueuedMessage(publish=publish, expires_at=None)
@@ -218,7 +275,7 @@ def test_an_acknowledged_message_deletes_its_row_and_rewrites_nothing_else(
 def _mutate(session: Session, rng: random.Random) -> Session:
     """One change of the kinds the broker makes, or might make (the store must
     stay right whatever the core does); may return a new session."""
-    choice = rng.randrange(13)
+    choice = rng.randrange(14)
     if choice <= 2 and len(session.packet_ids.in_use) < 200:
         session.queued.append(_queued(session.packet_ids.allocate()))
     elif choice == 3 and session.queued:
@@ -282,6 +339,14 @@ def _mutate(session: Session, rng: random.Random) -> Session:
         session.packet_ids.release(dropped.publish.packet_id)
     elif choice == 12 and rng.random() < 0.2:  # a clean start replaces the session
         return Session(client_id=session.client_id, expiry_interval_s=60)
+    elif choice == 13:  # a QoS 2 message held for its PUBREL arrives, or is released
+        pid = rng.randrange(1, 20)
+        if session.held_qos2.pop(pid, None) is None:
+            publish = Publish(topic="held", payload=b"%d" % pid, qos=QoS(2), packet_id=pid)
+            session.held_qos2[pid] = QueuedMessage(
+                publish=publish, expires_at=rng.choice((None, 9.0))
+            )
+        session.inbound_qos2 ^= {pid}
     return session
 
 
@@ -372,6 +437,33 @@ def test_a_file_of_the_first_schema_is_migrated_then_written_per_message(
     assert sum(len(text) for text in _statements(store, queue_one)) < 1000
     store.close()
     assert _reloaded(path) == {"st-01": session}
+
+
+def test_a_file_of_the_second_schema_gets_the_held_table_and_keeps_its_sessions(
+    tmp_path: Path,
+) -> None:
+    """Schema 2 had no ``held`` table: no version that wrote it held messages."""
+    path = tmp_path / "broker.db"
+    store = SqliteStore(path)
+    session = _full_session()
+    store.apply(StoreChanges(sessions=[session]))
+    store.close()
+    db = sqlite3.connect(path)  # now make it the file a schema-2 mqttsim left
+    db.execute("DROP TABLE held")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+    store = SqliteStore(path)
+    [migrated] = store.load().sessions
+    assert migrated == session and not migrated.held_qos2
+    migrated.held_qos2[3] = _held(3)
+    store.apply(StoreChanges(sessions=[migrated]))
+    store.close()
+    assert _reloaded(path) == {"st-01": migrated}
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    db.close()
 
 
 def test_a_file_from_a_newer_version_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:

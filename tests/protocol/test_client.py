@@ -745,6 +745,60 @@ def test_qos0_held_for_a_link_found_dead_is_reported_dropped(end: str) -> None:
     assert conn.stats.publishes_dropped == 2
 
 
+# -- pinging every Keep Alive, as paho-mqtt 2.x does ------------------------------------------
+# paho-mqtt 2.2.0's _check_keepalive pings once now - _last_msg_out >= keepalive, and only a
+# PINGREQ refreshes _last_msg_out (_packet_write returns from inside its loop before the line
+# that would): it pings every Keep Alive however busy it is. ping_every_keep_alive does that.
+
+
+def _publish_qos1_acked(conn: ClientConnection, period: float, end: float) -> list[float]:
+    """Publish QoS 1 every ``period`` until ``end``, the server acknowledging each
+    PUBLISH and answering each PINGREQ at once; returns when PINGREQs left."""
+    pings: list[float] = []
+    for step in range(1, round(end / period) + 1):
+        now = step * period
+        assert conn.handle_timeout(now=now) == []
+        conn.publish("st/p", b"%d" % step, qos=1, now=now)
+        for packet in server_reads(conn, now=now):
+            if isinstance(packet, PingReq):
+                pings.append(now)
+                assert server_sends(conn, PingResp(), now=now) == [PongReceived()]
+            else:
+                assert isinstance(packet, Publish) and packet.packet_id is not None
+                server_sends(conn, PubAck(packet_id=packet.packet_id), now=now)
+    return pings
+
+
+@pytest.mark.parametrize("every, expected", [(True, [10.0, 20.0, 30.0, 40.0]), (False, [])])
+def test_pingreq_every_keep_alive_whatever_else_is_sent_and_received(
+    every: bool, expected: list[float]
+) -> None:
+    """With the option the first PINGREQ leaves Keep Alive after CONNECT (not CONNACK),
+    then Keep Alive after the previous one, though QoS 1 and its PUBACKs flow every
+    Keep Alive / 10; without it, traffic keeps the connection alive and nothing pings."""
+    conn = ClientConnection(client_id="st-07", keep_alive_s=10, ping_every_keep_alive=every)
+    conn.connect(now=0.0)
+    server_reads(conn, now=0.0)
+    server_sends(conn, ConnAck(), now=0.5)
+    assert _publish_qos1_acked(conn, 1.0, 40.0) == expected
+    assert conn.stats.pings_sent == len(expected)
+    assert not conn.session.outbound  # every PUBLISH was acknowledged
+
+
+def test_pinging_every_keep_alive_gives_up_as_the_core_does() -> None:
+    """No PINGRESP within Keep Alive of the PINGREQ closes the connection, as without it."""
+    conn = connected_client(client_id="st-07", keep_alive_s=10, ping_every_keep_alive=True)
+    for t in range(1, 10):
+        conn.publish("st/p", b"x", now=float(t))
+        server_reads(conn, now=float(t))
+    assert conn.handle_timeout(now=10.0) == []
+    assert server_reads(conn, now=10.0) == [PingReq()]
+    assert conn.next_deadline() == 20.0
+    events = conn.handle_timeout(now=20.0)
+    assert isinstance(events[-1], Disconnected)
+    assert events[-1].reason_code == R.KEEP_ALIVE_TIMEOUT and "PINGRESP" in events[-1].detail
+
+
 # -- topic aliases ----------------------------------------------------------------------------
 
 
