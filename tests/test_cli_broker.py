@@ -130,6 +130,8 @@ def test_help_explains_every_flag() -> None:
         "--max-outgoing-bytes",
         "--max-outgoing-messages",
         "--allow-dollar-publish",
+        "--qos2-handover",
+        "--no-tcp-nodelay",
     ):
         assert flag in out
 

@@ -104,6 +104,8 @@ def config(tmp_path: Path) -> Callable[[str], str]:
         ("max-pending-connections = 0", "a whole number from 1 to"),
         ('allow-dollar-publish = "yes"', "true or false"),
         ("max-connections = {a = 1}", "a whole number from 1 to"),
+        ('qos2-handover = "later"', "one of publish, pubrel"),
+        ("tcp-nodelay = 0", "true or false"),
     ],
 )
 def test_a_wrong_value_in_the_file_names_file_key_value_and_what_is_allowed(
@@ -148,6 +150,7 @@ def test_an_unknown_key_names_the_keys_allowed(
         (["--ws-origin", "example.org"], "--ws-origin: 'example.org': expected an origin"),
         (["--ws-origin", "https://a.example"], "--ws-origin needs --ws-port"),
         (["--port", "1884", "--ws-port", "1884"], "--port and --ws-port are both 1884"),
+        (["--qos2-handover", "PUBREL"], "--qos2-handover: 'PUBREL': expected one of publish"),
     ],
 )
 def test_a_wrong_flag_is_one_line_before_the_broker_starts(
@@ -180,6 +183,23 @@ def test_new_settings_from_the_file_reach_the_server_and_the_core(
     assert core.dollar_topics_writable is True
     [ws] = [listener for listener in run.listeners if listener.kind == "ws"]
     assert ws.allowed_origins == ("https://scada.example", "http://localhost:8080")
+
+
+def test_qos2_handover_and_tcp_nodelay_reach_the_core_and_the_server(
+    config: Callable[[str], str],
+) -> None:
+    """The two settings that let the broker run as mosquitto 2.x does."""
+    from mqttsim.protocol.enums import QoS2Handover
+
+    run = started("--config", config('port = 0\nqos2-handover = "pubrel"\ntcp-nodelay = false\n'))
+    assert run.kwargs["config"].qos2_handover is QoS2Handover.ON_PUBREL
+    assert run.kwargs["tcp_nodelay"] is False
+    run = started("--port", "0", "--qos2-handover", "pubrel", "--no-tcp-nodelay")
+    assert run.kwargs["config"].qos2_handover is QoS2Handover.ON_PUBREL
+    assert run.kwargs["tcp_nodelay"] is False
+    run = started("--port", "0")
+    assert run.kwargs["config"].qos2_handover is QoS2Handover.ON_PUBLISH
+    assert run.kwargs["tcp_nodelay"] is True
 
 
 def test_defaults_reach_the_server_and_the_core() -> None:
@@ -227,8 +247,9 @@ def test_help_names_every_setting_with_its_default(capsys: pytest.CaptureFixture
         ("--max-packet-size", "1048576"),
         ("--port", "1883"),
         ("--log-level", "info"),
+        ("--qos2-handover", "publish"),
     ]:
         assert flag in out
         assert f"default: {default}" in out.split(flag, 2)[-1].split(" --")[0], flag
-    for flag in ("--allow-dollar-publish", "--ws-origin", "--allow-anonymous"):
+    for flag in ("--allow-dollar-publish", "--ws-origin", "--allow-anonymous", "--no-tcp-nodelay"):
         assert flag in out

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mqttsim.protocol.client import ClientConnection
-from mqttsim.protocol.enums import QoS, ReasonCode
+from mqttsim.protocol.enums import QoS, QoS2Handover, ReasonCode
 from mqttsim.protocol.errors import (
     ConnectFailed,
     OperationFailed,
@@ -55,7 +55,7 @@ from mqttsim.protocol.events import (
 from mqttsim.protocol.packets import Publish, Subscription
 from mqttsim.protocol.properties import NO_PROPERTIES, Properties
 
-from .transport import Framing, PlainFraming, WebSocketClientFraming
+from .transport import Framing, PlainFraming, WebSocketClientFraming, set_tcp_nodelay
 
 __all__ = ["AsyncClient"]
 
@@ -74,6 +74,15 @@ class AsyncClient:
             first to the second, with jitter so a fleet does not reconnect
             in step.
         connect_timeout_s: how long one attempt may take.
+        qos2_handover: when a QoS 2 message reaches :meth:`messages`: at its
+            PUBLISH, or at its PUBREL (one round trip later, as paho-mqtt
+            2.x's ``on_message``); passed to :class:`ClientConnection`.
+        ping_every_keep_alive: send PINGREQ every Keep Alive even while
+            other packets flow, as paho-mqtt 2.x does; passed to
+            :class:`ClientConnection`.
+        tcp_nodelay: leave TCP_NODELAY set on the socket, as asyncio sets
+            it (Nagle's algorithm off); False clears it, as paho-mqtt
+            (which never sets it) runs.
         **options: passed to :class:`ClientConnection` (client_id, version,
             keep_alive_s, clean_start, session_expiry_interval_s, username,
             password, will, maximum_packet_size (1 MiB unless told), ...).
@@ -90,6 +99,9 @@ class AsyncClient:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        qos2_handover: QoS2Handover = QoS2Handover.ON_PUBLISH,
+        ping_every_keep_alive: bool = False,
+        tcp_nodelay: bool = True,
         **options: Any,
     ) -> None:
         self.host, self.port = host, port
@@ -98,7 +110,10 @@ class AsyncClient:
         self._reconnect = reconnect
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._timeout = connect_timeout_s
-        self.connection = ClientConnection(**options)
+        self._tcp_nodelay = tcp_nodelay
+        self.connection = ClientConnection(
+            qos2_handover=qos2_handover, ping_every_keep_alive=ping_every_keep_alive, **options
+        )
         self._writer: asyncio.StreamWriter | None = None
         self._framing: Framing = PlainFraming()
         self._task: asyncio.Task[None] | None = None
@@ -304,6 +319,8 @@ class AsyncClient:
             asyncio.open_connection(self.host, self.port, ssl=self._tls), self._timeout
         )
         self._writer = writer
+        if not self._tcp_nodelay:
+            set_tcp_nodelay(writer.transport, False)  # asyncio set it; paho-mqtt never does
         self._framing = (
             WebSocketClientFraming(self.host, self._ws_path) if self._ws_path else PlainFraming()
         )

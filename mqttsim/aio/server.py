@@ -45,7 +45,7 @@ from mqttsim.protocol.hooks import Authenticator, Authorizer, SessionStore
 
 from .eventlog import EventLog
 from .guard import Guard, LoginBackoff, source_of
-from .transport import Framing, PlainFraming, WebSocketServerFraming
+from .transport import Framing, PlainFraming, WebSocketServerFraming, set_tcp_nodelay
 
 __all__ = ["BrokerServer", "Listener", "LoginBackoff"]
 
@@ -99,6 +99,8 @@ class _Socket(asyncio.Protocol):
             transport.abort()
             return
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH, low=WRITE_BUFFER_LOW)
+        if not self.server.tcp_nodelay:
+            set_tcp_nodelay(transport, False)  # asyncio set it; mosquitto's default is off
         self.conn = self.server.broker.connection_made(now=self.server.now())
         self.server.sockets[self.conn.id] = self
         self.arm()
@@ -202,6 +204,9 @@ class BrokerServer:
         login_backoff: the per-address back-off after failed logins; the
             default is :class:`LoginBackoff`'s; ``None`` turns it off.
         broker: an existing core to serve instead of a new one.
+        tcp_nodelay: leave TCP_NODELAY set on each accepted socket, as
+            asyncio sets it (Nagle's algorithm off); False clears it, as
+            mosquitto's default ``set_tcp_nodelay false`` leaves Nagle on.
 
     Use ``async with BrokerServer(...) as server:`` or ``await server.start()``
     and ``await server.stop()``.
@@ -219,8 +224,10 @@ class BrokerServer:
         max_pending_connections: int = 256,
         login_backoff: LoginBackoff | None | _Default = _DEFAULT,
         broker: Broker | None = None,
+        tcp_nodelay: bool = True,
     ) -> None:
         self.listeners = listeners or [Listener(kind="tcp")]
+        self.tcp_nodelay = tcp_nodelay
         self._epoch = time.time() - time.monotonic()
         self.broker = broker or Broker(
             config,

@@ -7,10 +7,15 @@ read from the socket into MQTT bytes (plus any bytes the framing itself must
 answer, such as a WebSocket handshake or pong), and MQTT bytes into bytes to
 write. wsproto is sans-IO too, so the WebSocket layer stacks under ours the
 way wsproto stacks on h11.
+
+Under every framing is a TCP socket, whose Nagle algorithm
+:func:`set_tcp_nodelay` turns on or off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +39,7 @@ __all__ = [
     "WebSocketServerFraming",
     "WebSocketClientFraming",
     "MQTT_SUBPROTOCOL",
+    "set_tcp_nodelay",
 ]
 
 MQTT_SUBPROTOCOL = "mqtt"
@@ -213,3 +219,18 @@ class WebSocketClientFraming(_WebSocketFraming):
         return self._ws.send(
             Request(host=self._host, target=self._path, subprotocols=[MQTT_SUBPROTOCOL])
         )
+
+
+def set_tcp_nodelay(transport: asyncio.BaseTransport, enabled: bool) -> None:
+    """Set or clear TCP_NODELAY on the TCP socket under ``transport`` (TLS
+    and WebSocket included: both run over a plain TCP socket here).
+
+    asyncio sets it on every TCP socket it creates (``base_events._set_nodelay``,
+    called by the selector transport), so Nagle's algorithm is off unless
+    cleared here; paho-mqtt leaves it on, and mosquitto does too unless
+    ``set_tcp_nodelay true``. A socket that is not TCP is left alone.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if enabled else 0)

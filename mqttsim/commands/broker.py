@@ -66,6 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
     _path("password-file", _ACCESS,
           "users and hashed passwords, mosquitto_passwd format (see mqttsim passwd)"),
     _path("acl-file", _ACCESS, "topic access rules, mosquitto acl_file format"),
+    Setting(name="tcp-nodelay", kind=bool, default=True, group=_LISTENERS,
+            help="set TCP_NODELAY on client sockets, as asyncio does (Nagle's algorithm off);"
+            " --no-tcp-nodelay leaves Nagle on, as mosquitto does by default"),
     Setting(name="allow-anonymous", kind=bool, default=False, group=_ACCESS,
             help="accept clients without a user name even off loopback or with a password file"),
     Setting(name="allow-dollar-publish", kind=bool, default=False, group=_ACCESS,
@@ -93,6 +96,10 @@ SETTINGS: tuple[Setting, ...] = (
             help="bytes waiting for one slow client; beyond, QoS 0 is dropped, QoS 1/2 queued"),
     Setting(name="max-outgoing-messages", kind=int, low=1, high=10_000_000, default=10_000,
             metavar="N", group=_LIMITS, help="packets waiting for one slow client, likewise"),
+    Setting(name="qos2-handover", kind=str, choices=("publish", "pubrel"), default="publish",
+            group=_LIMITS,
+            help="route a client's QoS 2 message on its PUBLISH, or hold it until its PUBREL"
+            " as mosquitto does (one round trip later; MQTT 5 section 4.3.3, Method A)"),
     Setting(name="log-level", kind=str, choices=("debug", "info", "warning", "error"),
             default="info", group="output", help="what the log shows"),
 )
@@ -220,6 +227,7 @@ def _hooks(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _core_config(settings: dict[str, Any]) -> Any:
     from ..protocol.broker import BrokerConfig
+    from ..protocol.enums import QoS2Handover
 
     try:
         return BrokerConfig(
@@ -230,6 +238,7 @@ def _core_config(settings: dict[str, Any]) -> Any:
             max_outgoing_bytes=settings["max_outgoing_bytes"],
             max_outgoing_messages=settings["max_outgoing_messages"],
             dollar_topics_writable=settings["allow_dollar_publish"],
+            qos2_handover=QoS2Handover(settings["qos2_handover"]),
         )
     except ValueError as exc:  # the table's ranges should have caught it first
         raise ConfigError(str(exc)) from None
@@ -257,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             max_connections=settings["max_connections"],
             max_pending_connections=settings["max_pending_connections"],
+            tcp_nodelay=settings["tcp_nodelay"],
             **hooks,
         )
         try:

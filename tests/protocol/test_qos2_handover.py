@@ -12,6 +12,7 @@ client's play the server by hand (tests/helpers.py).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -44,12 +45,15 @@ from .harness import Net, connected_raw
 
 V311, V5 = ProtocolVersion.V311, ProtocolVersion.V5
 VERSIONS = [V311, V5]
-PERSISTENT = {V311: {}, V5: {"session_expiry_interval_s": 3600}}
+PERSISTENT: dict[ProtocolVersion, dict[str, Any]] = {
+    V311: {},
+    V5: {"session_expiry_interval_s": 3600},
+}
 ON_PUBLISH, ON_PUBREL = QoS2Handover.ON_PUBLISH, QoS2Handover.ON_PUBREL
 EXACTLY_ONCE = QoS.EXACTLY_ONCE
 
 
-def handover_net(handover: QoS2Handover, version: ProtocolVersion = V5, **config: int) -> Net:
+def handover_net(handover: QoS2Handover, version: ProtocolVersion = V5, **config: Any) -> Net:
     """A broker handing QoS 2 on at ``handover``; "sub" subscribes to a/# at
     QoS 2 and "pub" is connected, both with persistent sessions."""
     net = Net(config=BrokerConfig(qos2_handover=handover, **config))
@@ -304,8 +308,9 @@ def test_on_pubrel_qos0_and_qos1_are_still_delivered_at_once() -> None:
 def test_on_pubrel_the_client_counts_held_messages_against_its_receive_maximum() -> None:
     conn = connected_client(client_id="st-07", receive_maximum=1, qos2_handover=ON_PUBREL)
     events = server_sends(conn, _qos2(1), _qos2(2))
-    assert [type(e) for e in events] == [ProtocolViolation, Disconnected]
-    assert events[0].reason_code == ReasonCode.RECEIVE_MAXIMUM_EXCEEDED
+    violation, closed = events
+    assert isinstance(violation, ProtocolViolation) and isinstance(closed, Disconnected)
+    assert violation.reason_code == ReasonCode.RECEIVE_MAXIMUM_EXCEEDED
 
 
 @pytest.mark.parametrize("same_object", [True, False])
@@ -314,7 +319,11 @@ def test_on_pubrel_a_resumed_session_delivers_the_held_message_at_the_resent_pub
 ) -> None:
     """The held message is session state: it outlives the connection (and the
     connection object, when the session is saved and handed to a new one)."""
-    options = {"client_id": "st-07", "clean_start": False, "session_expiry_interval_s": 3600}
+    options: dict[str, Any] = {
+        "client_id": "st-07",
+        "clean_start": False,
+        "session_expiry_interval_s": 3600,
+    }
     conn = connected_client(qos2_handover=ON_PUBREL, **options)
     server_sends(conn, _qos2(), now=1.0)
     server_reads(conn, now=1.0)  # the PUBREC leaves; the link dies before PUBREL
@@ -331,7 +340,11 @@ def test_on_pubrel_a_resumed_session_delivers_the_held_message_at_the_resent_pub
 def test_on_pubrel_a_held_message_lost_with_the_servers_session_is_counted() -> None:
     """Session Present 0: the server will never send that PUBREL (paho-mqtt drops
     such messages too); counted, never delivered."""
-    options = {"client_id": "st-07", "clean_start": False, "session_expiry_interval_s": 3600}
+    options: dict[str, Any] = {
+        "client_id": "st-07",
+        "clean_start": False,
+        "session_expiry_interval_s": 3600,
+    }
     conn = connected_client(qos2_handover=ON_PUBREL, **options)
     server_sends(conn, _qos2())
     conn.connection_lost(now=1.0)
