@@ -259,8 +259,10 @@ class ActionDenied(Event):
 class MessageDropped(Event):
     """The broker could not keep a message for ``client_id`` (a full offline
     queue, an expired message, a packet over the client's Maximum Packet
-    Size, QoS 0 for an absent client, a subscriber not allowed to read it).
-    Counted in ``$SYS`` too: nothing disappears in silence."""
+    Size, QoS 0 for an absent client, a subscriber not allowed to read it),
+    or lost one ``client_id`` sent: a QoS 2 message held for a PUBREL that
+    its session ended before (``BrokerConfig.qos2_handover``), or that
+    expired while held. Counted in ``$SYS`` too: nothing disappears in silence."""
 
     client_id: str
     topic: str
