@@ -15,8 +15,10 @@ and no process:
 2. **Serialisation.** Sending takes ``size_bytes * 8 / bandwidth_bps``
    seconds (zero with ``bandwidth_bps=None``, an infinitely fast link).
 3. **Propagation.** The last bit arrives ``delay_s`` later, plus a jitter
-   drawn uniformly from ``[0, jitter_s]``. Propagation delay is a floor (the
-   speed of light does not get faster), so jitter only ever adds.
+   drawn from the link's jitter distribution: uniform in ``[0, jitter_s]``
+   unless ``jitter_model`` names another of
+   :data:`~mqttsim.sim.linkspec.JITTER_MODELS`. Propagation delay is a floor
+   (the speed of light does not get faster), so jitter only ever adds.
 4. **Ordering.** Real satellite links rarely reorder: a modem delivers frames
    in order. A packet therefore never overtakes the one sent before it:
    ``arrival = max(arrival, previous arrival)``. Jitter shows up as delay
@@ -35,6 +37,11 @@ packet's record carries a ``time_s`` later than ``env.now``. An observer
 with an ``observe_packet(time_s, size_bytes, outcome, arrival_s, item)``
 method (the packet log's) is called that way instead, and no record is
 built: a long run sends millions of packets.
+
+Every figure's range is :data:`~mqttsim.sim.linkspec.LINK_FIGURES`'s; a
+whole link, both directions, is described by a
+:class:`~mqttsim.sim.linkspec.LinkSpec`, whose
+:meth:`~mqttsim.sim.linkspec.LinkSpec.links` builds its two Links.
 """
 
 from __future__ import annotations
@@ -51,6 +58,13 @@ import simpy
 from mqttsim.protocol.errors import ConfigError
 
 from .immediate import immediate
+from .linkspec import (
+    JITTER_MODELS,
+    check_jitter_model,
+    check_link_figure,
+    check_outage_windows,
+    check_queue_limit_bytes,
+)
 from .loss import LossModel, RandomSource
 
 __all__ = ["Link", "LinkRecord", "LinkStats", "OutageSchedule", "Outcome", "RandomOutages"]
@@ -105,18 +119,6 @@ class LinkStats:
     queue_full: int = 0
 
 
-def _check_nonnegative(name: str, value: float) -> float:
-    if not 0.0 <= value < math.inf:  # also refuses NaN
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: float) -> float:
-    if not 0.0 < value < math.inf:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 class OutageSchedule:
     """Fixed windows during which a link carries nothing.
 
@@ -133,10 +135,7 @@ class OutageSchedule:
     __slots__ = ("_starts", "_ends")
 
     def __init__(self, windows: Iterable[tuple[float, float]]) -> None:
-        spans = []
-        for start_s, duration_s in windows:
-            start = _check_nonnegative("outage start_s", start_s)
-            spans.append((start, start + _check_positive("outage duration_s", duration_s)))
+        spans = [(start, start + duration) for start, duration in check_outage_windows(windows)]
         spans.sort()
         starts: list[float] = []
         ends: list[float] = []
@@ -194,9 +193,9 @@ class RandomOutages(OutageSchedule):
     def __init__(
         self, mean_up_s: float, mean_down_s: float, rng: RandomSource, horizon_s: float
     ) -> None:
-        up = _check_positive("mean_up_s", mean_up_s)
-        down = _check_positive("mean_down_s", mean_down_s)
-        horizon = _check_nonnegative("horizon_s", horizon_s)
+        up = check_link_figure("mean_up_s", mean_up_s)
+        down = check_link_figure("mean_down_s", mean_down_s)
+        horizon = check_link_figure("horizon_s", horizon_s)
         windows: list[tuple[float, float]] = []
         t = 0.0
         while True:
@@ -218,7 +217,10 @@ class Link:
         env: the SimPy environment.
         name: a label used in records, e.g. ``"st-07 up"``.
         delay_s: one-way propagation delay, >= 0.
-        jitter_s: extra delay drawn uniformly from ``[0, jitter_s]``, >= 0.
+        jitter_s: scale of the extra delay, >= 0 (the most it adds, for uniform).
+        jitter_model: the jitter distribution, a key of
+            :data:`~mqttsim.sim.linkspec.JITTER_MODELS`; ``"uniform"``
+            draws from ``[0, jitter_s]``.
         bandwidth_bps: transmit rate in bit/s, > 0; None for no serialisation.
         loss: the loss model; None for no loss.
         outages: when the link is down; None for never.
@@ -238,6 +240,7 @@ class Link:
         name: str,
         delay_s: float,
         jitter_s: float = 0.0,
+        jitter_model: str = "uniform",
         bandwidth_bps: float | None = None,
         loss: LossModel | None = None,
         outages: OutageSchedule | None = None,
@@ -247,24 +250,31 @@ class Link:
     ) -> None:
         self.env = env
         self.name = name
-        self.delay_s = _check_nonnegative("delay_s", delay_s)
-        self.jitter_s = _check_nonnegative("jitter_s", jitter_s)
+        self.delay_s = check_link_figure("delay_s", delay_s)
+        self.jitter_s = check_link_figure("jitter_s", jitter_s)
+        self.jitter_model = check_jitter_model(jitter_model, name="jitter_model")
         self.bandwidth_bps = (
-            None if bandwidth_bps is None else _check_positive("bandwidth_bps", bandwidth_bps)
+            None if bandwidth_bps is None else check_link_figure("bandwidth_bps", bandwidth_bps)
         )
         if self.jitter_s > 0.0 and rng is None:
             raise ConfigError("rng must be given when jitter_s > 0")
-        if queue_limit_bytes is not None and not 0 < queue_limit_bytes < math.inf:
-            raise ConfigError(f"queue_limit_bytes must be > 0 or None, got {queue_limit_bytes!r}")
         self.loss = loss
         self.outages = outages
-        self.queue_limit_bytes = queue_limit_bytes
+        self.queue_limit_bytes = check_queue_limit_bytes(queue_limit_bytes)
         self.observer = observer
         self._observe_packet: Callable[[float, int, Outcome, float | None, object], None] | None = (
             getattr(observer, "observe_packet", None)
         )
         self.stats = LinkStats()
-        self._random = rng.random if rng is not None and self.jitter_s > 0.0 else None
+        # The uniform draw, the common case, is inlined in send(); another
+        # distribution costs a call per packet to its sampler.
+        self._random: Callable[[], float] | None = None
+        self._jitter_draw: Callable[[], float] | None = None
+        if rng is not None and self.jitter_s > 0.0:
+            if self.jitter_model == "uniform":
+                self._random = rng.random
+            else:
+                self._jitter_draw = JITTER_MODELS[self.jitter_model].sampler(self.jitter_s, rng)
         self._s_per_byte = 0.0 if self.bandwidth_bps is None else 8.0 / self.bandwidth_bps
         self._tx_free_s = -math.inf  # when the transmitter finishes its last packet
         self._last_arrival_s = -math.inf
@@ -318,6 +328,8 @@ class Link:
         arrival = end + self.delay_s
         if self._random is not None:
             arrival += self.jitter_s * self._random()
+        elif self._jitter_draw is not None:
+            arrival += self._jitter_draw()
         if arrival < self._last_arrival_s:  # no reordering: see the module docstring
             arrival = self._last_arrival_s
         outcome: Outcome

@@ -2,8 +2,9 @@
 
 A loss model answers one question per packet: is this one lost? The link
 asks it once for every packet that actually goes on the air (packets dropped
-by a full queue or an outage never reach the loss model, so a bursty model's
-state advances per transmitted packet).
+by a full queue or an outage never reach the loss model, so a per-packet
+chain advances per transmitted packet), passing the time its transmission
+starts.
 
 Randomness comes only from the ``rng`` passed in: a :class:`random.Random`
 or a :class:`numpy.random.Generator` (anything with a ``random()`` method
@@ -17,15 +18,31 @@ Models:
   1963), the usual model of bursty loss on radio and satellite links (rain
   fade, shadowing). The chain moves once per packet, then the packet is lost
   with the loss probability of the state it is in.
+* :class:`TimedGilbertElliott`: the same two states, but Good and Bad last
+  exponentially distributed times in seconds, so a burst lasts as long as a
+  fade does however many packets are sent through it.
+
+Parameter ranges are those of :data:`mqttsim.sim.linkspec.LINK_FIGURES`,
+where a link's loss is chosen by name (:data:`~mqttsim.sim.linkspec.LOSS_MODELS`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from mqttsim.protocol.errors import ConfigError
 
-__all__ = ["Bernoulli", "GilbertElliott", "LossModel", "NoLoss", "RandomSource"]
+from .linkspec import check_link_figure
+
+__all__ = [
+    "Bernoulli",
+    "GilbertElliott",
+    "LossModel",
+    "NoLoss",
+    "RandomSource",
+    "TimedGilbertElliott",
+]
 
 
 class RandomSource(Protocol):
@@ -45,21 +62,6 @@ class LossModel(Protocol):
     def lost(self, now: float) -> bool:
         """Return True if the packet transmitted at ``now`` is lost."""
         ...
-
-
-def _check_probability(name: str, value: float) -> float:
-    """Return ``value`` if it lies in [0, 1], else raise ConfigError.
-
-    Args:
-        name: the parameter's name, used in the message.
-        value: the probability to check (NaN is refused).
-
-    Raises:
-        ConfigError: one line naming the allowed range.
-    """
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise ConfigError(f"{name} must be in [0, 1], got {value!r}")
-    return float(value)
 
 
 class NoLoss:
@@ -91,7 +93,7 @@ class Bernoulli:
     __slots__ = ("_loss_rate", "_random")
 
     def __init__(self, loss_rate: float, rng: RandomSource) -> None:
-        self._loss_rate = _check_probability("loss_rate", loss_rate)
+        self._loss_rate = check_link_figure("loss_rate", loss_rate)
         self._random = rng.random
 
     @property
@@ -134,10 +136,10 @@ class GilbertElliott:
         loss_bad: float,
         rng: RandomSource,
     ) -> None:
-        self._p_gb = _check_probability("p_good_to_bad", p_good_to_bad)
-        self._p_bg = _check_probability("p_bad_to_good", p_bad_to_good)
-        self._loss_good = _check_probability("loss_good", loss_good)
-        self._loss_bad = _check_probability("loss_bad", loss_bad)
+        self._p_gb = check_link_figure("p_good_to_bad", p_good_to_bad)
+        self._p_bg = check_link_figure("p_bad_to_good", p_bad_to_good)
+        self._loss_good = check_link_figure("loss_good", loss_good)
+        self._loss_bad = check_link_figure("loss_bad", loss_bad)
         if self._p_gb + self._p_bg == 0.0:
             raise ConfigError("p_good_to_bad + p_bad_to_good must be > 0, got 0")
         self._random = rng.random
@@ -167,8 +169,7 @@ class GilbertElliott:
         """
         if not 0.0 <= loss_rate < 1.0:
             raise ConfigError(f"loss_rate must be in [0, 1), got {loss_rate!r}")
-        if not mean_burst_len >= 1.0:
-            raise ConfigError(f"mean_burst_len must be >= 1, got {mean_burst_len!r}")
+        check_link_figure("mean_burst_len", mean_burst_len)
         floor = loss_rate / (1.0 - loss_rate)
         if mean_burst_len < floor:
             raise ConfigError(
@@ -209,3 +210,96 @@ class GilbertElliott:
         if p <= 0.0:
             return False
         return p >= 1.0 or rand() < p
+
+
+class TimedGilbertElliott:
+    """Bursty loss in time: Good and Bad periods of exponentially distributed length.
+
+    The two states of :class:`GilbertElliott` (Gilbert 1960, Elliott 1963),
+    but the chain runs in continuous time instead of stepping once per
+    packet: the link stays Good for a time of mean ``mean_good_s`` seconds,
+    then Bad for one of mean ``mean_bad_s``, and so on, whether packets are
+    sent or not. A packet is lost with the loss probability of the state at
+    the start of its transmission. A burst therefore lasts seconds, as a
+    rain fade or a shadowing does: a fast sender loses many packets to one
+    fade, a slow one few or none.
+
+    Gilbert and Elliott defined the chain per transmitted symbol; running it
+    in time with exponential periods is this model's own choice (memoryless
+    and simple), not a measured fact about any link.
+
+    The chain starts in a state drawn from its stationary distribution (Bad
+    with probability ``mean_bad_s / (mean_good_s + mean_bad_s)``). Exponential
+    periods are memoryless, so the first one is drawn like any other and the
+    process is stationary from time 0. Periods are drawn lazily, as
+    :meth:`lost` passes their ends; its ``now`` must never decrease.
+
+    Args:
+        mean_good_s: mean length of a Good period, seconds, > 0.
+        mean_bad_s: mean length of a Bad period, seconds, > 0.
+        loss_good: loss probability in the Good state (often 0).
+        loss_bad: loss probability in the Bad state (often 1).
+        rng: the random source.
+
+    Raises:
+        ConfigError: a mean is not a finite number > 0, or a probability is
+            outside [0, 1].
+    """
+
+    __slots__ = (
+        "_mean_good_s",
+        "_mean_bad_s",
+        "_loss_good",
+        "_loss_bad",
+        "_random",
+        "_bad",
+        "_end_s",
+    )
+
+    def __init__(
+        self,
+        mean_good_s: float,
+        mean_bad_s: float,
+        loss_good: float,
+        loss_bad: float,
+        rng: RandomSource,
+    ) -> None:
+        self._mean_good_s = check_link_figure("mean_good_s", mean_good_s)
+        self._mean_bad_s = check_link_figure("mean_bad_s", mean_bad_s)
+        self._loss_good = check_link_figure("loss_good", loss_good)
+        self._loss_bad = check_link_figure("loss_bad", loss_bad)
+        self._random = rng.random
+        self._bad = self._random() < self.bad_fraction
+        self._end_s = self._period_s()  # when the current state ends
+
+    def _period_s(self) -> float:
+        mean = self._mean_bad_s if self._bad else self._mean_good_s
+        # Inverse transform: 1 - u lies in (0, 1], so the log is finite.
+        return -mean * math.log(1.0 - self._random())
+
+    @property
+    def bad_fraction(self) -> float:
+        """The long-run share of time spent in the Bad state."""
+        return self._mean_bad_s / (self._mean_good_s + self._mean_bad_s)
+
+    @property
+    def mean_loss_rate(self) -> float:
+        """The long-run fraction of packets lost, for sending times independent of the state."""
+        bad = self.bad_fraction
+        return (1.0 - bad) * self._loss_good + bad * self._loss_bad
+
+    @property
+    def in_bad_state(self) -> bool:
+        """True while the chain is in the Bad state (as of the last :meth:`lost`)."""
+        return self._bad
+
+    def lost(self, now: float) -> bool:
+        """Advance the chain to ``now``, then draw the packet's fate in that state."""
+        while now >= self._end_s:  # periods are half open: [start, end)
+            self._bad = not self._bad
+            self._end_s += self._period_s()
+        p = self._loss_bad if self._bad else self._loss_good
+        # No draw when the outcome is certain.
+        if p <= 0.0:
+            return False
+        return p >= 1.0 or self._random() < p

@@ -5,30 +5,44 @@ README that says where every figure comes from:
 
 * ``links.json``: satellite and radio links (``vsat-1999``, ``geo-vsat``,
   ``bgan``, ``iridium``, ``iridium-sbd``, ``leo``, ``cellular-2g``). Each figure
-  is stored with its basis (published, derived or estimate) and its source;
-  :class:`LinkPreset` keeps those in ``sources`` so a lesson can show them.
+  is stored with its basis (published, derived or estimate) and its source.
+  A preset IS a :class:`~mqttsim.sim.linkspec.LinkSpec`, which keeps those in
+  ``sources`` so a lesson can show them; :func:`preset_table` lays them out
+  for ``mqttsim sim presets``.
 * ``pipeline.json``: the 1999 pipeline (stations, sensors, reporting periods,
   alarm thresholds, the SCADA host and the documented leak).
 * ``telemetry.csv.gz``: one day of readings made by ``datasets/make_telemetry.py``.
 
 Units here are SI: seconds and bit/s (the JSON file uses ms and kbit/s because
 that is how the sources quote them). Delays are one way; "uplink" is
-station -> host and "downlink" host -> station.
+station -> host and "downlink" host -> station. A preset's ``loss_rate`` and
+``mean_burst_len`` become :meth:`LossSpec.per_packet
+<mqttsim.sim.linkspec.LossSpec.per_packet>`; a ``loss`` object naming a model
+of :data:`~mqttsim.sim.linkspec.LOSS_MODELS` may replace them.
 
 A caller's mistake (an unknown preset, an override out of range, a damaged
 file) raises :class:`~mqttsim.protocol.errors.ConfigError` with a one-line
-message that names what was allowed.
+message that names what was allowed. Every range is checked by
+:class:`~mqttsim.sim.linkspec.LinkSpec`, not here.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import ConfigError
+from .linkspec import (
+    LOSS_MODELS,
+    LinkSpec,
+    LossSpec,
+    Outage,
+    check_jitter_model,
+    check_queue_limit_bytes,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported lazily, only for load_telemetry
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -37,6 +51,7 @@ __all__ = [
     "DATASETS_DIR",
     "Leak",
     "LinkPreset",
+    "LinkSpec",
     "Outage",
     "Pipeline",
     "Sensor",
@@ -46,13 +61,17 @@ __all__ = [
     "load_presets",
     "load_telemetry",
     "preset_names",
+    "preset_table",
 ]
 
 #: The repository's datasets folder (one copy of the data, not shipped in the wheel).
 DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
 
+#: The name presets had before they became LinkSpecs; kept for existing imports.
+LinkPreset = LinkSpec
+
 BASES = ("published", "derived", "estimate")
-_FIGURES = {  # JSON key -> (LinkPreset field, factor to SI)
+_FIGURES = {  # JSON key -> (LinkSpec field, factor to SI)
     "delay_ms": ("delay_s", 1e-3),
     "jitter_ms": ("jitter_s", 1e-3),
     "uplink_kbps": ("uplink_bps", 1e3),
@@ -62,121 +81,7 @@ _FIGURES = {  # JSON key -> (LinkPreset field, factor to SI)
     "price_per_mb_usd": ("price_per_mb_usd", 1.0),
     "price_year": ("price_year", 1.0),
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outage:
-    """Random outages: exponentially distributed up and down times.
-
-    Attributes:
-        mean_up_s: mean time between the end of one outage and the next, seconds.
-        mean_down_s: mean length of an outage (rain fade, handover gap), seconds.
-    """
-
-    mean_up_s: float
-    mean_down_s: float
-
-    @property
-    def availability(self) -> float:
-        """Long-run fraction of time the link is up."""
-        return self.mean_up_s / (self.mean_up_s + self.mean_down_s)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkPreset:
-    """One link type with the source of every figure.
-
-    Attributes:
-        name: the preset's key, e.g. ``"vsat-1999"``.
-        description: one or two sentences on the service.
-        delay_s: one-way propagation and access delay, seconds.
-        jitter_s: typical variation of the one-way delay, seconds.
-        uplink_bps: station -> host bandwidth, bit/s.
-        downlink_bps: host -> station bandwidth, bit/s.
-        loss_rate: long-run packet loss of the Gilbert-Elliott model, in [0, 1].
-        mean_burst_len: mean number of packets lost in a row (1 = independent loss).
-        outage: random outages, or None when the service has no modelled outages.
-        price_per_mb_usd: price of one MB (2**20 bytes), US dollars of ``price_year``.
-        price_per_message_usd: price per message where the service bills so, else None.
-        price_year: the year of the prices.
-        sources: field name -> ``"[basis] citation"`` for every figure above.
-    """
-
-    name: str
-    description: str
-    delay_s: float
-    jitter_s: float
-    uplink_bps: float
-    downlink_bps: float
-    loss_rate: float
-    mean_burst_len: float
-    outage: Outage | None
-    price_per_mb_usd: float
-    price_per_message_usd: float | None
-    price_year: int
-    sources: dict[str, str] = field(hash=False)
-
-    def with_overrides(
-        self,
-        *,
-        loss_rate: float | None = None,
-        delay_s: float | None = None,
-        bandwidth_bps: float | None = None,
-        uplink_bps: float | None = None,
-        downlink_bps: float | None = None,
-        jitter_s: float | None = None,
-        mean_burst_len: float | None = None,
-    ) -> LinkPreset:
-        """Return a copy with some figures replaced, e.g. for a "what if" slider.
-
-        ``bandwidth_bps`` sets both directions; ``uplink_bps``/``downlink_bps``
-        then override one of them. The source of an overridden figure says so.
-
-        Raises:
-            ConfigError: a value is out of range (loss in [0, 1], delay and
-                jitter >= 0, bandwidth > 0, mean burst length >= 1).
-        """
-        changes: dict[str, float] = {}
-        if bandwidth_bps is not None:
-            both = _check_range("bandwidth_bps", bandwidth_bps)
-            changes["uplink_bps"] = changes["downlink_bps"] = both
-        wanted = {
-            "loss_rate": loss_rate,
-            "delay_s": delay_s,
-            "uplink_bps": uplink_bps,
-            "downlink_bps": downlink_bps,
-            "jitter_s": jitter_s,
-            "mean_burst_len": mean_burst_len,
-        }
-        changes.update({k: v for k, v in wanted.items() if v is not None})
-        for key, value in changes.items():
-            changes[key] = _check_range(key, value)
-        sources = dict(self.sources)
-        for key, value in changes.items():
-            sources[key] = f"[override] set to {value:g} by the caller"
-        return replace(self, sources=sources, **changes)  # type: ignore[arg-type]
-
-
-_RANGES: dict[str, tuple[float, float, bool, str]] = {  # lo, hi, lo excluded, text
-    "loss_rate": (0.0, 1.0, False, "[0, 1]"),
-    "delay_s": (0.0, math.inf, False, ">= 0"),
-    "jitter_s": (0.0, math.inf, False, ">= 0"),
-    "bandwidth_bps": (0.0, math.inf, True, "> 0"),
-    "uplink_bps": (0.0, math.inf, True, "> 0"),
-    "downlink_bps": (0.0, math.inf, True, "> 0"),
-    "mean_burst_len": (1.0, math.inf, False, ">= 1"),
-}
-
-
-def _check_range(key: str, value: object) -> float:
-    lo, hi, lo_open, text = _RANGES[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key} must be a number {text}, got {value!r}")
-    number = float(value)
-    in_range = (number > lo if lo_open else number >= lo) and number <= hi
-    if not (math.isfinite(number) and in_range):
-        raise ConfigError(f"{key} must be {text}, got {value!r}")
-    return number
+_PER_PACKET = ("loss_rate", "mean_burst_len")  # unless a "loss" object names the model
 
 
 def _resolve(path: str | Path | None, filename: str) -> Path:
@@ -210,10 +115,29 @@ def _figure(where: str, entry: object) -> tuple[float, str]:
     return float(value), f"[{basis}] {source.strip()}"
 
 
-def _preset(name: str, raw: dict[str, Any], where: str) -> LinkPreset:
-    values: dict[str, Any] = {}
+def _loss(where: str, raw: object, sources: dict[str, str]) -> LossSpec:
+    """Read a ``{"model": name, param: figure, ...}`` loss object; its sources go to ``sources``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected an object with a model and its parameters")
+    params = {}
+    for key, entry in raw.items():
+        if key != "model":
+            params[key], sources[key] = _figure(f"{where}.{key}", entry)
+    model = raw.get("model")
+    if not isinstance(model, str):
+        raise ConfigError(f"{where}.model: must be one of {', '.join(LOSS_MODELS)}, got {model!r}")
+    return LossSpec.of(model, **params)
+
+
+def _preset(name: str, raw: dict[str, Any], where: str) -> LinkSpec:
+    values: dict[str, float] = {}
     sources: dict[str, str] = {}
+    named_loss = raw.get("loss") is not None
     for key, (attr, factor) in _FIGURES.items():
+        if named_loss and key in _PER_PACKET:
+            if key in raw:
+                raise ConfigError(f"{where}.{key}: give a loss object or {key}, not both")
+            continue
         if key not in raw:
             raise ConfigError(f"{where}.{key}: missing")
         value, sources[attr] = _figure(f"{where}.{key}", raw[key])
@@ -228,39 +152,50 @@ def _preset(name: str, raw: dict[str, Any], where: str) -> LinkPreset:
         down, sources["outage_mean_down_s"] = _figure(
             f"{where}.outage.mean_down_s", raw["outage"].get("mean_down_s")
         )
-        outage = Outage(mean_up_s=up, mean_down_s=down)
+        outage = (up, down)
     per_message = None
     if raw.get("price_per_message_usd") is not None:
         per_message, sources["price_per_message_usd"] = _figure(
             f"{where}.price_per_message_usd", raw["price_per_message_usd"]
         )
+    queue_limit: float | None = None
+    if raw.get("queue_limit_bytes") is not None:
+        queue_limit, sources["queue_limit_bytes"] = _figure(
+            f"{where}.queue_limit_bytes", raw["queue_limit_bytes"]
+        )
     description = raw.get("description")
     if not isinstance(description, str) or not description:
         raise ConfigError(f"{where}.description: missing")
-    for attr in (
-        "loss_rate",
-        "delay_s",
-        "jitter_s",
-        "uplink_bps",
-        "downlink_bps",
-        "mean_burst_len",
-    ):
-        try:
-            _check_range(attr, values[attr])
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    values["price_year"] = int(values["price_year"])
-    return LinkPreset(
-        name=name,
-        description=description,
-        outage=outage,
-        price_per_message_usd=per_message,
-        sources=sources,
-        **values,
-    )
+    jitter = check_jitter_model(raw.get("jitter_model", "uniform"), name=f"{where}.jitter_model")
+    year = values["price_year"]
+    if not year.is_integer():
+        raise ConfigError(f"{where}.price_year: must be a whole year, got {year!r}")
+    try:  # every range is LinkSpec's to check; the message gains the place
+        if named_loss:
+            loss = _loss(f"{where}.loss", raw["loss"], sources)
+        else:
+            loss = LossSpec.per_packet(values["loss_rate"], values["mean_burst_len"])
+        return LinkSpec(
+            name=name,
+            description=description,
+            delay_s=values["delay_s"],
+            jitter_s=values["jitter_s"],
+            jitter=jitter,
+            uplink_bps=values["uplink_bps"],
+            downlink_bps=values["downlink_bps"],
+            queue_limit_bytes=check_queue_limit_bytes(queue_limit),
+            loss=loss,
+            outage=None if outage is None else Outage(mean_up_s=outage[0], mean_down_s=outage[1]),
+            price_per_mb_usd=values["price_per_mb_usd"],
+            price_per_message_usd=per_message,
+            price_year=int(year),
+            sources=sources,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_presets(path: str | Path | None = None) -> dict[str, LinkPreset]:
+def load_presets(path: str | Path | None = None) -> dict[str, LinkSpec]:
     """Read every link preset, in the file's order.
 
     Args:
@@ -286,7 +221,7 @@ def preset_names(path: str | Path | None = None) -> tuple[str, ...]:
     return tuple(sorted(load_presets(path)))
 
 
-def get_preset(name: str, path: str | Path | None = None) -> LinkPreset:
+def get_preset(name: str, path: str | Path | None = None) -> LinkSpec:
     """Return one preset by name.
 
     Raises:
@@ -299,6 +234,72 @@ def get_preset(name: str, path: str | Path | None = None) -> LinkPreset:
         raise ConfigError(
             f"unknown link preset {name!r}; allowed: {', '.join(sorted(presets))}"
         ) from None
+
+
+_COLUMN_OF_SOURCE = {  # a LinkSpec source key -> the preset_table column it is the source of
+    "delay_s": "delay_ms",
+    "jitter_s": "jitter_ms",
+    "uplink_bps": "uplink_kbps",
+    "downlink_bps": "downlink_kbps",
+    "loss_rate": "mean_loss_rate",
+}
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    # Twelve digits undo the conversion's rounding: 0.0034 s is 3.4 ms, not 3.4000000000000004.
+    return None if value is None else float(f"{value * factor:.12g}")
+
+
+def preset_table(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per preset, in the file's order, for ``mqttsim sim presets``.
+
+    Figures are in the units the sources quote them; None where a figure
+    does not apply. Keys of a row:
+
+    * ``name``, ``description``;
+    * ``delay_ms`` (one way), ``jitter_ms``, ``jitter_model``;
+    * ``uplink_kbps`` (station -> host), ``downlink_kbps`` (None: no limit),
+      ``queue_limit_bytes`` (None: unbounded);
+    * ``loss_model`` (a key of :data:`~mqttsim.sim.linkspec.LOSS_MODELS`),
+      ``loss`` (the model and its parameters, one line), ``mean_loss_rate``,
+      ``mean_burst_len`` (packets; None for a model without one);
+    * ``outage_mean_up_s``, ``outage_mean_down_s``, ``availability`` (None
+      without random outages);
+    * ``price_per_mb_usd``, ``price_per_message_usd``, ``price_year``;
+    * ``sources``: column (or loss parameter) -> ``"[basis] source"`` for
+      every figure of the preset.
+
+    Raises:
+        ConfigError: as :func:`load_presets`.
+    """
+    rows = []
+    for spec in load_presets(path).values():
+        outage = spec.outage
+        burst = spec.loss.mean_burst_len
+        rows.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "delay_ms": _scaled(spec.delay_s, 1e3),
+                "jitter_ms": _scaled(spec.jitter_s, 1e3),
+                "jitter_model": spec.jitter,
+                "uplink_kbps": _scaled(spec.uplink_bps, 1e-3),
+                "downlink_kbps": _scaled(spec.downlink_bps, 1e-3),
+                "queue_limit_bytes": spec.queue_limit_bytes,
+                "loss_model": spec.loss.model,
+                "loss": spec.loss.describe(),
+                "mean_loss_rate": spec.loss.mean_loss_rate,
+                "mean_burst_len": None if math.isnan(burst) else burst,
+                "outage_mean_up_s": None if outage is None else outage.mean_up_s,
+                "outage_mean_down_s": None if outage is None else outage.mean_down_s,
+                "availability": None if outage is None else outage.availability,
+                "price_per_mb_usd": spec.price_per_mb_usd,
+                "price_per_message_usd": spec.price_per_message_usd,
+                "price_year": spec.price_year,
+                "sources": {_COLUMN_OF_SOURCE.get(k, k): v for k, v in spec.sources.items()},
+            }
+        )
+    return rows
 
 
 # --- the pipeline -------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim import PipelineConfig, PipelineResult, run_pipeline
-from mqttsim.sim.presets import LinkPreset, get_preset, preset_names
+from mqttsim.sim.linkspec import LinkSpec
+from mqttsim.sim.presets import get_preset, preset_names
 
 from .controls import bounded_number, error_html, redraw_on_change, slider
 from .figures import new_figure, png_bytes
@@ -416,6 +417,7 @@ def format_outages(windows: Iterable[Sequence[float]]) -> str:
 # -- the widget --------------------------------------------------------------------------------
 
 _STYLE = {"description_width": "initial"}
+_BANDWIDTH_MAX_KBPS = 200_000.0
 _TABLE_CSS = (
     f"<style>.{_TABLE_CLASS} {{border-collapse: collapse; font-size: 12px; line-height: 1.4;}}"
     f" .{_TABLE_CLASS} th, .{_TABLE_CLASS} td {{padding: 2px 8px; text-align: right;"
@@ -424,12 +426,14 @@ _TABLE_CSS = (
 )
 
 
-def _field_values(preset: LinkPreset) -> dict[str, float]:
+def _field_values(preset: LinkSpec) -> dict[str, float]:
     """The preset's figures in the units of the fields (%, ms, kbit/s)."""
+    up_bps = preset.uplink_bps
     return {
         "loss": round(preset.loss_rate * 100, 4),
         "delay": round(preset.delay_s * 1000, 3),
-        "bandwidth": round(preset.uplink_bps / 1000, 3),
+        # No limit shows as the field's top: the fastest link it can set.
+        "bandwidth": _BANDWIDTH_MAX_KBPS if up_bps is None else round(up_bps / 1000, 3),
     }
 
 
@@ -475,7 +479,7 @@ class QosExplorer(widgets.VBox):  # type: ignore[misc,unused-ignore]
             "delay (ms)", shown["delay"], 0.0, 10_000.0, 10.0, width="170px"
         )
         self.bandwidth = bounded_number(
-            "bandwidth (kbit/s)", shown["bandwidth"], 0.1, 200_000.0, 0.1, width="230px"
+            "bandwidth (kbit/s)", shown["bandwidth"], 0.1, _BANDWIDTH_MAX_KBPS, 0.1, width="230px"
         )
         self.outages = widgets.Text(
             value=format_outages(config.outages),

@@ -33,6 +33,7 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from mqttsim.protocol import ConfigError, Connect, ProtocolVersion, Publish, QoS, Will, encode
 from mqttsim.sim import PipelineConfig, PipelineResult, TcpConfig, run_pipeline
+from mqttsim.sim.linkspec import check_link_figure
 from mqttsim.sim.presets import get_preset
 
 from .controls import QOS_CHOICES, error_html, slider
@@ -156,6 +157,7 @@ def serialisation_table(link: str = _LINK) -> pd.DataFrame:
         downlink serialisation time (ms), and the one-way delay (ms).
     """
     preset = get_preset(link)
+    up, down = _rate_label("up", preset.uplink_bps), _rate_label("down", preset.downlink_bps)
     rows = []
     for what, mqtt_bytes in _example_packets():
         wire = mqtt_bytes + TCP_IP_HEADER_BYTES
@@ -164,16 +166,18 @@ def serialisation_table(link: str = _LINK) -> pd.DataFrame:
                 "packet": what,
                 "MQTT bytes": mqtt_bytes,
                 "on the link (bytes)": wire,
-                f"up at {preset.uplink_bps / 1000:g} kbit/s (ms)": round(
-                    wire * 8 / preset.uplink_bps * 1000
-                ),
-                f"down at {preset.downlink_bps / 1000:g} kbit/s (ms)": round(
-                    wire * 8 / preset.downlink_bps * 1000
-                ),
+                up: round(preset.serialisation_s(wire, "up") * 1000),
+                down: round(preset.serialisation_s(wire, "down") * 1000),
                 "one-way delay (ms)": round(preset.delay_s * 1000),
             }
         )
     return pd.DataFrame(rows).set_index("packet")
+
+
+def _rate_label(direction: str, bandwidth_bps: float | None) -> str:
+    if bandwidth_bps is None:
+        return f"{direction}, no bandwidth limit (ms)"
+    return f"{direction} at {bandwidth_bps / 1000:g} kbit/s (ms)"
 
 
 # -- loss -------------------------------------------------------------------------------------
@@ -212,14 +216,15 @@ def run_link(
     Raises:
         ConfigError: a value out of its range (one line naming it).
     """
-    _check("loss_rate", loss_rate, 0.0, 0.5)
-    _check("mean_burst_len", mean_burst_len, 1.0, 20.0)
+    # The link's own ranges and messages (mqttsim.sim.linkspec), narrowed to the lesson's.
+    check_link_figure("loss_rate", loss_rate, hi=0.5)
+    check_link_figure("mean_burst_len", mean_burst_len, hi=20.0)
     _check("outage_s", outage_s, 0.0, 3600.0)
     _check("stations", stations, 1, _MAX_STATIONS)
     _check("hours", hours, 1e-3, _MAX_HOURS)
     _check("keep_alive_s", keep_alive_s, 0, 65535)
     if delay_s is not None:
-        _check("delay_s", delay_s, 0.0, 2.0)
+        check_link_figure("delay_s", delay_s, hi=2.0)
     config = PipelineConfig(
         stations=int(stations),
         hours=float(hours),

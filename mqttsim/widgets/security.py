@@ -453,11 +453,10 @@ def tls_cost_table(
         reconnect that resumes its session.
     """
     preset = get_preset(link)
-    up, down, delay = preset.uplink_bps, preset.downlink_bps, preset.delay_s
     price = preset.price_per_mb_usd
 
     def leg(size: int, upward: bool) -> float:
-        return _wire(size) * 8 / (up if upward else down) + delay
+        return preset.serialisation_s(_wire(size), "up" if upward else "down") + preset.delay_s
 
     syn = leg(0, True) + leg(0, False)  # SYN and SYN-ACK carry no data: headers only
     rows = [_cost_row("TCP, no TLS", 1, syn, 0, 0, price, 0, records_per_day)]

@@ -133,7 +133,7 @@ def test_gilbert_elliott_refuses_bad_probabilities(
     [
         (1.0, 5.0, r"^loss_rate must be in \[0, 1\)"),
         (-0.1, 5.0, r"^loss_rate must be in \[0, 1\)"),
-        (0.1, 0.5, r"^mean_burst_len must be >= 1"),
+        (0.1, 0.5, r"^mean_burst_len must be a finite number >= 1,"),
         (0.6, 1.2, r"^mean_burst_len must be >= loss_rate/\(1-loss_rate\)"),
     ],
 )

@@ -92,8 +92,10 @@ def test_figures_are_in_range_and_in_si_units(all_presets: dict[str, LinkPreset]
         assert 0 <= p.loss_rate <= 1, name
         assert p.mean_burst_len >= 1, name
         assert p.delay_s >= 0 and p.jitter_s >= 0, name
+        # Every preset states a bandwidth and a price year (a LinkSpec may leave them None).
+        assert p.uplink_bps is not None and p.downlink_bps is not None, name
         assert p.uplink_bps >= 1_000 and p.downlink_bps >= 1_000, name  # bit/s, not kbit/s
-        assert 1990 <= p.price_year <= 2030, name
+        assert p.price_year is not None and 1990 <= p.price_year <= 2030, name
         assert p.price_per_mb_usd > 0, name
 
 
@@ -108,7 +110,8 @@ def test_most_services_are_asymmetric(all_presets: dict[str, LinkPreset]) -> Non
     asymmetric = [p for p in all_presets.values() if p.uplink_bps != p.downlink_bps]
     assert len(asymmetric) > len(all_presets) / 2
     for name in ("geo-vsat", "leo", "cellular-2g"):
-        assert all_presets[name].uplink_bps < all_presets[name].downlink_bps, name
+        up, down = all_presets[name].uplink_bps, all_presets[name].downlink_bps
+        assert up is not None and down is not None and up < down, name
 
 
 def test_a_per_message_price_comes_with_its_per_mb_equivalent(
