@@ -77,7 +77,7 @@ COMPILED: tuple[str, ...] = tuple(
             "immediate link loopback loss metrics node path tcp tcp_segment tcp_timers transport"
         ).split()
     ]
-    + ["mqttsim.sim.scenarios.pipeline_world"]
+    + ["mqttsim.sim.scenarios.pipeline_operations"]
 )
 
 _status: str | None = None  # set once, by select()

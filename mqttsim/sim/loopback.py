@@ -33,6 +33,8 @@ class LoopbackEnd(Transport):
 
     Attributes:
         closed: fires once with ``"closed"`` when either end closes.
+        bytes_sent: bytes this end sent (no packets: nothing is on a link).
+        owner: a label set by the path (the client's name).
     """
 
     def __init__(self, env: simpy.Environment) -> None:
@@ -44,6 +46,8 @@ class LoopbackEnd(Transport):
         self._open = True
         self._recv: simpy.Event | None = None
         self._immediate = immediate(env)
+        self.bytes_sent = 0
+        self.owner = ""
 
     @property
     def is_open(self) -> bool:
@@ -59,6 +63,7 @@ class LoopbackEnd(Transport):
         if not self._open:
             raise ConnectionClosed("send() on a closed loopback connection")
         if data and self.peer is not None:
+            self.bytes_sent += len(data)
             self.peer._buffer.append(data)
             self.peer._wake()
 
@@ -107,11 +112,17 @@ class LoopbackPath:
     def __init__(self, env: simpy.Environment, listener: TcpListener) -> None:
         self.env = env
         self.listener = listener
+        self.endpoints: list[LoopbackEnd] = []  # every end made here, both sides
 
-    def connect(self, config: TcpConfig | None = None) -> simpy.Event:
-        """An event that fires at once with the client's end (``config`` is ignored)."""
+    def connect(
+        self, config: TcpConfig | None = None, *, timeout_s: float | None = None, owner: str = ""
+    ) -> simpy.Event:
+        """An event that fires at once with the client's end (``config`` and
+        ``timeout_s`` do not apply: nothing can delay it)."""
         client, server = LoopbackEnd(self.env), LoopbackEnd(self.env)
         client.peer, server.peer = server, client
+        client.owner = server.owner = owner
+        self.endpoints.extend((client, server))
         self.listener.enqueue(server)
         event = self.env.event()
         event.succeed(client)

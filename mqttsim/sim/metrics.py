@@ -87,7 +87,8 @@ class MessageLog:
         self.delivered_s: list[float] = []
         self.deliveries: list[int] = []
         self.delivery_ids = array("q")  # every delivery, in order: message id ...
-        self.delivery_times = array("d")  # ... and time
+        self.delivery_times = array("d")  # ... time ...
+        self.delivery_subscribers: list[str] = []  # ... and who got it
 
     def __len__(self) -> int:
         return len(self.sent_s)
@@ -106,17 +107,20 @@ class MessageLog:
         self.deliveries.append(0)
         return len(self.sent_s) - 1
 
-    def delivered(self, message_id: int, now: float) -> None:
-        """Record one delivery of ``message_id`` at ``now`` (the first sets delivered_s)."""
+    def delivered(self, message_id: int, now: float, subscriber: str = "") -> None:
+        """Record one delivery of ``message_id`` to ``subscriber`` at ``now``
+        (the first delivery sets delivered_s)."""
         if not self.deliveries[message_id]:
             self.delivered_s[message_id] = now
         self.deliveries[message_id] += 1
         self.delivery_ids.append(message_id)
         self.delivery_times.append(now)
+        self.delivery_subscribers.append(subscriber)
 
     def deliveries_frame(self) -> pd.DataFrame:
-        """Every delivery, duplicates included, in order: message_id, time_s, nth
-        (1 for the first delivery of a message, 2 for its first duplicate...)."""
+        """Every delivery, duplicates included, in order: message_id, subscriber,
+        time_s, nth (1 for the first delivery of a message to that subscriber,
+        2 for its first duplicate...)."""
         import numpy as np
         import pandas as pd
 
@@ -124,10 +128,12 @@ class MessageLog:
         frame = pd.DataFrame(
             {
                 "message_id": ids,
+                "subscriber": pd.Categorical(self.delivery_subscribers),
                 "time_s": np.frombuffer(self.delivery_times, dtype=np.float64).copy(),
             }
         )
-        frame["nth"] = frame.groupby("message_id").cumcount().astype("int32") + 1
+        nth = frame.groupby(["message_id", "subscriber"], observed=True).cumcount()
+        frame["nth"] = nth.astype("int32") + 1
         return frame
 
     def frame(self, node_column: str = "station") -> pd.DataFrame:
@@ -420,6 +426,10 @@ class LinkTotals:
         price_per_mb_usd: the link's price per MB (2**20 bytes).
         price_per_message_usd: the price per message where the service bills
             so (each packet on the air counts as one message), else None.
+        cost_usd, billing_usd: the cost by volume and by message, when the
+            links have different prices (each link's bytes at its own price);
+            None: bytes times ``price_per_mb_usd``, packets times
+            ``price_per_message_usd``.
     """
 
     bytes: int
@@ -428,6 +438,8 @@ class LinkTotals:
     node_time_s: float
     price_per_mb_usd: float
     price_per_message_usd: float | None
+    cost_usd: float | None = None
+    billing_usd: float | None = None
 
 
 def summarize(messages: pd.DataFrame, totals: LinkTotals) -> pd.DataFrame:
@@ -464,9 +476,15 @@ def summarize(messages: pd.DataFrame, totals: LinkTotals) -> pd.DataFrame:
         latency = group["latency_s"].to_numpy()[got]
         payload = int(group["payload_bytes"].to_numpy()[got].sum())
         link_bytes = totals.bytes * share
-        cost = link_bytes / MB * totals.price_per_mb_usd
+        if totals.cost_usd is None:
+            cost = link_bytes / MB * totals.price_per_mb_usd
+        else:
+            cost = totals.cost_usd * share
         per_message = totals.price_per_message_usd
-        billing = np.nan if per_message is None else totals.packets * share * per_message
+        if totals.billing_usd is not None:
+            billing = totals.billing_usd * share
+        else:
+            billing = np.nan if per_message is None else totals.packets * share * per_message
         pct = np.percentile(latency, [50, 95, 99]) if delivered else [np.nan] * 3
         rows.append(
             {

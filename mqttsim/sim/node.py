@@ -73,7 +73,9 @@ _TRACE: Final = (PacketSent, PacketReceived)
 class Connector(Protocol):
     """What a client needs of its path: Path and LoopbackPath fit."""
 
-    def connect(self, config: TcpConfig | None = None) -> simpy.Event: ...
+    def connect(
+        self, config: TcpConfig | None = None, *, timeout_s: float | None = None, owner: str = ""
+    ) -> simpy.Event: ...
 
 
 class _Pump:
@@ -278,7 +280,10 @@ class SimClient:
     It connects at once (or at :meth:`start`). When the network connection
     ends it waits ``delay * (0.5 + rng.random())``, ``delay`` doubling from
     ``backoff_initial_s`` to ``backoff_max_s`` and starting over after a
-    CONNACK, then connects again. Built with ``clean_start=False`` the core
+    CONNACK, then connects again (without ``backoff_jitter`` the delay is
+    ``delay`` itself and no draw is made). A TCP attempt still unanswered
+    after ``connect_timeout_s`` is abandoned and counts as failed, as a
+    socket ``connect()`` with a timeout is. Built with ``clean_start=False`` the core
     resumes its session, keeping QoS 1/2 messages published meanwhile and
     dropping QoS 0 (:meth:`ClientConnection.publish`).
 
@@ -290,6 +295,9 @@ class SimClient:
         rng: random source for the reconnect jitter.
         tcp_config: settings of the client's TCP end.
         backoff_initial_s, backoff_max_s: the reconnect delays (before jitter).
+        backoff_jitter: multiply each delay by a draw in [0.5, 1.5).
+        connect_timeout_s: how long a TCP attempt may take; None for as
+            long as TCP itself keeps trying.
         log_acks: also log PublishAcked/PublishReceived/PublishCompleted
             (one per QoS 1/2 message: off for long runs).
         autostart: start connecting at once.
@@ -298,6 +306,7 @@ class SimClient:
             Store's put and get events when a long run has one reader).
 
     Attributes:
+        on_message: as the argument; may be replaced (None: the Store).
         messages: a Store of :class:`MessageReceived` events, in arrival
             order: ``event = yield client.messages.get()``.
         log: ``(time_s, event)`` for the core's other events (Connected,
@@ -315,6 +324,8 @@ class SimClient:
         tcp_config: TcpConfig | None = None,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 120.0,
+        backoff_jitter: bool = True,
+        connect_timeout_s: float | None = None,
         log_acks: bool = False,
         autostart: bool = True,
         on_message: Callable[[MessageReceived], None] | None = None,
@@ -330,8 +341,10 @@ class SimClient:
         self._rng = rng
         self._tcp_config = tcp_config
         self._backoff = (backoff_initial_s, backoff_max_s)
+        self._jitter = backoff_jitter
+        self._connect_timeout = connect_timeout_s
         self._skip = _TRACE if log_acks else _TRACE + _ACKS
-        self._on_message = on_message
+        self.on_message = on_message
         self._immediate = immediate(env)
         self._endpoint: Transport | None = None
         self._waiting: list[simpy.Event] = []
@@ -415,7 +428,10 @@ class SimClient:
         if self._stopped:
             return
         self.attempts += 1
-        when(self.path.connect(self._tcp_config), self._on_connect)
+        opening = self.path.connect(
+            self._tcp_config, timeout_s=self._connect_timeout, owner=self.connection.client_id
+        )
+        when(opening, self._on_connect)
 
     def _on_connect(self, event: simpy.Event) -> None:
         """The connection opened (or failed: ConnectionFailed)."""
@@ -451,7 +467,8 @@ class SimClient:
     def _retry_later(self) -> None:
         if self._stopped:
             return
-        wait = self.env.timeout(self._delay * (0.5 + self._rng.random()))
+        delay = self._delay * (0.5 + self._rng.random()) if self._jitter else self._delay
+        wait = self.env.timeout(delay)
         when(wait, self._backed_off)
 
     def _backed_off(self, _event: simpy.Event) -> None:
@@ -462,7 +479,7 @@ class SimClient:
         """Steps 3 and 4: write; messages to the Store, other events to the log."""
         self.flush()
         skip = self._skip
-        on_message = self._on_message
+        on_message = self.on_message
         for event in events:
             if isinstance(event, MessageReceived):
                 if on_message is None:

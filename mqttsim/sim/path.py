@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import simpy
 
+from .immediate import triggered, when
 from .link import Link
 from .loss import RandomSource
 from .tcp import TcpEndpoint
@@ -90,14 +91,22 @@ class Path:
         self._next_port = first_port
         self._clients: dict[int, TcpEndpoint] = {}  # by the client's port
         self._servers: dict[int, TcpEndpoint] = {}  # by the client's port
+        self.endpoints: list[TcpEndpoint] = []  # every end ever made here, both sides
         uplink.attach(self._at_server)
         downlink.attach(self._at_client)
 
-    def connect(self, config: TcpConfig | None = None) -> simpy.Event:
+    def connect(
+        self, config: TcpConfig | None = None, *, timeout_s: float | None = None, owner: str = ""
+    ) -> simpy.Event:
         """Open a connection from the client to the listener.
 
         Args:
             config: the client end's settings (defaults: TcpConfig()).
+            timeout_s: abort the attempt if not established by then (a
+                socket ``connect()`` with a timeout); None: TCP's own SYN
+                retries decide.
+            owner: a label for both ends (the client's name), for the
+                per-connection figures of a result.
 
         Returns:
             An event that fires with the client's :class:`TcpEndpoint` once the
@@ -118,8 +127,12 @@ class Path:
             iss=self._isn(),
             on_forget=self._forget_client,
         )
+        endpoint.owner = owner
         self._clients[port] = endpoint
+        self.endpoints.append(endpoint)
         endpoint._open_active()
+        if timeout_s is not None:
+            when(self.env.timeout(timeout_s), lambda _e: _give_up(endpoint))
         return endpoint.opened
 
     def _isn(self) -> int:
@@ -140,7 +153,10 @@ class Path:
                 on_forget=self._forget_server,
                 on_established=self.listener.enqueue,
             )
+            client = self._clients.get(seg.src_port)
+            endpoint.owner = client.owner if client is not None else ""
             self._servers[seg.src_port] = endpoint
+            self.endpoints.append(endpoint)
             endpoint._open_passive(seg)
         else:
             self._reset(seg, self.downlink)
@@ -180,3 +196,10 @@ class Path:
     def _forget_server(self, endpoint: TcpEndpoint) -> None:
         if self._servers.get(endpoint.remote_port) is endpoint:
             del self._servers[endpoint.remote_port]
+
+
+def _give_up(endpoint: TcpEndpoint) -> None:
+    """The connect timeout: an attempt still opening is abandoned (no RST in SYN-SENT,
+    RFC 9293 §3.10.5); its ``opened`` event fails."""
+    if not triggered(endpoint.opened):
+        endpoint.abort()

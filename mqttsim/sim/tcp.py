@@ -163,6 +163,9 @@ class TcpEndpoint(Transport):
         closed: event that fires once with the :data:`CloseReason`.
         close_reason: the reason, or None while the connection lives.
         retransmissions: segments this end has retransmitted.
+        segments_sent, bytes_sent: segments this end put on its link, and
+            their bytes with headers (retransmissions included).
+        owner: a label set by the path (the client's name).
         snd_una: oldest unacknowledged sequence number (RFC 9293 §3.3.1).
         snd_nxt: next sequence number to send.
         rcv_nxt: next sequence number expected from the peer.
@@ -190,6 +193,9 @@ class TcpEndpoint(Transport):
         self.closed = env.event()
         self.close_reason: CloseReason | None = None
         self.retransmissions = 0
+        self.segments_sent = 0
+        self.bytes_sent = 0
+        self.owner = ""
         self._link = link
         self._on_forget = on_forget
         self._on_established = on_established
@@ -513,7 +519,10 @@ class TcpEndpoint(Transport):
             retransmission,
             note,
         )
-        self._link.send(seg, header + len(payload))
+        size = header + len(payload)
+        self.segments_sent += 1
+        self.bytes_sent += size
+        self._link.send(seg, size)
         return seg
 
     def _flush_ack(self) -> None:

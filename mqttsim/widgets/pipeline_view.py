@@ -36,7 +36,7 @@ from mqttsim.protocol import ConfigError
 from mqttsim.sim import PipelineConfig, PipelineResult, run_pipeline
 from mqttsim.sim.metrics import MB
 from mqttsim.sim.presets import load_pipeline
-from mqttsim.sim.scenarios.pipeline_world import PipelineWorld
+from mqttsim.sim.scenarios.pipeline_operations import station_id
 from mqttsim.sim.scenarios.telemetry import DAY_S, load_plans
 
 from .figures import figure_for
@@ -347,17 +347,16 @@ def plot_pipeline_latency(result: PipelineResult, ax: Axes | None = None) -> Fig
 
 
 def last_known_values(
-    config: PipelineConfig, sensors: Sequence[str] = ("pressure", "valve_state")
+    result: PipelineResult, sensors: Sequence[str] = ("pressure", "valve_state")
 ) -> pd.DataFrame:
     """What the broker retains at the end of a run: one row per station.
 
-    Runs the scenario's world once more (same config, same seed, so the
-    same run) and reads the broker core's retained store, which
-    :class:`~mqttsim.sim.PipelineResult` does not carry. A SCADA host that
-    subscribes at that moment is handed these at once ([MQTT-3.3.1-6] in 3.1.1).
+    Read from the broker's final state, which the result carries
+    (:attr:`PipelineResult.broker`). A SCADA host that subscribes at that
+    moment is handed these at once ([MQTT-3.3.1-6] in 3.1.1).
 
     Args:
-        config: the run.
+        result: the run.
         sensors: the sensors to show beside the station's status; a
             station without one shows "".
 
@@ -366,21 +365,27 @@ def last_known_values(
         ``lost``), ``since`` (the clock time of that status, "" for a will),
         and a column per sensor with its last value.
     """
-    world = PipelineWorld(config, None)
-    world.env.run(until=world.horizon)
-    retained = world.broker.broker.retained
+    retained = dict(
+        zip(result.broker.retained["topic"], result.broker.retained["payload"], strict=True)
+    )
     rows = []
-    for station in world.stations:
-        row = {"station": station.node}
+    for node in _stations(result):
+        row = {"station": node}
         for name in ("status", *sensors):
-            message = retained.get(f"pipeline/{station.node}/{name}")
-            fields = [] if message is None else message.publish.payload.decode().split(" ")
+            payload = retained.get(f"pipeline/{node}/{name}")
+            fields = [] if payload is None else payload.decode().split(" ")
             # "{seq} {t_s} {value}" from a station; the will is just "lost".
             row[name] = fields[-1] if fields else ""
             if name == "status":
                 row["since"] = _trace_clock(int(fields[1])) if len(fields) == 3 else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("station")
+
+
+def _stations(result: PipelineResult) -> list[str]:
+    """The run's stations, in order."""
+    _, plans = load_plans()
+    return [station_id(i, plans) for i in range(result.config.stations)]
 
 
 def _trace_clock(t_s: int) -> str:

@@ -153,12 +153,18 @@ def test_summary_of_a_run_that_delivered_nothing_has_no_latency() -> None:
     assert math.isnan(row["cost_per_message_billing_usd"])
 
 
-def test_every_delivery_is_a_row_numbered_per_message() -> None:
+def test_every_delivery_is_a_row_numbered_per_message_and_subscriber() -> None:
     log = MessageLog()
     a = log.published("st-01", "p/a", "report", 1, 0.0, 1)
     b = log.published("st-01", "p/b", "report", 1, 0.0, 1)
-    log.delivered(a, 1.0)
-    log.delivered(b, 1.5)
-    log.delivered(a, 9.0)
+    log.delivered(a, 1.0, "host")
+    log.delivered(b, 1.5, "host")
+    log.delivered(a, 2.0, "backup")
+    log.delivered(a, 9.0, "host")
     frame = log.deliveries_frame()
-    assert frame.values.tolist() == [[0, 1.0, 1], [1, 1.5, 1], [0, 9.0, 2]]
+    assert frame.values.tolist() == [
+        [0, "host", 1.0, 1],
+        [1, "host", 1.5, 1],
+        [0, "backup", 2.0, 1],  # the first delivery to this subscriber
+        [0, "host", 9.0, 2],
+    ]

@@ -218,9 +218,9 @@ def test_reconnect_delays_double_with_seeded_jitter() -> None:
         times: list[float] = []
         original = client.path.connect
 
-        def spy(config: TcpConfig | None = None) -> simpy.Event:
+        def spy(config: TcpConfig | None = None, **kwargs: Any) -> simpy.Event:
             times.append(w.env.now)
-            return original(config)
+            return original(config, **kwargs)
 
         client.path.connect = spy  # type: ignore[method-assign]
         w.env.run(until=400)

@@ -12,7 +12,8 @@ import pytest
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.presets import get_preset
 from mqttsim.sim.scenarios.pipeline import PipelineConfig, PipelineResult, run_pipeline
-from mqttsim.sim.scenarios.pipeline_world import PipelineWorld
+from mqttsim.sim.scenarios.pipeline import pipeline_scenario
+from mqttsim.sim.world import World
 
 # Small runs: three stations for half an hour unless a test needs more.
 SMALL: dict[str, Any] = {"stations": 3, "hours": 0.5, "drain_s": 600.0}
@@ -129,7 +130,7 @@ def test_a_report_takes_the_latency_that_delay_bandwidth_and_sizes_predict(qos: 
         for topic, size in zip(batch["topic"], batch["payload_bytes"], strict=True)
     ]
     segment = 40 + sum(publish_bytes)  # one IP + TCP header
-    expected = segment * 8 / preset.uplink_bps + preset.delay_s  # the host is on the broker
+    expected = preset.serialisation_s(segment, "up") + preset.delay_s  # the host is on the broker
     assert batch["latency_s"].tolist() == pytest.approx([expected, expected], abs=1e-9)
     assert result.packets is not None
     up = result.packets[(result.packets.time_s == 120.0) & (result.packets.link == "st-01 up")]
@@ -237,9 +238,10 @@ def test_config_refuses_bad_values_in_one_line() -> None:
 
 
 def test_the_broker_keeps_every_sensors_last_known_value_and_each_station_status() -> None:
-    world = PipelineWorld(PipelineConfig(**{**SMALL, **CLEAN, "qos": 1}), None)
-    world.env.run(until=world.horizon)
-    retained = world.broker.broker.retained
+    world = World(pipeline_scenario(PipelineConfig(**{**SMALL, **CLEAN, "qos": 1})))
+    world.simulate()
+    retained = world.brokers["broker"].broker.retained
+    ops = world.state["pipeline"]
     m = world.messages.frame()
     reports = m[m.kind == "report"]
     last = reports.groupby("topic", observed=True)["message_id"].max()
@@ -247,7 +249,7 @@ def test_the_broker_keeps_every_sensors_last_known_value_and_each_station_status
     for topic, message_id in last.items():
         stored = retained.get(str(topic))
         assert stored is not None
-        station = world.by_node[str(topic).split("/")[1]]
+        station = ops.by_node[str(topic).split("/")[1]]
         seq = station.ids.index(message_id) + 1
         assert stored.publish.payload.startswith(b"%d " % seq)
     status = retained.get("pipeline/st-01/status")

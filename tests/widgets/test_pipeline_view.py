@@ -106,10 +106,10 @@ def test_no_station_events_without_a_loss(leak: PipelineResult) -> None:
 
 def test_the_retained_store_holds_the_last_value_and_the_will() -> None:
     down = replace(lesson_config(stations=2, hours=0.5), outages=((1200.0, 3600.0),))
-    values = last_known_values(down, ("pressure",))
+    values = last_known_values(run_pipeline(down), ("pressure",))
     assert list(values["status"]) == ["lost", "lost"]  # the link never came back
     assert list(values["since"]) == ["", ""]
-    up = last_known_values(lesson_config(stations=2, hours=0.25), ("pressure",))
+    up = last_known_values(run_pipeline(lesson_config(stations=2, hours=0.25)), ("pressure",))
     assert list(up["status"]) == ["online", "online"]
     assert list(up["since"]) == ["12:30:01", "12:30:01"]
     _, plans = load_plans()
@@ -122,7 +122,7 @@ def test_the_retained_store_holds_the_last_value_and_the_will() -> None:
 
 def test_valves_closed_by_the_scada_host_stay_closed_in_the_retained_store() -> None:
     config = lesson_config(stations=13, hours=0.25, start="13:55")
-    values = last_known_values(replace(config, random_outages=False))
+    values = last_known_values(run_pipeline(replace(config, random_outages=False)))
     assert list(values.loc[["st-11", "st-12", "st-13"], "valve_state"]) == ["0", "0", "0"]
     assert values.loc["st-09", "valve_state"] == "1"
     assert values.loc["st-10", "valve_state"] == "1"  # a pump station has one too

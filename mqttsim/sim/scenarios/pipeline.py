@@ -41,26 +41,34 @@ the trace's instants.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from os import PathLike
 from typing import TYPE_CHECKING
 
+from mqttsim.protocol.enums import QoS
 from mqttsim.protocol.errors import ConfigError
+from mqttsim.protocol.packets import Will
+from mqttsim.protocol.session import SESSION_NEVER_EXPIRES
 
-from ..gcfreeze import frozen_setup
 from ..link import LinkRecord, OutageSchedule
+from ..linkspec import LinkSpec, LossSpec
 from ..metrics import LinkTotals, summarize
-from ..presets import LinkPreset, get_preset
+from ..presets import get_preset
+from ..result import BrokerState, broker_state
+from ..scenario import MQTT_VERSIONS, Scenario
 from ..tcp_segment import TcpConfig
-from .pipeline_world import MQTT_VERSIONS, PipelineWorld
-from .telemetry import DAY_S
+from ..world import World
+from . import pipeline_operations as operations
+from .pipeline_operations import SCADA_ID, PipelineOperations, station_id
+from .telemetry import DAY_S, load_plans
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
+__all__ = ["CONTROL_CENTRE", "PipelineConfig", "PipelineResult", "pipeline_scenario", "run_pipeline"]
+
+CONTROL_CENTRE = "control-centre"  # the site of the broker (and, on loopback, the SCADA host)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +155,7 @@ class PipelineConfig:
         """Simulated seconds during which stations publish."""
         return self.hours * 3600.0
 
-    def link_preset(self) -> LinkPreset:
+    def link_preset(self) -> LinkSpec:
         """The stations' link: the preset with this config's overrides."""
         return get_preset(self.link).with_overrides(
             loss_rate=self.loss_rate,
@@ -177,10 +185,12 @@ class PipelineResult:
         events: connections and wills: time_s, node, event, detail.
         totals: what the station links carried.
         wall_s: wall-clock seconds the simulation took.
+        broker: the broker at the end of the run (its retained messages
+            are each station's last known values and status).
     """
 
     config: PipelineConfig
-    preset: LinkPreset
+    preset: LinkSpec
     messages: pd.DataFrame
     deliveries: pd.DataFrame
     commands: pd.DataFrame
@@ -188,6 +198,7 @@ class PipelineResult:
     events: pd.DataFrame
     totals: LinkTotals
     wall_s: float
+    broker: BrokerState
 
     def summary(self) -> pd.DataFrame:
         """One row per QoS (see :func:`mqttsim.sim.metrics.summarize`)."""
@@ -238,6 +249,77 @@ def _suffix(path: str | PathLike[str], allowed: tuple[str, ...]) -> str:
     return suffix
 
 
+def pipeline_scenario(config: PipelineConfig | None = None) -> Scenario:
+    """The pipeline as a :class:`~mqttsim.sim.Scenario`: a link per station to
+    the control centre, the broker there, the stations and the SCADA host,
+    and their behaviours (:mod:`.pipeline_operations`).
+
+    Its links and clients are ordinary scenario parts; ``scenario.run()``
+    gives the generic :class:`~mqttsim.sim.result.ScenarioResult`, and
+    :func:`run_pipeline` the pipeline's own :class:`PipelineResult`.
+    """
+    c = config if config is not None else PipelineConfig()
+    _, plans = load_plans()
+    spec = c.link_preset().with_overrides(outages=c.outages)
+    if not c.random_outages:
+        spec = spec.with_overrides(outage=None)
+    net = Scenario(
+        name="pipeline-1999",
+        duration_s=c.duration_s,
+        drain_s=c.drain_s,
+        seed=c.seed,
+        qos=c.qos,
+        mqtt_version=c.mqtt_version,
+    )
+    net.broker("broker", site=CONTROL_CENTRE, tcp=c.tcp)
+    nodes = [station_id(i, plans) for i in range(c.stations)]
+    for node in nodes:
+        net.link(node, CONTROL_CENTRE, spec, name=node)
+    host_site = CONTROL_CENTRE
+    if c.host_link == "lan":
+        host_site = SCADA_ID
+        net.link(SCADA_ID, CONTROL_CENTRE, _lan(c), name=SCADA_ID, billed=False)
+    net.process(
+        operations.install, stations=c.stations, stagger=c.stagger, start_s=c.start_s
+    )
+    v5 = c.mqtt_version == "5"
+    common = {
+        "keep_alive_s": c.keep_alive_s,
+        "clean_start": False,
+        "session_expiry_s": SESSION_NEVER_EXPIRES if v5 else 0,
+        "tcp": c.tcp,
+        "backoff_initial_s": c.backoff_initial_s,
+        "backoff_max_s": c.backoff_max_s,
+        "connect_timeout_s": None,  # a 1999 RTU waits for TCP's own SYN retries
+    }
+    for node in nodes:
+        will = Will(topic=f"pipeline/{node}/status", payload=b"lost", qos=QoS(c.qos), retain=True)
+        net.client(node, site=node, will=will, **common)
+        net.process(operations.station, client=node)
+    net.client(
+        SCADA_ID,
+        site=host_site,
+        subscribe=[("pipeline/+/+", 2), ("pipeline/+/alarm/+", 2)],
+        **common,
+    )
+    net.process(operations.scada, client=SCADA_ID)
+    return net
+
+
+def _lan(c: PipelineConfig) -> LinkSpec:
+    """The SCADA host's LAN to the broker: a short, fast, loss-free link."""
+    return LinkSpec(
+        name="lan",
+        description="the control centre's LAN",
+        delay_s=c.host_delay_s,
+        jitter_s=0.0,
+        uplink_bps=c.host_bandwidth_bps,
+        downlink_bps=c.host_bandwidth_bps,
+        loss=LossSpec.of("none"),
+        outage=None,
+    )
+
+
 def run_pipeline(
     config: PipelineConfig | None = None,
     *,
@@ -254,31 +336,54 @@ def run_pipeline(
             to keep them for :func:`mqttsim.sim.pcap.write_pcap`).
 
     Returns:
-        The logs as DataFrames, and the link totals.
+        The logs as DataFrames, the link totals and the broker's final state.
     """
     import pandas as pd
 
     config = config if config is not None else PipelineConfig()
-    started = time.perf_counter()
-    run = PipelineWorld(config, observer)
-    env = run.env
-    steps = 100
-    with frozen_setup():
-        for k in range(1, steps + 1):
-            env.run(until=run.horizon * k / steps)
-            if progress is not None:
-                progress(env.now, run.horizon)
-    wall = time.perf_counter() - started
-    totals = run.totals()
-    events = pd.DataFrame(run.event_rows(), columns=["time_s", "node", "event", "detail"])
+    world = World(
+        pipeline_scenario(config), record_packets=config.record_packets, observer=observer
+    )
+    wall = world.simulate(progress)
+    ops: PipelineOperations = world.state["pipeline"]
+    rows = world.event_rows()
+    rows += [(t, node, "WillReceived", "SCADA host got the will") for t, node in ops.wills]
+    rows.sort(key=lambda row: row[0])
     return PipelineResult(
         config=config,
-        preset=run.preset,
-        messages=run.messages.frame(),
-        deliveries=run.messages.deliveries_frame(),
-        commands=run.commands.frame(),
-        packets=run.packets.frame() if run.packets is not None else None,
-        events=events,
-        totals=totals,
+        preset=config.link_preset(),
+        messages=world.messages.frame(),
+        deliveries=world.messages.deliveries_frame(),
+        commands=ops.commands.frame(),
+        packets=world.packets.frame() if world.packets is not None else None,
+        events=pd.DataFrame(rows, columns=["time_s", "node", "event", "detail"]),
+        totals=_station_totals(world, config),
         wall_s=wall,
+        broker=broker_state(world.brokers["broker"]),
+    )
+
+
+def _station_totals(world: World, config: PipelineConfig) -> LinkTotals:
+    """What the station links carried (the billed links), at the preset's price."""
+    total_bytes = packets = 0
+    radio = 0.0
+    stations = 0
+    for node in world.scenario.links:
+        if not node.billed:
+            continue
+        stations += 1
+        up, down = world.links[node.name]
+        for link in (up, down):
+            total_bytes += link.stats.bytes_sent
+            packets += link.stats.packets_sent
+        if up.bandwidth_bps is not None:
+            radio += up.stats.bytes_sent * 8.0 / up.bandwidth_bps
+    p = config.link_preset()
+    return LinkTotals(
+        bytes=total_bytes,
+        packets=packets,
+        radio_on_s=radio,
+        node_time_s=config.duration_s * stations,
+        price_per_mb_usd=p.price_per_mb_usd,
+        price_per_message_usd=p.price_per_message_usd,
     )
