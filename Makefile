@@ -22,7 +22,7 @@ $(NATIVE): $(STAMP) $(NATIVE_SOURCES) mqttsim/native.py
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,native]'
+	$(BIN)/python -m pip install --quiet -e '.[test,native,cluster]'
 	touch $(STAMP)
 
 test: $(STAMP) $(NATIVE)

@@ -119,10 +119,10 @@ def environment_dependencies() -> dict[str, SpecifierSet]:
 
 
 def pyproject_dependencies() -> dict[str, SpecifierSet]:
-    """Runtime dependencies plus the ``test`` and ``native`` extras, by normalised name."""
+    """Runtime dependencies plus the ``test``, ``native`` and ``cluster`` extras, by normalised name."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
-    lines = project["dependencies"] + extras["test"] + extras["native"]
+    lines = project["dependencies"] + extras["test"] + extras["native"] + extras["cluster"]
     deps: dict[str, SpecifierSet] = {}
     for line in lines:
         req = Requirement(line)

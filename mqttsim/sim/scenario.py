@@ -44,6 +44,7 @@ scenario leaves the others' draws where they were.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -248,7 +249,7 @@ class Scenario:
             name=name if name is not None else f"{a}-{b}",
             a=a,
             b=b,
-            spec=base.with_overrides(**overrides) if overrides else base,
+            spec=_overridden(base, overrides),
             billed=billed,
         )
         self._unique(node.name, self._links, "link")
@@ -469,6 +470,17 @@ def _copy(scenario: Scenario) -> Scenario:
         clients=list(scenario.clients),
         traffic=list(scenario.traffic),
     )
+
+
+def _overridden(spec: LinkSpec, overrides: dict[str, Any]) -> LinkSpec:
+    """``spec.with_overrides(**overrides)``, an unknown keyword named in one line."""
+    if not overrides:
+        return spec
+    allowed = sorted(inspect.signature(LinkSpec.with_overrides).parameters.keys() - {"self"})
+    for key in overrides:
+        if key not in allowed:
+            raise ConfigError(f"unknown link setting {key!r}; allowed: {', '.join(allowed)}")
+    return spec.with_overrides(**overrides)
 
 
 def _check_filter(topic_filter: str) -> None:

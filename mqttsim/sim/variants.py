@@ -86,9 +86,11 @@ def _each(nodes: list[Any], parts: list[str], change: Any) -> list[Any]:
 
 
 def _link(node: Any, what: str, value: Any) -> Any:
+    from .scenario import _overridden
+
     if what == "preset":
         return get_preset(str(value))
-    return node.spec.with_overrides(**{what: value})
+    return _overridden(node.spec, {what: value})
 
 
 def _client(node: Any, what: str, value: Any) -> Any:
