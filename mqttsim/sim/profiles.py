@@ -28,7 +28,7 @@ profile's docstring.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from mqttsim.protocol.broker_config import BrokerConfig
 from mqttsim.protocol.enums import QoS2Handover
@@ -131,7 +131,7 @@ class BrokerProfile:
         config_names = {f.name for f in fields(BrokerConfig)}
         config_changes = {k: v for k, v in changes.items() if k in config_names}
         own = {k: v for k, v in changes.items() if k not in config_names}
-        profile = _override(self, own)
+        profile: BrokerProfile = _override(self, own)
         if not config_changes:
             return profile
         try:
@@ -141,7 +141,10 @@ class BrokerProfile:
         return replace(profile, config=config)
 
 
-def _override(profile: Any, changes: dict[str, Any]) -> Any:
+_P = TypeVar("_P", ClientProfile, BrokerProfile)
+
+
+def _override(profile: _P, changes: dict[str, Any]) -> _P:
     allowed = sorted(f.name for f in fields(profile) if f.name not in ("name", "sources"))
     for key in changes:
         if key not in allowed:

@@ -221,8 +221,10 @@ class Scenario:
         names: dict[str, None] = {}
         for link in self.links:
             names[link.a] = names[link.b] = None
-        for node in [*self.brokers, *self.clients]:
-            names[node.site] = None
+        for broker in self.brokers:
+            names[broker.site] = None
+        for client in self.clients:
+            names[client.site] = None
         return list(names)
 
     # -- building ------------------------------------------------------------------

@@ -16,6 +16,7 @@ session) and by its traffic, in the order declared.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Generator
@@ -160,20 +161,20 @@ class World:
 
     def _build(self) -> None:
         scenario = self.scenario
-        for node in scenario.brokers:
-            profile = broker_profile(node.profile).with_overrides(**dict(node.settings))
+        for broker in scenario.brokers:
+            profile = broker_profile(broker.profile).with_overrides(**dict(broker.settings))
             listener = TcpListener(
-                self.env, config=node.tcp or profile.tcp_config(), port=node.port
+                self.env, config=broker.tcp or profile.tcp_config(), port=broker.port
             )
-            self._listeners[node.name] = listener
-            self.brokers[node.name] = SimBroker(
+            self._listeners[broker.name] = listener
+            self.brokers[broker.name] = SimBroker(
                 self.env, listener, Broker(profile.config, now=0.0)
             )
         for link in scenario.links:
             self.links[link.name] = link.spec.links(
                 self.env,
                 name=link.name,
-                rng=lambda purpose, n=link.name: self.rng(n, purpose),
+                rng=functools.partial(self.rng, link.name),
                 horizon_s=self.horizon_s,
                 observers=self._observers(link.name),
             )

@@ -79,18 +79,21 @@ class Publisher:
         self.writer.close()
 
 
-def record_timeline(client: AsyncClient) -> list[str]:
-    """What ``client``'s core receives and hands on, in order, one entry per
-    PUBLISH or PUBREL read and per message handed to the application. Built
-    from each ``receive_data`` call: its packets (from the trace), then its
-    events; a PUBREL never shares a read with its own PUBLISH, as the broker
-    sends it only after our PUBREC."""
-    timeline: list[str] = []
-    conn = client.connection
-    receive = conn.receive_data
+class _Recorder:
+    """Stands in for an AsyncClient's core and writes down what it receives and
+    hands on. The core's class may be compiled (its methods cannot be replaced),
+    so the client is given this wrapper, which passes everything else through."""
 
-    def spy(data: bytes, *, now: float) -> list[Event]:
-        events = receive(data, now=now)
+    def __init__(self, conn: Any, timeline: list[str]) -> None:
+        self._conn = conn
+        self._timeline = timeline
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def receive_data(self, data: bytes, *, now: float) -> list[Event]:
+        conn, timeline = self._conn, self._timeline
+        events: list[Event] = conn.receive_data(data, now=now)
         for traced in conn.trace_log:
             if isinstance(traced, PacketReceived):
                 packet = traced.packet
@@ -104,7 +107,15 @@ def record_timeline(client: AsyncClient) -> list[str]:
                 timeline.append(f"message {event.publish.payload.decode()}")
         return events
 
-    conn.receive_data = spy  # type: ignore[method-assign]
+
+def record_timeline(client: AsyncClient) -> list[str]:
+    """What ``client``'s core receives and hands on, in order, one entry per
+    PUBLISH or PUBREL read and per message handed to the application. Built
+    from each ``receive_data`` call: its packets (from the trace), then its
+    events; a PUBREL never shares a read with its own PUBLISH, as the broker
+    sends it only after our PUBREC."""
+    timeline: list[str] = []
+    client.connection = _Recorder(client.connection, timeline)  # type: ignore[assignment]
     return timeline
 
 

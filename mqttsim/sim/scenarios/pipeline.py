@@ -44,7 +44,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from os import PathLike
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mqttsim.protocol.enums import QoS
 from mqttsim.protocol.errors import ConfigError
@@ -283,7 +283,7 @@ def pipeline_scenario(config: PipelineConfig | None = None) -> Scenario:
         operations.install, stations=c.stations, stagger=c.stagger, start_s=c.start_s
     )
     v5 = c.mqtt_version == "5"
-    common = {
+    common: dict[str, Any] = {
         "keep_alive_s": c.keep_alive_s,
         "clean_start": False,
         "session_expiry_s": SESSION_NEVER_EXPIRES if v5 else 0,
