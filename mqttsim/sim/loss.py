@@ -106,7 +106,45 @@ class Bernoulli:
         return self._loss_rate > 0.0 and self._random() < self._loss_rate
 
 
-class GilbertElliott:
+class _TwoStates:
+    """What both Gilbert–Elliott chains share: a Good and a Bad state, each with
+    its loss probability, and the long-run figures that follow from the share
+    of Bad (which each chain defines: per packet or per unit of time)."""
+
+    __slots__ = ("_loss_good", "_loss_bad", "_random", "_bad")
+
+    def __init__(self, loss_good: float, loss_bad: float, rng: RandomSource) -> None:
+        self._loss_good = check_link_figure("loss_good", loss_good)
+        self._loss_bad = check_link_figure("loss_bad", loss_bad)
+        self._random = rng.random
+        self._bad = False
+
+    @property
+    def bad_fraction(self) -> float:
+        """The long-run share of Bad."""
+        raise NotImplementedError
+
+    @property
+    def mean_loss_rate(self) -> float:
+        """The long-run fraction of packets lost."""
+        bad = self.bad_fraction
+        return (1.0 - bad) * self._loss_good + bad * self._loss_bad
+
+    @property
+    def in_bad_state(self) -> bool:
+        """True while the chain is in the Bad state (as of the last :meth:`lost`)."""
+        return self._bad
+
+    def _fate(self) -> bool:
+        """Whether a packet sent in the current state is lost."""
+        p = self._loss_bad if self._bad else self._loss_good
+        # No draw when the outcome is certain (the simple Gilbert model).
+        if p <= 0.0:
+            return False
+        return p >= 1.0 or self._random() < p
+
+
+class GilbertElliott(_TwoStates):
     """Bursty loss: a two-state (Good/Bad) Markov chain, one step per packet.
 
     In the Good state packets are lost with ``loss_good``, in the Bad state
@@ -126,7 +164,7 @@ class GilbertElliott:
             probabilities are 0 (the chain would have no long-run mean).
     """
 
-    __slots__ = ("_p_gb", "_p_bg", "_loss_good", "_loss_bad", "_random", "_bad")
+    __slots__ = ("_p_gb", "_p_bg")
 
     def __init__(
         self,
@@ -138,11 +176,9 @@ class GilbertElliott:
     ) -> None:
         self._p_gb = check_link_figure("p_good_to_bad", p_good_to_bad)
         self._p_bg = check_link_figure("p_bad_to_good", p_bad_to_good)
-        self._loss_good = check_link_figure("loss_good", loss_good)
-        self._loss_bad = check_link_figure("loss_bad", loss_bad)
+        super().__init__(loss_good, loss_bad, rng)
         if self._p_gb + self._p_bg == 0.0:
             raise ConfigError("p_good_to_bad + p_bad_to_good must be > 0, got 0")
-        self._random = rng.random
         self._bad = self._random() < self.bad_fraction
 
     @classmethod
@@ -186,17 +222,6 @@ class GilbertElliott:
         """The long-run share of packets sent in the Bad state."""
         return self._p_gb / (self._p_gb + self._p_bg)
 
-    @property
-    def mean_loss_rate(self) -> float:
-        """The long-run fraction of packets lost."""
-        bad = self.bad_fraction
-        return (1.0 - bad) * self._loss_good + bad * self._loss_bad
-
-    @property
-    def in_bad_state(self) -> bool:
-        """True while the chain is in the Bad state."""
-        return self._bad
-
     def lost(self, now: float) -> bool:
         """Step the chain once, then draw the packet's fate in the new state."""
         rand = self._random
@@ -205,14 +230,10 @@ class GilbertElliott:
                 self._bad = False
         elif self._p_gb > 0.0 and rand() < self._p_gb:
             self._bad = True
-        p = self._loss_bad if self._bad else self._loss_good
-        # No draw when the outcome is certain (the simple Gilbert model).
-        if p <= 0.0:
-            return False
-        return p >= 1.0 or rand() < p
+        return self._fate()
 
 
-class TimedGilbertElliott:
+class TimedGilbertElliott(_TwoStates):
     """Bursty loss in time: Good and Bad periods of exponentially distributed length.
 
     The two states of :class:`GilbertElliott` (Gilbert 1960, Elliott 1963),
@@ -246,15 +267,7 @@ class TimedGilbertElliott:
             outside [0, 1].
     """
 
-    __slots__ = (
-        "_mean_good_s",
-        "_mean_bad_s",
-        "_loss_good",
-        "_loss_bad",
-        "_random",
-        "_bad",
-        "_end_s",
-    )
+    __slots__ = ("_mean_good_s", "_mean_bad_s", "_end_s")
 
     def __init__(
         self,
@@ -266,9 +279,7 @@ class TimedGilbertElliott:
     ) -> None:
         self._mean_good_s = check_link_figure("mean_good_s", mean_good_s)
         self._mean_bad_s = check_link_figure("mean_bad_s", mean_bad_s)
-        self._loss_good = check_link_figure("loss_good", loss_good)
-        self._loss_bad = check_link_figure("loss_bad", loss_bad)
-        self._random = rng.random
+        super().__init__(loss_good, loss_bad, rng)
         self._bad = self._random() < self.bad_fraction
         self._end_s = self._period_s()  # when the current state ends
 
@@ -282,24 +293,9 @@ class TimedGilbertElliott:
         """The long-run share of time spent in the Bad state."""
         return self._mean_bad_s / (self._mean_good_s + self._mean_bad_s)
 
-    @property
-    def mean_loss_rate(self) -> float:
-        """The long-run fraction of packets lost, for sending times independent of the state."""
-        bad = self.bad_fraction
-        return (1.0 - bad) * self._loss_good + bad * self._loss_bad
-
-    @property
-    def in_bad_state(self) -> bool:
-        """True while the chain is in the Bad state (as of the last :meth:`lost`)."""
-        return self._bad
-
     def lost(self, now: float) -> bool:
         """Advance the chain to ``now``, then draw the packet's fate in that state."""
         while now >= self._end_s:  # periods are half open: [start, end)
             self._bad = not self._bad
             self._end_s += self._period_s()
-        p = self._loss_bad if self._bad else self._loss_good
-        # No draw when the outcome is certain.
-        if p <= 0.0:
-            return False
-        return p >= 1.0 or self._random() < p
+        return self._fate()

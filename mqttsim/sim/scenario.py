@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mqttsim.protocol.errors import ConfigError
@@ -203,10 +203,7 @@ class Scenario:
             raise ConfigError(f"drain_s must be >= 0, got {self.drain_s!r}")
         if self.qos not in (0, 1, 2):
             raise ConfigError(f"qos must be 0, 1 or 2, got {self.qos!r}")
-        if self.mqtt_version not in MQTT_VERSIONS:
-            raise ConfigError(
-                f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {self.mqtt_version!r}"
-            )
+        _check_version(self.mqtt_version)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
 
@@ -330,10 +327,8 @@ class Scenario:
             raise ConfigError(f"session_expiry_s must be in 0..4294967295, got {session_expiry_s!r}")
         if not 0 <= start_s < self.duration_s + self.drain_s:
             raise ConfigError(f"start_s must be in [0, the run's length), got {start_s!r}")
-        if mqtt_version is not None and mqtt_version not in MQTT_VERSIONS:
-            raise ConfigError(
-                f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {mqtt_version!r}"
-            )
+        if mqtt_version is not None:
+            _check_version(mqtt_version)
         pairs = [(subscribe, 2)] if isinstance(subscribe, str) else list(subscribe)
         for topic_filter, qos in pairs:
             if qos not in (0, 1, 2):
@@ -405,7 +400,13 @@ class Scenario:
 
     def copy(self) -> Scenario:
         """An independent copy (its lists are new; their items are immutable)."""
-        return _copy(self)
+        return replace(
+            self,
+            links=list(self.links),
+            brokers=list(self.brokers),
+            clients=list(self.clients),
+            traffic=list(self.traffic),
+        )
 
     def with_values(self, values: dict[str, Any] | Sequence[tuple[str, Any]]) -> Scenario:
         """A copy with values set by dotted keys.
@@ -459,19 +460,9 @@ class Scenario:
             raise ConfigError(f"{what} name {name!r} is used twice")
 
 
-def _copy(scenario: Scenario) -> Scenario:
-    return Scenario(
-        name=scenario.name,
-        duration_s=scenario.duration_s,
-        drain_s=scenario.drain_s,
-        seed=scenario.seed,
-        qos=scenario.qos,
-        mqtt_version=scenario.mqtt_version,
-        links=list(scenario.links),
-        brokers=list(scenario.brokers),
-        clients=list(scenario.clients),
-        traffic=list(scenario.traffic),
-    )
+def _check_version(version: str) -> None:
+    if version not in MQTT_VERSIONS:
+        raise ConfigError(f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {version!r}")
 
 
 def _overridden(spec: LinkSpec, overrides: dict[str, Any]) -> LinkSpec:
