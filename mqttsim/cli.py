@@ -75,7 +75,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         name="sim",
-        help="run a simulated scenario (the 1999 pipeline)",
+        help="simulate: a scenario file, the link presets, the 1999 pipeline",
         add_arguments=sim.add_arguments,
         run=sim.run,
     ),
