@@ -119,7 +119,7 @@ def environment_dependencies() -> dict[str, SpecifierSet]:
 
 
 def pyproject_dependencies() -> dict[str, SpecifierSet]:
-    """Runtime dependencies plus the ``test``, ``native`` and ``cluster`` extras, by normalised name."""
+    """Runtime dependencies plus the test, native and cluster extras, by normalised name."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
     lines = project["dependencies"] + extras["test"] + extras["native"] + extras["cluster"]

@@ -37,6 +37,7 @@ from .path import Path, TcpListener
 from .profiles import BROKER_PROFILES, CLIENT_PROFILES, BrokerProfile, ClientProfile
 from .result import BrokerState, ScenarioResult
 from .scenario import Scenario
+from .scenario_file import load_scenario, parse_set
 from .scenarios.pipeline import PipelineConfig, PipelineResult, pipeline_scenario, run_pipeline
 from .sweep import sweep, sweep_configs
 from .tcp import (
@@ -97,6 +98,8 @@ __all__ = [
     "TcpListener",
     "TcpState",
     "World",
+    "load_scenario",
+    "parse_set",
     "pipeline_scenario",
     "run_pipeline",
     "summarize",

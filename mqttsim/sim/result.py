@@ -111,7 +111,9 @@ class ScenarioResult:
             self._save_json(path)
             return
         if suffix not in (".csv", ".parquet"):
-            raise ConfigError(f"{os.fspath(path)}: the file name must end in .csv, .parquet or .json")
+            raise ConfigError(
+                f"{os.fspath(path)}: the file name must end in .csv, .parquet or .json"
+            )
         if what not in _FRAMES:
             raise ConfigError(f"cannot save {what!r}; allowed: {', '.join(_FRAMES)}")
         frame = getattr(self, what)
@@ -169,7 +171,9 @@ def _message_pairs(world: World) -> pd.DataFrame:
 
     frame = world.messages.frame(node_column="publisher")
     filters = [
-        (node.name, parse_shared(f)[1]) for node in world.scenario.clients for f, _ in node.subscribe
+        (node.name, parse_shared(f)[1])
+        for node in world.scenario.clients
+        for f, _ in node.subscribe
     ]
     expected: dict[str, list[str]] = {}
     for topic in frame["topic"].astype(str).unique():

@@ -198,7 +198,9 @@ class Scenario:
     def check_settings(self) -> None:
         """Check the scenario-wide values; one line naming the bad one."""
         if not 0 < self.duration_s <= 366 * 86400:
-            raise ConfigError(f"duration_s must be > 0 (and at most a year), got {self.duration_s!r}")
+            raise ConfigError(
+                f"duration_s must be > 0 (and at most a year), got {self.duration_s!r}"
+            )
         if not 0 <= self.drain_s <= 366 * 86400:
             raise ConfigError(f"drain_s must be >= 0, got {self.drain_s!r}")
         if self.qos not in (0, 1, 2):
@@ -324,7 +326,9 @@ class Scenario:
         if not 0 <= keep_alive_s <= 65535:
             raise ConfigError(f"keep_alive_s must be in 0..65535, got {keep_alive_s!r}")
         if not 0 <= session_expiry_s <= 0xFFFFFFFF:
-            raise ConfigError(f"session_expiry_s must be in 0..4294967295, got {session_expiry_s!r}")
+            raise ConfigError(
+                f"session_expiry_s must be in 0..4294967295, got {session_expiry_s!r}"
+            )
         if not 0 <= start_s < self.duration_s + self.drain_s:
             raise ConfigError(f"start_s must be in [0, the run's length), got {start_s!r}")
         if mqtt_version is not None:
@@ -332,7 +336,9 @@ class Scenario:
         pairs = [(subscribe, 2)] if isinstance(subscribe, str) else list(subscribe)
         for topic_filter, qos in pairs:
             if qos not in (0, 1, 2):
-                raise ConfigError(f"client {name!r}: subscription QoS must be 0, 1 or 2, got {qos!r}")
+                raise ConfigError(
+                    f"client {name!r}: subscription QoS must be 0, 1 or 2, got {qos!r}"
+                )
             _check_filter(topic_filter)
         node = ClientNode(
             name=name,
@@ -375,7 +381,8 @@ class Scenario:
         return self.add(Bursts(client=client, topic=topic, **kwargs))
 
     def replay(self, client: str, trace: Any, **kwargs: Any) -> Traffic:
-        """Publish a trace of (time_s, topic, payload_bytes) (:class:`~mqttsim.sim.traffic.Replay`)."""
+        """Publish a trace of (time_s, topic, payload_bytes)
+        (:class:`~mqttsim.sim.traffic.Replay`)."""
         return self.add(Replay.of(client, trace, **kwargs))
 
     def by_exception(self, client: str, topic: str, **kwargs: Any) -> Traffic:
@@ -462,7 +469,9 @@ class Scenario:
 
 def _check_version(version: str) -> None:
     if version not in MQTT_VERSIONS:
-        raise ConfigError(f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {version!r}")
+        raise ConfigError(
+            f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {version!r}"
+        )
 
 
 def _overridden(spec: LinkSpec, overrides: dict[str, Any]) -> LinkSpec:

@@ -216,7 +216,9 @@ class Replay(Traffic):
                 raise ConfigError(f"trace frame lacks columns: {', '.join(sorted(missing))}")
             rows = [
                 (float(t), str(tp), int(n))
-                for t, tp, n in zip(trace["time_s"], trace["topic"], trace["payload_bytes"], strict=True)
+                for t, tp, n in zip(
+                    trace["time_s"], trace["topic"], trace["payload_bytes"], strict=True
+                )
             ]
         else:
             rows = [(float(t), str(tp), int(n)) for t, tp, n in trace]

@@ -53,11 +53,11 @@ def apply_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
             if len(parts) == 1 and key in SCENARIO_KEYS:
                 settings[key] = value
             elif parts[0] == "link" and len(parts) in (2, 3):
-                links = _each(links, parts, lambda node, f: replace(node, spec=_link(node, f, value)))
+                links = _each(links, parts, _link, value)
             elif parts[0] == "client" and len(parts) in (2, 3):
-                clients = _each(clients, parts, lambda node, f: _client(node, f, value))
+                clients = _each(clients, parts, _client, value)
             elif parts[0] == "broker" and len(parts) in (2, 3):
-                brokers = _each(brokers, parts, lambda node, f: _broker(node, f, value))
+                brokers = _each(brokers, parts, _broker, value)
             elif parts[0] == "traffic" and len(parts) in (2, 3):
                 traffic = _traffic(traffic, parts, value)
             else:
@@ -67,30 +67,29 @@ def apply_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
             raise ConfigError(f"{key}={value!r}: {exc}") from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{key}={value!r}: {exc}") from None
-    return Scenario(
-        **settings, links=links, brokers=brokers, clients=clients, traffic=traffic
-    )
+    return Scenario(**settings, links=links, brokers=brokers, clients=clients, traffic=traffic)
 
 
-def _each(nodes: list[Any], parts: list[str], change: Any) -> list[Any]:
-    """Apply ``change(node, field)`` to every node (``group.FIELD``) or one (``group.NAME.FIELD``)."""
+def _each(nodes: list[Any], parts: list[str], change: Any, value: Any) -> list[Any]:
+    """``change(node, field, value)`` for every node (``group.FIELD``) or one
+    (``group.NAME.FIELD``)."""
     if len(parts) == 2:
         if not nodes:
             raise ConfigError(f"the scenario has no {parts[0]}")
-        return [change(node, parts[1]) for node in nodes]
+        return [change(node, parts[1], value) for node in nodes]
     name, what = parts[1], parts[2]
     names = [node.name for node in nodes]
     if name not in names:
         raise ConfigError(f"no {parts[0]} named {name!r}; names: {', '.join(names)}")
-    return [change(node, what) if node.name == name else node for node in nodes]
+    return [change(node, what, value) if node.name == name else node for node in nodes]
 
 
 def _link(node: Any, what: str, value: Any) -> Any:
     from .scenario import _overridden
 
     if what == "preset":
-        return get_preset(str(value))
-    return _overridden(node.spec, {what: value})
+        return replace(node, spec=get_preset(str(value)))
+    return replace(node, spec=_overridden(node.spec, {what: value}))
 
 
 def _client(node: Any, what: str, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Endpoint profiles: each documented behaviour of paho-mqtt 2.x and mosquitto 2.0, and mqttsim's own.
+"""Endpoint profiles: each documented behaviour of paho-mqtt 2.x, mosquitto 2.0 and mqttsim.
 
 Every test runs a small scenario on a clean link whose figures make the
 expected times easy to compute: 280 ms one way (a geostationary hop) and
@@ -35,7 +35,9 @@ GEO = LinkSpec(
     downlink_bps=1e6,
 )
 TOPIC = "plant/pressure"
-PUBLISH_SEGMENT = 40 + 2 + 2 + len(TOPIC) + 2 + 24  # IP+TCP, fixed header, topic, packet id, payload
+PUBLISH_SEGMENT = (
+    40 + 2 + 2 + len(TOPIC) + 2 + 24
+)  # IP+TCP, fixed header, topic, packet id, payload
 ACK_SEGMENT = 40 + 4  # PUBREC or PUBREL on MQTT 3.1.1
 
 
@@ -288,7 +290,9 @@ def test_every_broker_behaviour_names_its_source(name: str) -> None:
 
 
 def test_profiles_refuse_unknown_names_and_settings_in_one_line() -> None:
-    with pytest.raises(ConfigError, match="unknown client profile 'paho-3'; allowed: mqttsim, paho-2"):
+    with pytest.raises(
+        ConfigError, match="unknown client profile 'paho-3'; allowed: mqttsim, paho-2"
+    ):
         client_profile("paho-3")
     with pytest.raises(ConfigError, match="unknown broker profile 'emqx'"):
         broker_profile("emqx")
@@ -296,4 +300,9 @@ def test_profiles_refuse_unknown_names_and_settings_in_one_line() -> None:
         client_profile("paho-2").with_overrides(inflight=5)
     with pytest.raises(ConfigError, match="qos2_handover must be one of publish, pubrel"):
         client_profile("paho-2").with_overrides(qos2_handover="later")
-    assert broker_profile("mosquitto-2").with_overrides(max_queued_messages=5).config.max_queued_messages == 5
+    assert (
+        broker_profile("mosquitto-2")
+        .with_overrides(max_queued_messages=5)
+        .config.max_queued_messages
+        == 5
+    )

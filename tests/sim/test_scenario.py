@@ -109,7 +109,9 @@ def test_building_refuses_mistakes_in_one_line() -> None:
         net.client("x", site="field", broker="nope")
     with pytest.raises(ConfigError, match="already joined"):
         net.link("hub", "field", "geo-vsat", name="again")
-    with pytest.raises(ConfigError, match="unknown link setting 'random_outages'; allowed: .*delay_s"):
+    with pytest.raises(
+        ConfigError, match="unknown link setting 'random_outages'; allowed: .*delay_s"
+    ):
         net.link("field", "moon", "geo-vsat", random_outages=False)
     with pytest.raises(ConfigError, match="unknown link preset 'moon'"):
         net.link("field", "moon", "moon")
@@ -143,7 +145,9 @@ def test_periodic_poisson_and_bursts_publish_what_they_say() -> None:
     net.bursts("rtu", "plant/burst", every_s=100, count=5, start_s=1)
     m = net.run(seed=2).messages.set_index("topic")
     assert m.loc["plant/periodic", "sent_s"].tolist() == [5.0 + 30 * k for k in range(10)]
-    assert m.loc["plant/burst", "sent_s"].tolist() == [t for t in (1.0, 101.0, 201.0) for _ in range(5)]
+    assert m.loc["plant/burst", "sent_s"].tolist() == [
+        t for t in (1.0, 101.0, 201.0) for _ in range(5)
+    ]
     poisson = m.loc["plant/poisson", "sent_s"]
     assert 15 <= len(poisson) <= 45  # 30 expected in 300 s
     again = net.run(seed=2).messages.set_index("topic").loc["plant/poisson", "sent_s"]

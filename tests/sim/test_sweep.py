@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from mqttsim.protocol.errors import ConfigError
-from mqttsim.sim.scenarios.pipeline import PipelineConfig, run_pipeline
 from mqttsim.sim.scenario import Scenario
+from mqttsim.sim.scenarios.pipeline import PipelineConfig, run_pipeline
 from mqttsim.sim.sweep import SerialExecutor, sweep, sweep_configs
 
 BASE = PipelineConfig(stations=2, hours=0.2, drain_s=300.0, record_packets=False, seed=5)
@@ -93,7 +93,9 @@ def test_a_scenario_sweep_varies_dotted_keys_and_seeds_the_replications() -> Non
     single = _station().with_values({"qos": 2, "link.loss_rate": 0.05}).run(seed=101).summary()
     row = table[(table.qos == 2) & (table["link.loss_rate"] == 0.05) & (table.replication == 1)]
     pd.testing.assert_frame_equal(
-        row.drop(columns=["link.loss_rate", "replication", "seed", "wall_s"]).reset_index(drop=True),
+        row.drop(columns=["link.loss_rate", "replication", "seed", "wall_s"]).reset_index(
+            drop=True
+        ),
         single,
         check_dtype=False,
     )

@@ -66,7 +66,13 @@ from .telemetry import DAY_S, load_plans
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["CONTROL_CENTRE", "PipelineConfig", "PipelineResult", "pipeline_scenario", "run_pipeline"]
+__all__ = [
+    "CONTROL_CENTRE",
+    "PipelineConfig",
+    "PipelineResult",
+    "pipeline_scenario",
+    "run_pipeline",
+]
 
 CONTROL_CENTRE = "control-centre"  # the site of the broker (and, on loopback, the SCADA host)
 
@@ -279,9 +285,7 @@ def pipeline_scenario(config: PipelineConfig | None = None) -> Scenario:
     if c.host_link == "lan":
         host_site = SCADA_ID
         net.link(SCADA_ID, CONTROL_CENTRE, _lan(c), name=SCADA_ID, billed=False)
-    net.process(
-        operations.install, stations=c.stations, stagger=c.stagger, start_s=c.start_s
-    )
+    net.process(operations.install, stations=c.stations, stagger=c.stagger, start_s=c.start_s)
     v5 = c.mqtt_version == "5"
     common: dict[str, Any] = {
         "keep_alive_s": c.keep_alive_s,

@@ -2,23 +2,20 @@
 
 :func:`~mqttsim.sim.scenarios.pipeline.pipeline_scenario` describes the
 network (a link per station, the broker at the control centre, the clients)
-and adds these behaviours as processes of the scenario:
-:func:`install` (once, before the clients), :func:`station` (after each
-station's client) and :func:`scada` (after the SCADA host's). Every node's
-behaviour is described in :mod:`mqttsim.sim.scenarios.pipeline`.
+and adds these behaviours as processes of the scenario: :func:`install`
+(once, before the clients), :func:`station` (after each station's client)
+and :func:`scada` (after the SCADA host's). Every node's behaviour is
+described in :mod:`mqttsim.sim.scenarios.pipeline`.
 
-This module is one of the few written for speed (it is compiled with mypyc;
-see :mod:`mqttsim.native`): a station's reporter and the SCADA host's reader
-are callbacks that run in the very events where SimPy processes would
-resume (see :class:`_Reporter` and :meth:`PipelineOperations._scada_arrived`),
-because a 24-hour run publishes hundreds of thousands of messages. The
-plainer processes (a station's status and commands) are ordinary SimPy
-generators.
+The behaviours are plain SimPy: a station's reporter, its status and its
+commands are generator processes; the SCADA host reads each message in its
+client's ``on_message`` as it arrives. The module is compiled with the
+model (:mod:`mqttsim.native`) only because a 24-hour run of 200 stations
+publishes half a million messages through it.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,7 +24,6 @@ import simpy
 from mqttsim.protocol.events import MessageReceived
 from mqttsim.protocol.packets import Publish
 
-from ..immediate import call_soon, immediate
 from ..metrics import MessageLog
 from ..node import SimClient
 from .telemetry import DAY_S, StationPlan, load_plans
@@ -80,7 +76,7 @@ def scada(world: World, *, client: str = SCADA_ID) -> None:
     ops: PipelineOperations = world.state[_KEY]
     ops.scada = world.clients[client]
     ops.scada_name = client
-    ops.scada.on_message = ops._scada_arrived
+    ops.scada.on_message = ops._scada_received
 
 
 class PipelineOperations:
@@ -104,7 +100,6 @@ class PipelineOperations:
     def __init__(self, world: World, *, stations: int, stagger: bool, start_s: float) -> None:
         self.world = world
         self.env = world.env
-        self._immediate = immediate(world.env)  # its clock reads cheaply
         self.qos = world.qos
         self.count = stations
         self.stagger = stagger
@@ -120,11 +115,6 @@ class PipelineOperations:
         self.by_node: dict[str, _Station] = {}
         self.scada: SimClient | None = None
         self.scada_name = SCADA_ID
-        # The SCADA host's reader (see _scada_arrived): messages not yet read,
-        # and whether the two events of a Store's put and get are pending.
-        self._scada_inbox: deque[Publish] = deque()
-        self._scada_put_pending = False
-        self._scada_get_pending = False
 
     def add_station(self, node: str) -> None:
         plans = self.plans
@@ -136,7 +126,7 @@ class PipelineOperations:
         self.stations.append(here)
         self.by_node[node] = here
         env = self.env
-        call_soon(env, _Reporter(self, here).start)  # where a process would start
+        env.process(self._report(here))
         env.process(self._status(here))
         env.process(self._commands_in(here))
 
@@ -152,7 +142,7 @@ class PipelineOperations:
         The payload is ``b"{seq} {text}"``; the write goes out once, so the
         messages of one instant share TCP segments.
         """
-        now = self._immediate.now()
+        now = self.env.now
         qos = self.qos
         ids = station.ids
         node = station.node
@@ -163,6 +153,48 @@ class PipelineOperations:
             ids.append(log(node, topic, kind, qos, now, len(payload)))
             out.append((topic, payload, qos, retain))
         station.client.publish_many(out)
+
+    def _report(self, station: _Station) -> Proc:
+        """Replay the station's batches of the trace, each at its instant: readings, then alarms.
+
+        The trace starts ``start_s`` into its day, is replayed day after day,
+        and is shifted by the station's place in the reporting period when
+        the clocks are staggered.
+        """
+        env = self.env
+        sensors = station.plan.station.sensors
+        prefix = f"pipeline/{station.node}/"
+        topics = [prefix + s.name for s in sensors]
+        alarm_topics = [f"{prefix}alarm/{s.name}" for s in sensors]
+        valves = frozenset(j for j, s in enumerate(sensors) if s.kind == "valve_state")
+        offset = _REPORT_PERIOD_S * station.index / self.count if self.stagger else 0.0
+        day = 0
+        while True:
+            for batch in station.plan.batches:
+                at = batch.t_s + day * DAY_S - self.start_s + offset
+                if at < 0:
+                    continue
+                if at >= self.duration_s:
+                    return
+                if at > env.now:
+                    yield env.timeout(at - env.now)
+                t_abs = batch.t_s + day * DAY_S
+                closed = not station.valve_open
+                items = [
+                    (
+                        topics[j],
+                        "report",
+                        b"%d %s" % (t_abs, b"0" if closed and j in valves else v),
+                        True,
+                    )
+                    for j, v in batch.readings
+                ]
+                items += [
+                    (alarm_topics[j], "alarm", b"%d %s %s" % (t_abs, kind, v), False)
+                    for j, kind, v in batch.alarms
+                ]
+                self._publish(station, items)
+            day += 1
 
     def _clock(self) -> int:
         """The trace's time now, for status and command payloads."""
@@ -202,31 +234,9 @@ class PipelineOperations:
 
     # -- the SCADA host ----------------------------------------------------------------
 
-    # The host reads its messages in the event where a reader process taking
-    # them from the client's Store would: that Store's put event triggers the
-    # get, whose event resumes the reader, which then also takes every
-    # message that came meanwhile. Two bare events stand for those (a put
-    # event while one is pending, or while the get is, does nothing), so
-    # the commands of _isolate leave at the very same point of the run as
-    # with the Store, for a fraction of its cost per message.
-
-    def _scada_arrived(self, event: MessageReceived) -> None:
-        self._scada_inbox.append(event.publish)
-        if not (self._scada_put_pending or self._scada_get_pending):
-            self._scada_put_pending = True
-            self._immediate.soon(self._scada_put_done)
-
-    def _scada_put_done(self, _event: object) -> None:
-        self._scada_put_pending = False
-        self._scada_get_pending = True
-        self._immediate.soon(self._scada_read)
-
-    def _scada_read(self, _event: object) -> None:
-        """Log each live delivery; isolate a section on a block valve's LOW alarm."""
-        self._scada_get_pending = False
-        inbox = self._scada_inbox
-        while inbox:
-            self._scada_message(inbox.popleft())
+    def _scada_received(self, event: MessageReceived) -> None:
+        """The SCADA host reads each message as it arrives (its client's ``on_message``)."""
+        self._scada_message(event.publish)
 
     def _scada_message(self, publish: Publish) -> None:
         if publish.retain:
@@ -238,7 +248,7 @@ class PipelineOperations:
         if seq is None:  # the will: "lost"
             self.wills.append((self.env.now, station.node))
             return
-        self.messages.delivered(station.ids[seq - 1], self._immediate.now(), self.scada_name)
+        self.messages.delivered(station.ids[seq - 1], self.env.now, self.scada_name)
         # find(), not `in`: bytes' `in` first tries its operand as an int.
         if not self.isolated and publish.payload.find(b" LOW ") >= 0:
             self._isolate(station)
@@ -270,92 +280,6 @@ class PipelineOperations:
             self.commands.published(target.node, topic, "command", qos, self.env.now, len(payload))
             out.append((topic, payload, qos, False))
         client.publish_many(out)
-
-
-class _Reporter:
-    """Replay one station's batches of the trace: readings, then alarms.
-
-    The loop of a process (wait for the next batch's instant, publish it),
-    written as callbacks on its timeouts: a process's resumption costs more
-    than the rest of a batch's bookkeeping. Each batch goes out in the event
-    where the process would have sent it.
-    """
-
-    __slots__ = (
-        "ops",
-        "station",
-        "topics",
-        "alarm_topics",
-        "valves",
-        "offset",
-        "batches",
-        "k",
-        "day",
-        "start_s",
-        "end_s",
-        "_publish_cb",
-    )
-
-    def __init__(self, ops: PipelineOperations, station: _Station) -> None:
-        sensors = station.plan.station.sensors
-        prefix = f"pipeline/{station.node}/"
-        self.ops = ops
-        self.station = station
-        self.topics = [prefix + s.name for s in sensors]
-        self.alarm_topics = [f"{prefix}alarm/{s.name}" for s in sensors]
-        self.valves = frozenset(j for j, s in enumerate(sensors) if s.kind == "valve_state")
-        self.offset = _REPORT_PERIOD_S * station.index / ops.count if ops.stagger else 0.0
-        self.batches = station.plan.batches
-        self.k = 0  # the next batch, of day ``day`` of the replay
-        self.day = 0
-        self.start_s = ops.start_s
-        self.end_s = ops.duration_s
-        self._publish_cb = self._publish
-
-    def start(self, _event: simpy.Event | None = None) -> None:
-        self._next()
-
-    def _next(self) -> None:
-        """Publish the batches due now, then wait for the next one (or stop)."""
-        clock = self.ops._immediate
-        start, end = self.start_s, self.end_s
-        batches = self.batches
-        while True:
-            if self.k == len(batches):
-                self.k = 0
-                self.day += 1
-            at = batches[self.k].t_s + self.day * DAY_S - start + self.offset
-            if at < 0:
-                self.k += 1
-                continue
-            if at >= end:
-                return
-            now = clock.now()
-            if at > now:
-                clock.timeout(at - now, self._publish_cb)
-                return
-            self._publish()
-
-    def _publish(self, _event: object = None) -> None:
-        """Publish batch ``k``, then go on."""
-        batch = self.batches[self.k]
-        self.k += 1
-        t_abs = batch.t_s + self.day * DAY_S
-        closed = not self.station.valve_open
-        topics, valves = self.topics, self.valves
-        items = [
-            (topics[j], "report", b"%d %s" % (t_abs, b"0" if closed and j in valves else v), True)
-            for j, v in batch.readings
-        ]
-        if batch.alarms:
-            alarm_topics = self.alarm_topics
-            items += [
-                (alarm_topics[j], "alarm", b"%d %s %s" % (t_abs, kind, v), False)
-                for j, kind, v in batch.alarms
-            ]
-        self.ops._publish(self.station, items)
-        if _event is not None:
-            self._next()
 
 
 def _seq(payload: bytes) -> int | None:
