@@ -11,8 +11,12 @@ import pytest
 
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.presets import get_preset
-from mqttsim.sim.scenarios.pipeline import PipelineConfig, PipelineResult, run_pipeline
-from mqttsim.sim.scenarios.pipeline import pipeline_scenario
+from mqttsim.sim.scenarios.pipeline import (
+    PipelineConfig,
+    PipelineResult,
+    pipeline_scenario,
+    run_pipeline,
+)
 from mqttsim.sim.world import World
 
 # Small runs: three stations for half an hour unless a test needs more.
