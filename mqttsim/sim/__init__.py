@@ -39,7 +39,7 @@ from .result import BrokerState, ScenarioResult
 from .scenario import Scenario
 from .scenario_file import load_scenario, parse_set
 from .scenarios.pipeline import PipelineConfig, PipelineResult, pipeline_scenario, run_pipeline
-from .sweep import sweep, sweep_configs
+from .sweep import SerialExecutor, sweep, sweep_configs
 from .tcp import (
     ConnectionClosed,
     ConnectionFailed,
@@ -90,6 +90,7 @@ __all__ = [
     "Scenario",
     "ScenarioResult",
     "Segment",
+    "SerialExecutor",
     "SimBroker",
     "SimClient",
     "TRAFFIC_KINDS",
