@@ -237,11 +237,12 @@ def _connections(world: World) -> pd.DataFrame:
         client = world.clients[node.name]
         counts = by_owner.get(node.name, dict.fromkeys(_COUNTS, 0))
         reasons = [e.detail for _, e in client.log if isinstance(e, Disconnected)]
-        link = "loopback"
         broker_site = next(b.site for b in scenario.brokers if b.name == node.broker)
-        for candidate in scenario.links:
-            if {candidate.a, candidate.b} == {node.site, broker_site}:
-                link = candidate.name
+        link = (
+            "loopback"
+            if node.site == broker_site
+            else world.link_between(node.site, broker_site).name
+        )
         rows.append(
             {
                 "client": node.name,

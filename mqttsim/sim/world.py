@@ -37,7 +37,6 @@ from mqttsim.protocol.events import (
 )
 
 from .gcfreeze import frozen_setup
-from .immediate import immediate
 from .link import Link, LinkRecord
 from .loopback import LoopbackPath
 from .metrics import MessageLog, PacketLog
@@ -50,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .result import ScenarioResult
     from .scenario import ClientNode, LinkNode, Scenario
+    from .traffic import Traffic
 
 __all__ = ["VERSIONS", "World"]
 
@@ -98,7 +98,6 @@ class World:
         if self.qos not in (0, 1, 2):
             raise ConfigError(f"qos must be 0, 1 or 2, got {self.qos!r}")
         self.env = simpy.Environment()
-        self._immediate = immediate(self.env)  # its clock reads cheaply
         self.horizon_s = scenario.horizon_s
         self.messages = MessageLog()
         self.packets = PacketLog() if record_packets else None
@@ -113,6 +112,7 @@ class World:
         self._path_broker: dict[str, str] = {}  # link name -> the broker its Path serves
         self._path_site: dict[str, str] = {}  # link name -> the site of its clients
         self._listeners: dict[str, TcpListener] = {}
+        self._joining = {frozenset((x.a, x.b)): x for x in scenario.links}
         self._build()
 
     # -- what processes use ----------------------------------------------------------
@@ -137,8 +137,9 @@ class World:
 
         The payload is ``b"{id} {text}"``, padded with dots to
         ``payload_bytes`` (longer if id and text need more). ``qos`` None
-        takes the run's. With ``flush=False`` the bytes wait for
-        :meth:`flush` (messages written at once share TCP segments).
+        takes the run's; ``kind`` labels the message in the log. With
+        ``flush=False`` the bytes wait for :meth:`flush` (messages written
+        at once share TCP segments).
         """
         level = self.qos if qos is None else qos
         sim_client = self.clients[client]
@@ -146,7 +147,7 @@ class World:
         payload = b"%d %s" % (message_id, text)
         if len(payload) < payload_bytes:
             payload += b"." * (payload_bytes - len(payload))
-        now = self._immediate.now()
+        now = self.env.now
         self.messages.published(client, topic, kind, level, now, len(payload))
         sim_client.connection.publish(topic, payload, qos=level, retain=retain, now=now)
         if flush:
@@ -178,16 +179,17 @@ class World:
                 horizon_s=self.horizon_s,
                 observers=self._observers(link.name),
             )
+        by_client: dict[str | None, list[tuple[int, Traffic]]] = {}
         for k, traffic in enumerate(scenario.traffic):
-            if traffic.client is None:
-                self._start(traffic.run(self, k))
+            by_client.setdefault(traffic.client, []).append((k, traffic))
+        for k, traffic in by_client.get(None, []):
+            self._start(traffic.run(self, k))
         for node in scenario.clients:
             self._add_client(node)
             if node.subscribe:
                 self.env.process(self._subscriber(node))
-            for k, traffic in enumerate(scenario.traffic):
-                if traffic.client == node.name:
-                    self._start(traffic.run(self, k))
+            for k, traffic in by_client.get(node.name, []):
+                self._start(traffic.run(self, k))
 
     def _start(self, process: Proc | None) -> None:
         if process is not None:
@@ -202,10 +204,11 @@ class World:
             observers = [_both(o, extra) for o in observers]
         return observers[0], observers[1]
 
-    def _link_between(self, site: str, other: str) -> LinkNode:
-        for link in self.scenario.links:
-            if {link.a, link.b} == {site, other}:
-                return link
+    def link_between(self, site: str, other: str) -> LinkNode:
+        """The link joining two sites; ConfigError, saying why, if none does."""
+        link = self._joining.get(frozenset((site, other)))
+        if link is not None:
+            return link
         raise ConfigError(
             f"no link joins sites {site!r} and {other!r}; a client reaches its broker over"
             " one link, or over loopback on the broker's own site"
@@ -218,7 +221,7 @@ class World:
             loopback = LoopbackPath(self.env, listener)
             self.loopbacks.append(loopback)
             return loopback
-        link = self._link_between(node.site, broker.site)
+        link = self.link_between(node.site, broker.site)
         path = self.paths.get(link.name)
         if path is not None:
             if self._path_broker[link.name] != broker.name:
@@ -292,7 +295,7 @@ class World:
     def _tracker(self, subscriber: str) -> Callable[[MessageReceived], None]:
         """Log each live delivery of a message :meth:`publish` made."""
         log = self.messages
-        clock = self._immediate
+        env = self.env
 
         def arrived(event: MessageReceived) -> None:
             publish = event.publish
@@ -303,7 +306,7 @@ class World:
                 return
             message_id = int(head)
             if message_id < len(log) and log.topic[message_id] == publish.topic:
-                log.delivered(message_id, clock.now(), subscriber)
+                log.delivered(message_id, env.now, subscriber)
 
         return arrived
 
