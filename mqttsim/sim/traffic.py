@@ -26,18 +26,52 @@ from __future__ import annotations
 import csv
 import importlib
 import math
+import random
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
 from mqttsim.protocol.errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .world import World
+
+class WorldView(Protocol):
+    """What traffic uses of the world it runs in (:class:`mqttsim.sim.world.World`
+    is the one there is): the environment, the run's length, publishing, and
+    the random streams."""
+
+    env: simpy.Environment
+
+    @property
+    def duration_s(self) -> float:
+        """How long traffic publishes: the scenario's ``duration_s``."""
+        ...
+
+    def publish(
+        self,
+        client: str,
+        topic: str,
+        *,
+        payload_bytes: int = 32,
+        qos: int | None = None,
+        retain: bool = False,
+        text: bytes = b"",
+        kind: str = "data",
+        flush: bool = True,
+    ) -> int:
+        """Publish for ``client`` now and log the message; its id."""
+        ...
+
+    def flush(self, client: str) -> None:
+        """Write what ``client``'s core has to send."""
+        ...
+
+    def rng(self, name: str, purpose: str) -> random.Random:
+        """The random stream ``f"{seed}:{name}:{purpose}"``."""
+        ...
 
 __all__ = [
     "TRAFFIC_KINDS",
@@ -64,7 +98,7 @@ class Traffic:
 
     client: str | None
 
-    def run(self, world: World, k: int) -> Proc | None:
+    def run(self, world: WorldView, k: int) -> Proc | None:
         """The process (a generator), or None when everything was done at once."""
         raise NotImplementedError
 
@@ -90,10 +124,10 @@ class _Publishing(Traffic):
         if not self.topic or any(c in self.topic for c in "+#"):
             raise ConfigError(f"topic must be a topic name without wildcards, got {self.topic!r}")
 
-    def _end(self, world: World) -> float:
-        return world.scenario.duration_s if self.stop_s is None else self.stop_s
+    def _end(self, world: WorldView) -> float:
+        return world.duration_s if self.stop_s is None else self.stop_s
 
-    def _send(self, world: World, *, flush: bool = True) -> None:
+    def _send(self, world: WorldView, *, flush: bool = True) -> None:
         world.publish(
             self.client,
             self.topic,
@@ -116,7 +150,7 @@ class Periodic(_Publishing):
         _check(self.every_s > 0, "every_s", "> 0", self.every_s)
         _check(self.offset_s >= 0, "offset_s", ">= 0", self.offset_s)
 
-    def run(self, world: World, k: int) -> Proc:
+    def run(self, world: WorldView, k: int) -> Proc:
         env = world.env
         end = self._end(world)
         at = self.start_s + self.offset_s
@@ -138,7 +172,7 @@ class Poisson(_Publishing):
         _Publishing.__post_init__(self)
         _check(self.rate_per_s > 0, "rate_per_s", "> 0", self.rate_per_s)
 
-    def run(self, world: World, k: int) -> Proc:
+    def run(self, world: WorldView, k: int) -> Proc:
         env = world.env
         rng = world.rng(self.client, f"traffic-{k}")
         end = self._end(world)
@@ -166,7 +200,7 @@ class Bursts(_Publishing):
         _check(self.count >= 1, "count", ">= 1", self.count)
         _check(self.spacing_s >= 0, "spacing_s", ">= 0", self.spacing_s)
 
-    def run(self, world: World, k: int) -> Proc:
+    def run(self, world: WorldView, k: int) -> Proc:
         env = world.env
         end = self._end(world)
         n = 0
@@ -224,9 +258,9 @@ class Replay(Traffic):
             rows = [(float(t), str(tp), int(n)) for t, tp, n in trace]
         return cls(client=client, rows=tuple(sorted(rows, key=lambda r: r[0])), **kwargs)
 
-    def run(self, world: World, k: int) -> Proc:
+    def run(self, world: WorldView, k: int) -> Proc:
         env = world.env
-        end = world.scenario.duration_s
+        end = world.duration_s
         for t, topic, size in self.rows:
             if t >= end:
                 return
@@ -262,7 +296,7 @@ class ByException(_Publishing):
         if self.heartbeat_s is not None:
             _check(self.heartbeat_s > 0, "heartbeat_s", "> 0", self.heartbeat_s)
 
-    def run(self, world: World, k: int) -> Proc:
+    def run(self, world: WorldView, k: int) -> Proc:
         env = world.env
         rng = world.rng(self.client, f"traffic-{k}")
         end = self._end(world)
@@ -316,7 +350,7 @@ class Process(Traffic):
             raise ConfigError(f"process must be a function or 'module:function', got {function!r}")
         return cls(client=client, function=function, options=tuple(options.items()))
 
-    def run(self, world: World, k: int) -> Proc | None:
+    def run(self, world: WorldView, k: int) -> Proc | None:
         function = _import(self.function) if isinstance(self.function, str) else self.function
         options = dict(self.options)
         if self.client is not None:

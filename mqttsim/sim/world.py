@@ -117,6 +117,11 @@ class World:
 
     # -- what processes use ----------------------------------------------------------
 
+    @property
+    def duration_s(self) -> float:
+        """How long traffic publishes: the scenario's ``duration_s``."""
+        return self.scenario.duration_s
+
     def rng(self, name: str, purpose: str) -> random.Random:
         """The random stream ``f"{seed}:{name}:{purpose}"``."""
         return random.Random(f"{self.seed}:{name}:{purpose}")
