@@ -17,7 +17,7 @@ and no process:
 3. **Propagation.** The last bit arrives ``delay_s`` later, plus a jitter
    drawn from the link's jitter distribution: uniform in ``[0, jitter_s]``
    unless ``jitter_model`` names another of
-   :data:`~mqttsim.sim.linkspec.JITTER_MODELS`. Propagation delay is a floor
+   :data:`~mqttsim.sim.link_figures.JITTER_MODELS`. Propagation delay is a floor
    (the speed of light does not get faster), so jitter only ever adds.
 4. **Ordering.** Real satellite links rarely reorder: a modem delivers frames
    in order. A packet therefore never overtakes the one sent before it:
@@ -38,7 +38,7 @@ with an ``observe_packet(time_s, size_bytes, outcome, arrival_s, item)``
 method (the packet log's) is called that way instead, and no record is
 built: a long run sends millions of packets.
 
-Every figure's range is :data:`~mqttsim.sim.linkspec.LINK_FIGURES`'s; a
+Every figure's range is :data:`~mqttsim.sim.link_figures.LINK_FIGURES`'s; a
 whole link, both directions, is described by a
 :class:`~mqttsim.sim.linkspec.LinkSpec`, whose
 :meth:`~mqttsim.sim.linkspec.LinkSpec.links` builds its two Links.
@@ -58,7 +58,7 @@ import simpy
 from mqttsim.protocol.errors import ConfigError
 
 from .immediate import immediate
-from .linkspec import (
+from .link_figures import (
     JITTER_MODELS,
     check_jitter_model,
     check_link_figure,
@@ -219,7 +219,7 @@ class Link:
         delay_s: one-way propagation delay, >= 0.
         jitter_s: scale of the extra delay, >= 0 (the most it adds, for uniform).
         jitter_model: the jitter distribution, a key of
-            :data:`~mqttsim.sim.linkspec.JITTER_MODELS`; ``"uniform"``
+            :data:`~mqttsim.sim.link_figures.JITTER_MODELS`; ``"uniform"``
             draws from ``[0, jitter_s]``.
         bandwidth_bps: transmit rate in bit/s, > 0; None for no serialisation.
         loss: the loss model; None for no loss.

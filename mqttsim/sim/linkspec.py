@@ -25,42 +25,50 @@ one frozen value, a :class:`LinkSpec`:
 * **Price** per MB and per message in US dollars of ``price_year``, and
   ``sources``: where every figure comes from (``datasets/links.json``).
 
-Every range lives in :data:`LINK_FIGURES` and every check goes through
-:func:`check_link_figure`, which :mod:`~mqttsim.sim.link`,
-:mod:`~mqttsim.sim.loss`, :mod:`~mqttsim.sim.presets` and the widgets call
-too: a figure has one range and one message wherever it is typed. A value is
-checked once, when it is made (``__post_init__``); a mistake is a
+Every figure's range and check lives in :mod:`~mqttsim.sim.link_figures`,
+beneath this module, :mod:`~mqttsim.sim.link` and :mod:`~mqttsim.sim.loss`
+(its :data:`LINK_FIGURES`, :func:`check_link_figure` and jitter models are
+re-exported here). A value is checked once, when it is made
+(``__post_init__``); a mistake is a
 :class:`~mqttsim.protocol.errors.ConfigError` of one line naming the field
-and what is allowed.
+and what is allowed. :func:`overridden` is :meth:`LinkSpec.with_overrides`
+for settings given by name (a scenario's, a sweep's), an unknown one refused
+in one line.
 
 :meth:`LinkSpec.links` turns a spec into the two
 :class:`~mqttsim.sim.link.Link` objects of a path. Randomness comes from
 ``rng(purpose)``, one seeded stream per purpose (``"loss-up"``,
 ``"loss-down"``, ``"jitter-up"``, ``"jitter-down"``, ``"outages"``), so
 changing one figure leaves the other streams' draws where they were.
-
-:mod:`~mqttsim.sim.link` and :mod:`~mqttsim.sim.loss` import their ranges
-from here, so this module imports them only inside functions (an import at
-the top would be circular).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
 from mqttsim.protocol.errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover - see the module docstring on import order
-    import simpy
+from .link import Link, LinkRecord, OutageSchedule, RandomOutages
+from .link_figures import (
+    JITTER_MODELS,
+    LINK_FIGURES,
+    FigureRange,
+    JitterModel,
+    RandomSource,
+    check_jitter_model,
+    check_link_figure,
+    check_outage_windows,
+    check_queue_limit_bytes,
+)
+from .loss import Bernoulli, GilbertElliott, LossModel, TimedGilbertElliott
 
-    from .link import Link, LinkRecord
-    from .loss import LossModel, RandomSource
+if TYPE_CHECKING:  # pragma: no cover
+    import simpy
 
 __all__ = [
     "JITTER_MODELS",
@@ -77,213 +85,10 @@ __all__ = [
     "check_link_figure",
     "check_outage_windows",
     "check_queue_limit_bytes",
+    "overridden",
 ]
 
-# --- figures and their ranges -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FigureRange:
-    """The values a link figure may take: a finite number from ``lo`` to ``hi``.
-
-    Attributes:
-        lo: the lower end.
-        hi: the upper end; infinite for "no upper bound" (the value must
-            still be finite).
-        lo_open: True if ``lo`` itself is excluded.
-        hi_open: True if ``hi`` itself is excluded.
-    """
-
-    lo: float
-    hi: float = math.inf
-    lo_open: bool = False
-    hi_open: bool = False
-
-    @property
-    def text(self) -> str:
-        """The range as a message states it: ``"in [0, 1]"``, ``"a finite number > 0"``."""
-        if math.isinf(self.hi):
-            return f"a finite number {'>' if self.lo_open else '>='} {self.lo:g}"
-        left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
-        return f"in {left}{self.lo:g}, {self.hi:g}{right}"
-
-    def __contains__(self, value: float) -> bool:
-        # Written so that NaN fails every comparison and is refused.
-        above = value > self.lo if self.lo_open else value >= self.lo
-        below = value < self.hi if self.hi_open else value <= self.hi
-        return above and below and math.isfinite(value)
-
-    def narrowed(self, lo: float | None, hi: float | None) -> FigureRange:
-        """This range with closed ends moved inwards (a lesson's slider limits)."""
-        narrow = FigureRange(
-            self.lo if lo is None else lo,
-            self.hi if hi is None else hi,
-            self.lo_open and lo is None,
-            self.hi_open and hi is None,
-        )
-        if narrow.lo < self.lo or narrow.hi > self.hi:  # a caller's mistake, not a user's
-            raise ValueError(f"{narrow.text} is wider than {self.text}")
-        return narrow
-
-
-_PROBABILITY = FigureRange(0.0, 1.0)
-_AT_LEAST_0 = FigureRange(0.0)
-_ABOVE_0 = FigureRange(0.0, lo_open=True)
-
-#: Every link figure's range, by the name a message gives it; SI units.
-LINK_FIGURES: Final[dict[str, FigureRange]] = {
-    "delay_s": _AT_LEAST_0,
-    "jitter_s": _AT_LEAST_0,
-    "bandwidth_bps": _ABOVE_0,
-    "uplink_bps": _ABOVE_0,
-    "downlink_bps": _ABOVE_0,
-    "loss_rate": _PROBABILITY,
-    "mean_burst_len": FigureRange(1.0),
-    "p_good_to_bad": _PROBABILITY,
-    "p_bad_to_good": _PROBABILITY,
-    "loss_good": _PROBABILITY,
-    "loss_bad": _PROBABILITY,
-    "mean_good_s": _ABOVE_0,
-    "mean_bad_s": _ABOVE_0,
-    "mean_up_s": _ABOVE_0,
-    "mean_down_s": _ABOVE_0,
-    "outage start_s": _AT_LEAST_0,
-    "outage duration_s": _ABOVE_0,
-    "horizon_s": _AT_LEAST_0,
-    "price_per_mb_usd": _AT_LEAST_0,
-    "price_per_message_usd": _AT_LEAST_0,
-}
-
 _YEARS = (1900, 2100)  # price_year: wide enough for any tariff, narrow enough to catch a typo
-
-
-def check_link_figure(
-    name: str, value: object, *, lo: float | None = None, hi: float | None = None
-) -> float:
-    """Return ``value`` as a float if it lies in the range of figure ``name``.
-
-    Args:
-        name: a key of :data:`LINK_FIGURES`; the message names it.
-        value: the value to check; bools, strings, NaN and infinities are refused.
-        lo, hi: narrower closed ends, e.g. a lesson's slider limits; they
-            must lie within the figure's own range.
-
-    Raises:
-        ConfigError: one line, ``"{name} must be {range}, got {value!r}"``.
-    """
-    allowed = LINK_FIGURES[name]
-    if lo is not None or hi is not None:
-        allowed = allowed.narrowed(lo, hi)
-    # A bool is an int to Python, but True is no delay a user meant to type.
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-        if number in allowed:
-            return number
-    raise ConfigError(f"{name} must be {allowed.text}, got {value!r}")
-
-
-def check_queue_limit_bytes(value: object) -> int | None:
-    """Return a queue limit as whole bytes, or None for an unbounded queue.
-
-    Raises:
-        ConfigError: one line if it is not a whole number > 0 (or None).
-    """
-    if value is None:
-        return None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-        if 0.0 < number < math.inf and number.is_integer():
-            return int(number)
-    raise ConfigError(f"queue_limit_bytes must be > 0 or None, in whole bytes, got {value!r}")
-
-
-def check_outage_windows(
-    windows: Iterable[tuple[float, float]],
-) -> tuple[tuple[float, float], ...]:
-    """Return outage windows as ``(start_s, duration_s)`` float pairs, in the order given.
-
-    Raises:
-        ConfigError: a window is not a pair, starts before 0 or lasts 0 s or less.
-    """
-    checked = []
-    for window in windows:
-        try:
-            start_s, duration_s = window
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"an outage window must be a (start_s, duration_s) pair, got {window!r}"
-            ) from None
-        checked.append(
-            (
-                check_link_figure("outage start_s", start_s),
-                check_link_figure("outage duration_s", duration_s),
-            )
-        )
-    return tuple(checked)
-
-
-# --- jitter -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class JitterModel:
-    """A distribution of the extra delay a packet picks up, scaled by ``jitter_s``.
-
-    Attributes:
-        description: one line, saying what ``jitter_s`` means for it.
-        sampler: ``sampler(jitter_s, rng)`` returns a function that draws one
-            extra delay (seconds, >= 0) per call, with one ``rng.random()``.
-        mean_factor: the mean extra delay is ``mean_factor * jitter_s``.
-    """
-
-    description: str
-    sampler: Callable[[float, RandomSource], Callable[[], float]]
-    mean_factor: float
-
-
-def _uniform_jitter(jitter_s: float, rng: RandomSource) -> Callable[[], float]:
-    draw = rng.random
-    return lambda: jitter_s * draw()  # the draw Link inlines: keep them the same
-
-
-def _exponential_jitter(jitter_s: float, rng: RandomSource) -> Callable[[], float]:
-    draw = rng.random
-    # Inverse transform: 1 - u lies in (0, 1], so the log is finite.
-    return lambda: -jitter_s * math.log(1.0 - draw())
-
-
-def _half_normal_jitter(jitter_s: float, rng: RandomSource) -> Callable[[], float]:
-    draw = rng.random
-    inv_cdf = NormalDist().inv_cdf
-    # |Z| by inverse transform from one uniform (RandomSource promises only
-    # random()): -inv_cdf(q) for q = (1 - u) / 2 in (0, 0.5] is >= 0 and finite.
-    return lambda: -jitter_s * inv_cdf(0.5 * (1.0 - draw()))
-
-
-#: Jitter distributions by name; ``"uniform"`` is the default and what the
-#: presets' ``jitter_ms`` figures assume.
-JITTER_MODELS: Final[dict[str, JitterModel]] = {
-    "uniform": JitterModel("extra delay uniform in [0, jitter_s]", _uniform_jitter, 0.5),
-    "exponential": JitterModel(
-        "extra delay exponential with mean jitter_s (a long tail)", _exponential_jitter, 1.0
-    ),
-    "normal": JitterModel(
-        "extra delay |N(0, jitter_s)| (half-normal, scale jitter_s)",
-        _half_normal_jitter,
-        math.sqrt(2.0 / math.pi),
-    ),
-}
-
-
-def check_jitter_model(value: object, *, name: str = "jitter") -> str:
-    """Return ``value`` if it names a jitter distribution.
-
-    Raises:
-        ConfigError: one line listing the names allowed.
-    """
-    if isinstance(value, str) and value in JITTER_MODELS:
-        return value
-    raise ConfigError(f"{name} must be one of {', '.join(JITTER_MODELS)}, got {value!r}")
 
 
 # --- loss ---------------------------------------------------------------------------------------
@@ -319,14 +124,10 @@ def _no_loss(params: Params, rng: RandomSource) -> LossModel | None:
 
 
 def _bernoulli(params: Params, rng: RandomSource) -> LossModel | None:
-    from .loss import Bernoulli
-
     return Bernoulli(params["loss_rate"], rng)
 
 
 def _gilbert_elliott(params: Params, rng: RandomSource) -> LossModel | None:
-    from .loss import GilbertElliott
-
     if "loss_rate" in params:
         return GilbertElliott.from_mean(params["loss_rate"], params["mean_burst_len"], rng)
     return GilbertElliott(
@@ -339,8 +140,6 @@ def _gilbert_elliott(params: Params, rng: RandomSource) -> LossModel | None:
 
 
 def _timed_gilbert_elliott(params: Params, rng: RandomSource) -> LossModel | None:
-    from .loss import TimedGilbertElliott
-
     return TimedGilbertElliott(
         params["mean_good_s"], params["mean_bad_s"], params["loss_good"], params["loss_bad"], rng
     )
@@ -581,7 +380,7 @@ class _Keep(Enum):
 #: "Leave this as it is", for :meth:`LinkSpec.with_overrides` keywords where None has a meaning.
 KEEP: Final = _Keep.KEEP
 
-Observer = Callable[["LinkRecord"], None]
+Observer = Callable[[LinkRecord], None]
 
 
 # --- the link -----------------------------------------------------------------------------------
@@ -818,8 +617,6 @@ class LinkSpec:
             observers: the uplink's and the downlink's observer (see
                 :class:`~mqttsim.sim.link.Link`).
         """
-        from .link import Link, OutageSchedule, RandomOutages  # see the module docstring
-
         check_link_figure("horizon_s", horizon_s)
         windows = list(self.outages)
         if self.outage is not None:
@@ -850,3 +647,19 @@ class LinkSpec:
             )
         ]
         return made[0], made[1]
+
+
+def overridden(spec: LinkSpec, settings: Mapping[str, Any]) -> LinkSpec:
+    """``spec.with_overrides(**settings)``, a keyword it does not take refused in one line.
+
+    Raises:
+        ConfigError: ``unknown link setting 'NAME'; allowed: ...`` (the
+            keywords, sorted), or what :meth:`LinkSpec.with_overrides` raises.
+    """
+    if not settings:
+        return spec
+    allowed = sorted(inspect.signature(LinkSpec.with_overrides).parameters.keys() - {"self"})
+    for key in settings:
+        if key not in allowed:
+            raise ConfigError(f"unknown link setting {key!r}; allowed: {', '.join(allowed)}")
+    return spec.with_overrides(**settings)

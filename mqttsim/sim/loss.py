@@ -8,7 +8,9 @@ starts.
 
 Randomness comes only from the ``rng`` passed in: a :class:`random.Random`
 or a :class:`numpy.random.Generator` (anything with a ``random()`` method
-returning a float in [0, 1)). The same seed gives the same losses.
+returning a float in [0, 1): a :class:`RandomSource`, defined in
+:mod:`~mqttsim.sim.link_figures` and re-exported here). The same seed gives
+the same losses.
 
 Models:
 
@@ -22,7 +24,7 @@ Models:
   exponentially distributed times in seconds, so a burst lasts as long as a
   fade does however many packets are sent through it.
 
-Parameter ranges are those of :data:`mqttsim.sim.linkspec.LINK_FIGURES`,
+Parameter ranges are those of :data:`mqttsim.sim.link_figures.LINK_FIGURES`,
 where a link's loss is chosen by name (:data:`~mqttsim.sim.linkspec.LOSS_MODELS`).
 """
 
@@ -33,7 +35,7 @@ from typing import Protocol
 
 from mqttsim.protocol.errors import ConfigError
 
-from .linkspec import check_link_figure
+from .link_figures import RandomSource, check_link_figure
 
 __all__ = [
     "Bernoulli",
@@ -43,17 +45,6 @@ __all__ = [
     "RandomSource",
     "TimedGilbertElliott",
 ]
-
-
-class RandomSource(Protocol):
-    """What the simulator needs from a random generator.
-
-    Both :class:`random.Random` and :class:`numpy.random.Generator` fit.
-    """
-
-    def random(self) -> float:
-        """Return a float uniformly distributed in [0, 1)."""
-        ...
 
 
 class LossModel(Protocol):

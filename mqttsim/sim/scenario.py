@@ -44,7 +44,6 @@ scenario leaves the others' draws where they were.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.protocol.packets import Will
 
-from .linkspec import LinkSpec
+from .linkspec import LinkSpec, overridden
 from .presets import get_preset
 from .profiles import broker_profile, client_profile
 from .tcp_segment import TcpConfig
@@ -250,7 +249,7 @@ class Scenario:
             name=name if name is not None else f"{a}-{b}",
             a=a,
             b=b,
-            spec=_overridden(base, overrides),
+            spec=overridden(base, overrides),
             billed=billed,
         )
         self._unique(node.name, self._links, "link")
@@ -472,17 +471,6 @@ def _check_version(version: str) -> None:
         raise ConfigError(
             f"mqtt_version must be one of {', '.join(MQTT_VERSIONS)}, got {version!r}"
         )
-
-
-def _overridden(spec: LinkSpec, overrides: dict[str, Any]) -> LinkSpec:
-    """``spec.with_overrides(**overrides)``, an unknown keyword named in one line."""
-    if not overrides:
-        return spec
-    allowed = sorted(inspect.signature(LinkSpec.with_overrides).parameters.keys() - {"self"})
-    for key in overrides:
-        if key not in allowed:
-            raise ConfigError(f"unknown link setting {key!r}; allowed: {', '.join(allowed)}")
-    return spec.with_overrides(**overrides)
 
 
 def _check_filter(topic_filter: str) -> None:

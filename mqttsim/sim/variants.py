@@ -85,11 +85,11 @@ def _each(nodes: list[Any], parts: list[str], change: Any, value: Any) -> list[A
 
 
 def _link(node: Any, what: str, value: Any) -> Any:
-    from .scenario import _overridden
+    from .linkspec import overridden
 
     if what == "preset":
         return replace(node, spec=get_preset(str(value)))
-    return replace(node, spec=_overridden(node.spec, {what: value}))
+    return replace(node, spec=overridden(node.spec, {what: value}))
 
 
 def _client(node: Any, what: str, value: Any) -> Any:
