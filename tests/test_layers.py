@@ -1,12 +1,16 @@
 """The layering rules of DESIGN.md and STYLE.md, checked on the import graph.
 
     protocol  <-  aio, sim  <-  widgets  <-  notebooks
+                  aio, sim  <-  validate  <-  cli, commands
 
 * ``mqttsim.protocol`` is pure: standard library only, and never a module that
   reads a clock, draws a random number, opens a socket, starts a thread or logs.
 * ``mqttsim.sim`` and ``mqttsim.aio`` build on the protocol and never on each other
   or on the widgets.
 * Nothing in the package imports ``mqttsim.widgets`` but the widgets themselves.
+* ``mqttsim.validate`` (the link emulator and the validation harness: root,
+  namespaces, real stacks) may build on the protocol, the simulator and aio;
+  nothing imports it but ``mqttsim.cli``, ``mqttsim.commands`` and itself.
 
 The checks read the source with ``ast`` (no import runs), so a violation inside a
 function body or an ``if TYPE_CHECKING:`` block is caught too. Each file is its own
@@ -44,7 +48,10 @@ PROTOCOL_FORBIDDEN_THIRD_PARTY = frozenset({"simpy", "ipywidgets", "pandas"})
 FORBIDDEN_LAYERS = {
     "mqttsim.sim": ("mqttsim.aio", "mqttsim.widgets", "mqttsim.cli"),
     "mqttsim.aio": ("mqttsim.sim", "mqttsim.widgets", "mqttsim.cli"),
+    "mqttsim.validate": ("mqttsim.widgets", "mqttsim.cli", "mqttsim.commands"),
 }
+# The only modules that may import mqttsim.validate (besides its own).
+VALIDATE_IMPORTERS = ("mqttsim.validate", "mqttsim.cli", "mqttsim.commands")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,12 @@ def layer_violations(path: Path) -> list[str]:
             module == "mqttsim.widgets" or module.startswith("mqttsim.widgets.")
         ):
             problems.append(f"{where}: only notebooks and mqttsim.widgets import the widgets")
+        if imp.within("mqttsim.validate") and not any(
+            module == m or module.startswith(m + ".") for m in VALIDATE_IMPORTERS
+        ):
+            problems.append(
+                f"{where}: only mqttsim.cli and mqttsim.commands import mqttsim.validate"
+            )
     return problems
 
 
