@@ -49,7 +49,7 @@ from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.linkspec import LinkSpec
 
 from .emulator import SPIN_S, ForwarderConfig, recv_message, send_message
-from .netns import EmulatorError, Topology, socket_in
+from .netns import EmulatorError, Topology, socket_in, tun_drops
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -122,6 +122,7 @@ class Emulation:
         self._t0 = 0.0
         self._info: dict[str, Any] = {}
         self._final: dict[str, Any] | None = None
+        self._final_drops: dict[str, int] = {}
         self._crashed: int | None = None
         self._old_sigterm: Any = None
         self._open = False
@@ -179,6 +180,7 @@ class Emulation:
         try:
             for proc in self._started:
                 _end(proc)
+            self._final_drops = self._tun_drops()
             self._stop_forwarder()
         finally:
             self._topology.close()
@@ -313,6 +315,17 @@ class Emulation:
         """The forwarder's own figures: packets it could not route or write, and
         its write lateness (``p50_us``, ``p99_us``, ``max_us``, ``count``)."""
         return dict(self._all_counters()["forwarder"])
+
+    def tun_drops(self) -> dict[str, int]:
+        """Packets each site's TUN dropped before the forwarder read them (0 in a sound run).
+
+        Such drops are the machine's, not the emulated link's: a harness
+        should check they are all 0. After the emulation has closed, the last figures.
+        """
+        return self._tun_drops() if self._open else dict(self._final_drops)
+
+    def _tun_drops(self) -> dict[str, int]:
+        return {name: tun_drops(site.netns) for name, site in self._topology.sites.items()}
 
     def counters_frame(self) -> pd.DataFrame:
         """:meth:`counters` as a DataFrame, one row per direction."""

@@ -25,6 +25,10 @@ site, through the forwarder only. IPv6 is disabled inside the namespaces, so
 no router solicitation or MLD report ever crosses an emulated link: only
 what the programs under test send does.
 
+A TUN device drops what its sender writes beyond its queue (``TUN_QUEUE``
+packets) while the forwarder has not read it: :func:`tun_drops` counts those,
+which a sound run never has.
+
 A TUN device exists while a file descriptor holds it: it is made by
 :func:`open_tun` from a thread moved into the namespace with ``setns(2)``
 (Python 3.11 has no ``os.setns``; libc's is called through :mod:`ctypes`),
@@ -49,6 +53,7 @@ import ctypes
 import errno
 import fcntl
 import itertools
+import json
 import os
 import re
 import shutil
@@ -77,12 +82,17 @@ __all__ = [
     "open_tun",
     "site_address",
     "socket_in",
+    "tun_drops",
 ]
 
 NETNS_PREFIX = "mqv-"
 SUBNET = "10.250.0.0/16"
 HUB_ADDRESS = "10.250.0.1"
 TUN_NAME = "mqv0"
+# Packets a site may send faster than the forwarder reads them before its TUN
+# drops (the TUN orphans its packets, so a sender never blocks): ~100k
+# packets/s read, and a tight UDP loop writes 200k/s. See tun_drops().
+TUN_QUEUE = 10_000
 MAX_SITES = 255  # the hub and 254 others: 10.250.1.1 ... 10.250.254.1
 
 NOT_ROOT = (
@@ -206,6 +216,18 @@ def open_tun(netns: str, name: str = TUN_NAME) -> int:
                 f"cannot create TUN device {name} in {netns}: {exc.strerror}"
             ) from None
     return fd
+
+
+def tun_drops(netns: str) -> int:
+    """Packets the TUN of ``netns`` dropped because the forwarder did not read them in time.
+
+    0 in a sound run: the emulator, not the machine, decides every loss.
+    """
+    run = _ip("-s", "-j", "-n", netns, "link", "show", TUN_NAME, check=False)
+    try:
+        return int(json.loads(run.stdout)[0]["stats64"]["tx"]["dropped"])
+    except (ValueError, LookupError, TypeError):
+        return 0
 
 
 def _netns_names() -> list[str]:
@@ -338,7 +360,7 @@ class Topology:
                 self._fds[site.name] = open_tun(site.netns)
                 ns = site.netns
                 _ip("-n", ns, "link", "set", "lo", "up")
-                _ip("-n", ns, "link", "set", TUN_NAME, "txqueuelen", "1000")
+                _ip("-n", ns, "link", "set", TUN_NAME, "txqueuelen", str(TUN_QUEUE))
                 _ip("-n", ns, "addr", "add", f"{site.address}/24", "dev", TUN_NAME)
                 _ip("-n", ns, "link", "set", TUN_NAME, "up")
                 _ip("-n", ns, "route", "add", SUBNET, "dev", TUN_NAME)

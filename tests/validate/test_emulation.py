@@ -24,6 +24,7 @@ if os.geteuid() != 0:
 
 from mqttsim.sim.linkspec import LinkSpec, LossSpec
 from mqttsim.validate import Emulation, EmulatorError
+from mqttsim.validate.accuracy import measure_accuracy
 from mqttsim.validate.netns import NETNS_PREFIX
 
 SO_TIMESTAMPNS = 35
@@ -140,6 +141,7 @@ def test_the_configured_loss_is_applied_packet_by_packet_as_seeded() -> None:
                 got += 1
             assert receive(rx, 0.1) is None  # nothing more arrives
         up = emu.counters()["field up"]
+        assert emu.tun_drops() == {"hub": 0, "field": 0}
     assert 20 <= expected_lost <= 60
     assert (up["offered"], up["lost"], up["delivered"]) == (n, expected_lost, n - expected_lost)
     assert got == n - expected_lost
@@ -271,3 +273,15 @@ def test_a_signalled_run_leaves_no_namespace(sig: signal.Signals) -> None:
         with Emulation(links={"field": LAN}):
             pass
     assert namespaces_of(run.pid) == []
+
+
+def test_the_emulator_measures_its_own_timing() -> None:
+    report = measure_accuracy(rates=(9600.0, 1e6), quick=True)
+    assert {p.rate_bps for p in report.probes} == {9600.0, 1e6}
+    for probe in report.probes:
+        assert 0 < probe.p50_us < 2000  # the emulator adds microseconds, not milliseconds
+    for rate in report.rates:
+        assert rate.received == rate.count
+        assert rate.ratio == pytest.approx(1.0, rel=0.01)
+    assert report.tun_drops == 0
+    assert "arrival error" in report.table()
