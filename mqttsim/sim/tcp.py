@@ -1,4 +1,4 @@
-"""A small TCP for the simulator: handshake, byte stream, RTO, give-up, close.
+"""A small TCP for the simulator: handshake, byte stream, RTO, loss recovery, give-up, close.
 
 Theory of operation
 -------------------
@@ -12,34 +12,60 @@ broker's end. Each end is a :class:`TcpEndpoint` (this module): bytes in with
 connection: an arriving segment is a callback, and the timers are
 :class:`~mqttsim.sim.tcp_timers.Timer` objects.
 
+Each end follows its :class:`~mqttsim.sim.tcp_segment.TcpConfig`, made from
+a profile: ``TcpConfig.linux()`` (Linux 6.x), ``TcpConfig.rfc6298()`` (the
+RFCs' minimum) or ``TcpConfig.legacy()`` (the model before issue 15, still
+what ``TcpConfig()`` gives). Below, a rule marked with a setting applies
+when that setting is on (the profiles that have it in brackets).
+
 States follow RFC 9293 §3.3.2 (LISTEN lives in the listener). What is
 modelled, and the choices made:
 
 * **Handshake** (RFC 9293 §3.5): SYN, SYN-ACK, ACK. The client may send once
   the SYN-ACK arrives (1 RTT); its data reaches the broker after 1.5 RTT. The
   SYN and SYN-ACK are retransmitted with the back-off below, ``syn_retries``
-  times, then the attempt fails (:class:`ConnectionFailed`).
+  times, then the attempt fails (:class:`ConnectionFailed`). With
+  ``syn_linear_timeouts`` = 4 (linux) the first retransmissions of a SYN
+  keep the initial 1 s RTO and count on top of ``syn_retries``, as Linux
+  6.5+ does (``tcp_syn_linear_timeouts``, tcp_timer.c): SYNs at 0, 1, 2, 3,
+  4, 5, 7, 11, 19, 35 and 67 s, failure at 131 s.
 * **Segments** keep their boundaries forever: a retransmission resends the
   very same octets (never re-segmented), so acknowledgements always fall on
   segment boundaries. Sequence numbers are unbounded ints from the ISN.
+  Every segment carries its send time (``tsval``).
 * **Acknowledgements** are cumulative (RFC 9293 §3.4). Out-of-order segments
-  are kept and answered at once with a duplicate ACK (RFC 5681 §4.2); there
-  is no SACK and no fast retransmit (MQTT flights are a few segments, too
-  few for three duplicate ACKs).
-* **Retransmission timeout** per RFC 6298: SRTT/RTTVAR, alpha 1/8, beta 1/4,
-  K=4, initial 1 s, bounded by ``rto_min_s`` and ``rto_max_s``; one segment
-  timed at a time and none that was retransmitted (Karn, §3); the timer is
-  restarted on each new ACK (§5.3); on expiry the *oldest* unacknowledged
-  segment alone is retransmitted (§5.4) and the RTO doubles (§5.5). Not
-  go-back-N: the receiver keeps out-of-order segments, so only holes need
-  resending. Each ACK that advances but leaves data sent before the timeout
-  unacknowledged retransmits the next oldest segment at once (as NewReno's
-  partial ACKs do, RFC 6582 §3.2), so a burst of losses does not cost one
-  RTO per segment.
+  are kept and answered at once with a duplicate ACK (RFC 5681 §4.2). With
+  ``sack`` (linux) that ACK also reports the segment that arrived (the first
+  SACK block, RFC 2018 §4; the model carries no other block).
+* **Retransmission timeout**: SRTT/RTTVAR, initial 1 s, bounded by
+  ``rto_min_s`` and ``rto_max_s``, computed as RFC 6298 §2 says
+  (``rto_estimator="rfc6298"``: max(SRTT + 4·RTTVAR, rto_min)) or as Linux
+  does (``"linux"``: SRTT + max(4·mdev, rto_min); see
+  :mod:`~mqttsim.sim.tcp_timers`). Without ``timestamps`` one segment is
+  timed at a time and none that was retransmitted (Karn, RFC 6298 §3); with
+  them (linux) every ACK of new data is timed by its TSecr (RFC 7323 §4), a
+  retransmission's too, so a backed-off RTO ends with the first acknowledged
+  retransmission; the receiver echoes TS.Recent by RFC 7323 §4.3. The timer
+  is restarted on each new ACK (RFC 6298 §5.3); on expiry the *oldest*
+  unacknowledged segment alone is retransmitted (§5.4) and the RTO doubles
+  (§5.5). After a SYN timed out the RTO is at least 3 s when data starts
+  (§5.7); Linux does so only if the handshake gave no RTT sample
+  (``tcp_init_metrics()``).
+* **Loss recovery** (:mod:`~mqttsim.sim.tcp_recovery`). An ACK that advances
+  but leaves data sent before a timeout or fast retransmit unacknowledged
+  retransmits the next oldest segment at once (NewReno's partial ACK, RFC
+  6582 §3.2). With ``fast_retransmit`` (linux) the third duplicate ACK starts
+  that recovery (RFC 5681 §3.2); with ``sack`` (linux) RACK finds a loss by
+  time once a later segment is delivered (RFC 8985 §6); with
+  ``tail_loss_probe`` (linux) a probe leaves about 2·SRTT after the last
+  ACK if that is sooner than the RTO (RFC 8985 §7).
 * **Give-up**: after ``max_retries`` retransmissions of one segment, the next
-  expiry kills the connection (Linux ``tcp_retries2``, RFC 9293 §3.8.3 R2):
-  its end closes with reason ``"timeout"`` and sends a RST, which may be
-  lost (``rst_on_timeout``; Linux itself sends none). The peer learns of it
+  expiry kills the connection (RFC 9293 §3.8.3 R2 as a count); with
+  ``give_up_s`` (linux, rfc6298), the first expiry at least that long after
+  the first retransmission does (R2 as a time, RFC 1122 §4.2.3.5; Linux
+  ``retransmits_timed_out()``, 924.6 s for ``tcp_retries2`` = 15). Its end
+  closes with reason ``"timeout"`` and sends a RST if ``rst_on_timeout``
+  (legacy; Linux sends none), which may be lost. The peer learns of it
   from that RST (``"reset"``), from a RST that the dead end's host returns
   to its next segment (RFC 9293 §3.10.7.1), or from its own retries running
   out (``"timeout"``). An idle peer learns nothing:
@@ -49,7 +75,10 @@ modelled, and the choices made:
   waits while any data is unacknowledged. **Delayed ACK** (RFC 1122
   §4.2.3.2, RFC 5681 §4.2): in-order data is acknowledged after
   ``delayed_ack_s``, at once when more than one MSS is waiting (so at least
-  every second full-sized segment), or on any segment we send anyway.
+  every second full-sized segment), or on any segment we send anyway. With
+  ``quick_ack`` (linux) Linux's rules decide (:mod:`~mqttsim.sim.tcp_ack`):
+  quick ACKs at the start, ACK on read of a small segment unless
+  interactive, an adaptive delay.
 * **Window**: each end advertises a fixed receive window (``window_bytes``),
   and the peer's bounds the bytes in flight; the application always reads,
   so it never shrinks. No congestion
@@ -60,11 +89,20 @@ modelled, and the choices made:
   peer's FIN). The end that closes first lingers in TIME-WAIT for
   ``time_wait_s`` to re-ACK a lost FIN, ignoring RSTs there (RFC 1337), and
   gives up waiting for the peer's FIN after as long in FIN-WAIT-2 (Linux
-  ``tcp_fin_timeout``).
-* **Left out**: SACK, fast retransmit and recovery, congestion control,
+  ``tcp_fin_timeout``). With ``rst_after_close`` (linux, rfc6298) ``close()``
+  is close(2), not shutdown(2): new data reaching the closed end is answered
+  with a RST and the end is gone (RFC 1122 §4.2.2.13; Linux
+  ``tcp_rcv_state_process()``), and ``close()`` with data unread sends a RST
+  instead of a FIN (RFC 2525 §2.17, Linux ``tcp_close()``). An end that no
+  longer exists is answered with a RST by its host (RFC 9293 §3.10.7.1, in
+  :class:`~mqttsim.sim.path.Path`).
+* **Left out**: congestion control (CUBIC, the initial window of 10, RFC
+  6928: bulk transfers only), SACK blocks beyond the first and a SACK
+  scoreboard (RACK looks at the oldest segment only; later holes are found
+  by partial ACKs), D-SACK, F-RTO and undo of spurious retransmissions,
   window scaling and zero windows, urgent data, PAWS, RST validation
-  (RFC 5961), Linux's quick-ACK mode at connection start, 32-bit sequence
-  wrap.
+  (RFC 5961), ``tcp_synack_retries`` (a SYN-ACK is retried
+  ``syn_retries`` times), 32-bit sequence wrap.
 
 The user's view: ``recv()`` returns an event that fires with the next bytes
 in order, or with ``b""`` once no more bytes will ever come (orderly close by
@@ -86,9 +124,10 @@ from mqttsim.protocol.errors import MQTTError
 
 from .immediate import immediate, triggered
 from .link import Link
+from .tcp_ack import AckClock
+from .tcp_recovery import RTO, LossDetector, Retransmitter
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
-from .transport import Transport
 
 __all__ = [
     "CloseReason",
@@ -148,7 +187,7 @@ class ConnectionClosed(MQTTError):
     """``send()`` on an end that can no longer send (closed or closing)."""
 
 
-class TcpEndpoint(Transport):
+class TcpEndpoint(Retransmitter):
     """One end of a simulated TCP connection. Made by Path and TcpListener.
 
     Attributes:
@@ -212,15 +251,39 @@ class TcpEndpoint(Transport):
         self._eof = False
         self._recv_ev: simpy.Event | None = None
         self._rto = RtoEstimator(
-            initial_s=config.rto_initial_s, min_s=config.rto_min_s, max_s=config.rto_max_s
+            initial_s=config.rto_initial_s,
+            min_s=config.rto_min_s,
+            max_s=config.rto_max_s,
+            linux=config.rto_estimator == "linux",
         )
         self._retries = 0
         self._timed: tuple[int, float] | None = None  # (seq to be acked, sent at)
-        self._recover = iss  # snd_nxt when the RTO last fired
+        self._recover = iss  # snd_nxt when the RTO or a fast retransmit last fired
         self._syn_timed_out = False
         self._rcv_unacked = 0  # in-order bytes received, not yet acknowledged
         self._ack_now = False
-        self._rtx_timer = Timer(env, self._on_rtx_timeout)
+        self._rtx_timer = Timer(env, self._on_rtx_timer)
+        self._timer_for = RTO  # what _rtx_timer is set for
+        self._rto_at = 0.0  # when the RTO expires while _rtx_timer waits for less
+        self._retrans_stamp = -1.0  # first retransmission not yet acknowledged
+        self._timestamps = config.timestamps
+        self._ts_recent = -1.0  # RFC 7323 §4.3 TS.Recent
+        self._last_ack_sent = 0  # RFC 7323 §4.3 Last.ACK.sent
+        self._sack = config.sack
+        self._sack_out = -1  # the SACK our next segment carries
+        self._fast_retransmit = config.fast_retransmit
+        self._tlp = config.tail_loss_probe
+        self._detect = self._fast_retransmit or self._sack or self._tlp
+        self._loss = LossDetector(rto_min_s=config.rto_min_s, initial_s=config.rto_initial_s)
+        self._probe_high = -1  # Linux tlp_high_seq: snd_nxt after a probe, until acked
+        self._ack_clock: AckClock | None = None
+        if config.quick_ack:
+            self._ack_clock = AckClock(
+                ato_min_s=config.delayed_ack_s,
+                delack_max_s=config.delayed_ack_max_s,
+                mss=config.mss_bytes,
+                window=config.window_bytes,
+            )
         self._ack_timer = Timer(env, self._send_ack)
         self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
         self._immediate = immediate(env)  # readers wake without a trip through the queue
@@ -296,8 +359,16 @@ class TcpEndpoint(Transport):
         return ev
 
     def close(self) -> None:
-        """Orderly close: send a FIN after the data already written."""
+        """Orderly close: send a FIN after the data already written.
+
+        With ``rst_after_close``, close(2) rather than shutdown(2): bytes
+        received and not yet read make it a RST (RFC 2525 §2.17, Linux
+        ``tcp_close()``), and so does new data arriving later.
+        """
         if self.state in _CAN_SEND and not self._fin_queued:
+            if self._rcvbuf and self.config.rst_after_close:
+                self._die("aborted", send_rst=True)
+                return
             self._fin_queued = True
             self._output()
 
@@ -317,11 +388,12 @@ class TcpEndpoint(Transport):
     def _open_passive(self, syn: Segment) -> None:
         self.state = TcpState.SYN_RECEIVED
         self.rcv_nxt = syn.seq + 1
+        self._ts_recent = syn.tsval  # RFC 7323 §3.2
         self._send_new(SYN | ACK, b"")
 
     def _establish(self) -> None:
         self.state = TcpState.ESTABLISHED
-        if self._syn_timed_out:
+        if self._syn_timed_out and (self.config.rto_estimator != "linux" or self.srtt_s is None):
             self._rto.at_least(_RTO_AFTER_SYN_TIMEOUT_S)
         self.opened.succeed(self)
         if self._on_established is not None:
@@ -341,7 +413,8 @@ class TcpEndpoint(Transport):
         if state is TcpState.SYN_SENT:
             if flags & SYN and flags & ACK and seg.ack == self._iss + 1:
                 self.rcv_nxt = seg.seq + 1
-                self._ack_received(seg.ack)
+                self._ts_recent = seg.tsval  # RFC 7323 §3.2
+                self._ack_received(seg)
                 self._establish()
                 self._ack_now = True  # the handshake's third segment
                 self._output()
@@ -349,47 +422,73 @@ class TcpEndpoint(Transport):
             return
         if flags & SYN:
             if state is TcpState.SYN_RECEIVED:
-                self._retransmit_oldest()  # the peer repeated its SYN: repeat ours
+                self._retransmit(0)  # the peer repeated its SYN: repeat ours
             else:
                 self._emit(self.snd_nxt, ACK)  # our ACK of its SYN-ACK was lost
             return
         if not flags & ACK:
             return  # RFC 9293 §3.10.7.4, fifth check: drop segments without ACK
+        if self._timestamps and seg.tsval >= self._ts_recent and seg.seq <= self._last_ack_sent:
+            self._ts_recent = seg.tsval  # RFC 7323 §4.3 (2)
         if state is TcpState.SYN_RECEIVED:
             if seg.ack != self._iss + 1:
                 return
-            self._ack_received(seg.ack)
+            self._ack_received(seg)
             self._establish()
         else:
-            self._ack_received(seg.ack)
+            self._ack_received(seg)
         if self.state is TcpState.CLOSED:
             return
-        if seg.payload or flags & FIN:
-            self._data_received(seg)
+        if (seg.payload or flags & FIN) and not self._data_received(seg):
+            return  # answered with a RST
         self._output()
         self._flush_ack()
 
-    def _ack_received(self, ack: int) -> None:
+    def _ack_received(self, seg: Segment) -> None:
+        ack = seg.ack
         if not self.snd_una < ack <= self.snd_nxt:
+            if (
+                ack == self.snd_una
+                and self._detect
+                and self._retx
+                and not seg.payload
+                and not seg.flags & (SYN | FIN)
+            ):
+                self._duplicate_ack(seg)  # RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT"
             return  # duplicate or not for anything we sent
         now = self._immediate.now()
         retx = self._retx
+        newest: Segment | None = None  # the last segment this ACK covers
         while retx and retx[0].seq + retx[0].seq_len <= ack:
-            retx.popleft()
+            newest = retx.popleft()
         self.snd_una = ack
         self._retries = 0
-        timed = self._timed
-        if timed is not None and ack >= timed[0]:
-            self._rto.sample(now - timed[1])
-            self._timed = None
+        if ack >= self._recover:
+            self._retrans_stamp = -1.0  # no retransmitted data left unacknowledged
+        if self._timestamps and seg.tsecr >= 0.0:
+            # RFC 7323 §4.1: TSecr times the ACK, even of a retransmission.
+            self._rto.sample(now - seg.tsecr, ack, self.snd_nxt)
+        else:
+            timed = self._timed
+            if timed is not None and ack >= timed[0]:
+                self._rto.sample(now - timed[1], ack, self.snd_nxt)
+                self._timed = None
+        if self._detect and newest is not None:
+            self._loss.dupacks = 0
+            self._loss.delivered(now, newest)
+            if 0 <= self._probe_high <= ack:
+                self._probe_high = -1  # the probe's episode is over (tcp_process_tlp_ack())
         if ack == self.snd_nxt:
             self._rtx_timer.stop()  # RFC 6298 §5.2
             if self._fin_sent:
                 self._fin_acked()
             return
         if ack < self._recover:
-            self._retransmit_oldest()  # partial ACK after a timeout: next hole
-        self._rtx_timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.3
+            self._retransmit(0)  # RFC 6582 §3.2 step 3: a partial ACK, the next hole
+        if self._detect:
+            self._set_xmit_timer(now, restart=True)
+        else:
+            self._rtx_timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.3
 
     def _fin_acked(self) -> None:
         state = self.state
@@ -404,12 +503,24 @@ class TcpEndpoint(Transport):
             self._report_closed("closed")
             self._forget()
 
-    def _data_received(self, seg: Segment) -> None:
+    def _data_received(self, seg: Segment) -> bool:
+        """Take in a segment's data and FIN; False if that ended the connection."""
+        if (
+            self._fin_queued
+            and seg.seq + len(seg.payload) > self.rcv_nxt
+            and self.config.rst_after_close
+        ):
+            # New data for an application that closed: RFC 1122 §4.2.2.13, Linux
+            # tcp_rcv_state_process() in FIN-WAIT ("RFC 1122 says we MUST send a reset").
+            self._die("aborted", send_rst=True)
+            return False
         if self.state not in _CAN_RECEIVE or seg.seq != self.rcv_nxt:
             if self.state in _CAN_RECEIVE and seg.seq > self.rcv_nxt:
+                if self._sack and seg.seq not in self._ooo:
+                    self._sack_out = seg.seq  # RFC 2018 §4: report the segment just arrived
                 self._ooo.setdefault(seg.seq, seg)  # keep it until the hole fills
             self._ack_now = True  # duplicate or out of order: ACK at once
-            return
+            return True
         had_hole = bool(self._ooo)
         self._accept(seg)
         while self._ooo and self.state in _CAN_RECEIVE:
@@ -418,7 +529,21 @@ class TcpEndpoint(Transport):
                 break
             self._accept(nxt)
         cfg = self.config
-        if had_hole or self._eof or not cfg.delayed_ack:
+        clock = self._ack_clock
+        if clock is not None and cfg.delayed_ack and seg.payload:
+            self._rcv_unacked += len(seg.payload)
+            delay = clock.data_in(
+                self._immediate.now(),
+                len(seg.payload),
+                self._rcv_unacked,
+                self._rto.rto_s,
+                self._rto.srtt_s,
+            )
+            if had_hole or self._eof or delay == 0.0:
+                self._ack_now = True
+            else:
+                self._delay_ack(delay)
+        elif had_hole or self._eof or not cfg.delayed_ack:
             self._ack_now = True
         else:
             self._rcv_unacked += len(seg.payload)
@@ -427,6 +552,7 @@ class TcpEndpoint(Transport):
             elif not self._ack_timer.running:
                 self._ack_timer.start(cfg.delayed_ack_s)
         self._wake_reader()
+        return True
 
     def _accept(self, seg: Segment) -> None:
         if seg.payload:
@@ -483,16 +609,27 @@ class TcpEndpoint(Transport):
             self.state = _S.FIN_WAIT_1 if self.state is _S.ESTABLISHED else _S.LAST_ACK
 
     def _send_new(self, flags: int, payload: bytes) -> None:
-        seg = self._emit(self.snd_nxt, flags, payload)
-        self._retx.append(seg)
-        self.snd_nxt += seg.seq_len
+        self._transmit(flags, payload)
         timer = self._rtx_timer
+        if self._detect:
+            now = self._immediate.now()
+            if self._timed is None:
+                self._timed = (self.snd_nxt, now)
+            self._set_xmit_timer(now, restart=timer.deadline_s is None)  # RFC 6298 §5.1
+            return
         if self._timed is None or timer.deadline_s is None:
             now = self._immediate.now()
             if self._timed is None:
                 self._timed = (self.snd_nxt, now)
             if timer.deadline_s is None:  # not running
                 timer.set_at(now + self._rto.rto_s)  # RFC 6298 §5.1
+
+    def _transmit(self, flags: int, payload: bytes) -> None:
+        seg = self._emit(self.snd_nxt, flags, payload)
+        self._retx.append(seg)
+        self.snd_nxt += seg.seq_len
+        if payload and self._ack_clock is not None:
+            self._ack_clock.data_out(seg.tsval)
 
     def _emit(
         self,
@@ -503,9 +640,12 @@ class TcpEndpoint(Transport):
         note: object = None,
     ) -> Segment:
         if flags & ACK:
+            if self._ack_clock is not None:
+                self._ack_clock.ack_out(self._rcv_unacked > 0)
             self._ack_timer.deadline_s = None  # stop(): this segment carries the ACK
             self._rcv_unacked = 0
             self._ack_now = False
+            self._last_ack_sent = self.rcv_nxt
         header = self._header_bytes
         seg = Segment(  # positional: this is the hot path of the whole model
             self.local_port,
@@ -518,7 +658,11 @@ class TcpEndpoint(Transport):
             self._window_bytes,
             retransmission,
             note,
+            self._immediate.now(),
+            self._ts_recent if self._timestamps else -1.0,
+            self._sack_out,
         )
+        self._sack_out = -1
         size = header + len(payload)
         self.segments_sent += 1
         self.bytes_sent += size
@@ -529,29 +673,56 @@ class TcpEndpoint(Transport):
         if self._ack_now:
             self._emit(self.snd_nxt, ACK)
 
+    def _delay_ack(self, delay_s: float) -> None:
+        """Let the ACK wait ``delay_s``, not past a sooner deadline (``tcp_send_delayed_ack()``)."""
+        timer = self._ack_timer
+        now = self._immediate.now()
+        deadline = timer.deadline_s
+        if deadline is not None:
+            if deadline <= now + delay_s / 4:
+                self._ack_now = True  # about to expire anyway: now
+                return
+            if deadline <= now + delay_s:
+                return
+        timer.set_at(now + delay_s)
+
     def _send_ack(self) -> None:
         """The delayed-ACK timer fired."""
         if self.state is not TcpState.CLOSED:
+            if self._ack_clock is not None:
+                self._ack_clock.timer_fired(self._rto.rto_s)
             self._emit(self.snd_nxt, ACK)
-
-    def _retransmit_oldest(self) -> None:
-        seg = self._retx[0]
-        self.retransmissions += 1
-        self._timed = None  # Karn's algorithm (RFC 6298 §3)
-        self._emit(seg.seq, seg.flags, seg.payload, retransmission=True, note=seg.note)
 
     def _on_rtx_timeout(self) -> None:
         if not self._retx:
             return
-        synchronizing = self.state in _SYNCHRONIZING
-        if self._retries >= (self.config.syn_retries if synchronizing else self.config.max_retries):
-            self._die("timeout", send_rst=self.config.rst_on_timeout and not synchronizing)
+        cfg = self.config
+        state = self.state
+        now = self._immediate.now()
+        synchronizing = state in _SYNCHRONIZING
+        if synchronizing:
+            # Linux tcp_write_timeout(): the linear SYN timeouts come on top of the retries.
+            linear = cfg.syn_linear_timeouts if state is TcpState.SYN_SENT else 0
+            dead = self._retries >= cfg.syn_retries + linear
+        elif cfg.give_up_s is not None:
+            # R2 as a time (RFC 1122 §4.2.3.5), as Linux's retransmits_timed_out().
+            dead = self._retries > 0 and now - self._retrans_stamp >= cfg.give_up_s
+        else:
+            dead = self._retries >= cfg.max_retries
+        if dead:
+            self._die("timeout", send_rst=cfg.rst_on_timeout and not synchronizing)
             return
         self._retries += 1
         self._syn_timed_out |= synchronizing
-        self._rto.back_off()  # RFC 6298 §5.5
+        if self._retrans_stamp < 0.0:
+            self._retrans_stamp = now
+        if state is not TcpState.SYN_SENT or self._retries > cfg.syn_linear_timeouts:
+            self._rto.back_off()  # RFC 6298 §5.5 (Linux: not for the first SYN timeouts)
         self._recover = self.snd_nxt
-        self._retransmit_oldest()  # §5.4
+        self._loss.dupacks = 0
+        self._probe_high = -1
+        self._retransmit(0)  # §5.4
+        self._rto_at = now + self._rto.rto_s
         self._rtx_timer.start(self._rto.rto_s)  # §5.6
 
     # -- the end ------------------------------------------------------------

@@ -1,8 +1,17 @@
-"""Timers for the simulated TCP: the RFC 6298 estimator and a cheap SimPy timer.
+"""Timers for the simulated TCP: the RTO estimator and a cheap SimPy timer.
 
 :class:`RtoEstimator` is pure arithmetic (no SimPy): it turns RTT samples
-into a retransmission timeout exactly as RFC 6298 §2 says, and doubles it on
-expiry (§5.5).
+into a retransmission timeout, either exactly as RFC 6298 §2 says or as
+Linux does (``tcp_rtt_estimator()`` and ``tcp_set_rto()``,
+net/ipv4/tcp_input.c), and doubles it on expiry (RFC 6298 §5.5).
+
+The two differ where it matters on a steady satellite link. RFC 6298 applies
+its floor to the whole RTO, ``max(SRTT + 4·RTTVAR, 1 s)``; with a floor
+below the RTT (Linux's 200 ms) RTTVAR decays towards 0 and the RTO towards
+the RTT itself, so a little queueing fires it. Linux applies the floor to
+the variance term, ``SRTT + max(4·mdev, 200 ms)``, and lets that term fall
+by only a quarter of its excess per flight: after a steady 562 ms the RTO is
+762 ms.
 
 :class:`Timer` is a restartable one-shot timer. TCP restarts its
 retransmission timer on every ACK (RFC 6298 §5.3), nearly always to a *later*
@@ -35,34 +44,59 @@ _G_S: Final = 0.001
 
 
 class RtoEstimator:
-    """Smoothed RTT, RTT variation and RTO per RFC 6298.
+    """Smoothed RTT, RTT variation and RTO per RFC 6298, or as Linux computes them.
 
     Args:
         initial_s: RTO before the first sample (1 s, RFC 6298 §2.1).
-        min_s: lower bound applied whenever the RTO is computed (§2.4).
+        min_s: lower bound applied whenever the RTO is computed (§2.4); with
+            ``linux``, the lower bound of the variance term.
         max_s: upper bound, also for the back-off (§2.5, §5.5).
+        linux: compute as Linux does (see the module docstring).
 
     Attributes:
         srtt_s: smoothed RTT, None before the first sample.
-        rttvar_s: RTT variation, None before the first sample.
+        rttvar_s: RTT variation, None before the first sample; with
+            ``linux``, a quarter of the variance term (so that the RTO is
+            ``srtt_s + 4 * rttvar_s`` either way).
         rto_s: the current retransmission timeout.
     """
 
-    __slots__ = ("srtt_s", "rttvar_s", "rto_s", "_min_s", "_max_s")
+    __slots__ = (
+        "srtt_s",
+        "rttvar_s",
+        "rto_s",
+        "_min_s",
+        "_max_s",
+        "_linux_rule",
+        "_mdev_s",
+        "_mdev_max_s",
+        "_rtt_seq",
+    )
 
-    def __init__(self, *, initial_s: float, min_s: float, max_s: float) -> None:
+    def __init__(
+        self, *, initial_s: float, min_s: float, max_s: float, linux: bool = False
+    ) -> None:
         self.srtt_s: float | None = None
         self.rttvar_s: float | None = None
         self.rto_s = min(initial_s, max_s)
         self._min_s = min_s
         self._max_s = max_s
+        self._linux_rule = linux
+        self._mdev_s = 0.0  # Linux mdev_us: 4 x the mean deviation
+        self._mdev_max_s = 0.0  # its largest value in the current flight
+        self._rtt_seq = 0  # snd_nxt when the current flight began
 
-    def sample(self, rtt_s: float) -> None:
+    def sample(self, rtt_s: float, snd_una: int = 0, snd_nxt: int = 0) -> None:
         """Take one RTT measurement and recompute the RTO.
 
-        Callers apply Karn's algorithm (RFC 6298 §3): never pass a sample
-        timed on a retransmitted segment.
+        Without timestamps, callers apply Karn's algorithm (RFC 6298 §3):
+        never pass a sample timed on a retransmitted segment. ``snd_una``
+        (after this ACK) and ``snd_nxt`` tell Linux's estimator when a
+        flight of data has been acknowledged.
         """
+        if self._linux_rule:
+            self._sample_linux(rtt_s, snd_una, snd_nxt)
+            return
         if self.srtt_s is None or self.rttvar_s is None:
             # RFC 6298 §2.2: the first measurement.
             self.srtt_s = rtt_s
@@ -73,6 +107,48 @@ class RtoEstimator:
             self.srtt_s = (1.0 - _ALPHA) * self.srtt_s + _ALPHA * rtt_s
         rto = self.srtt_s + max(_G_S, _K * self.rttvar_s)
         self.rto_s = min(max(rto, self._min_s), self._max_s)  # §2.4, §2.5
+
+    def _sample_linux(self, m: float, snd_una: int, snd_nxt: int) -> None:
+        """Linux ``tcp_rtt_estimator()`` then ``tcp_set_rto()`` (tcp_input.c).
+
+        In seconds rather than Linux's scaled microseconds: ``_mdev_s`` and
+        the variance term are Linux's ``mdev_us`` and ``rttvar_us``, four
+        times a mean deviation. The term only grows within a flight; once a
+        flight is acknowledged it falls a quarter of the way to the flight's
+        largest deviation, never below ``rto_min``.
+        """
+        srtt = self.srtt_s
+        if srtt is None:
+            # No previous measure: "make sure rto = 3*rtt".
+            srtt = m
+            self._mdev_s = 2.0 * m
+            var = max(self._mdev_s, self._min_s)
+            self._mdev_max_s = var
+            self._rtt_seq = snd_nxt
+        else:
+            var = _K * (self.rttvar_s or 0.0)
+            err = m - srtt
+            srtt += err * _ALPHA  # srtt = 7/8 srtt + 1/8 new
+            if err < 0.0:
+                # The RTT fell: a finer gain (alpha * beta) for mdev, like Eifel.
+                err = -err - self._mdev_s * _BETA
+                if err > 0.0:
+                    err *= _ALPHA
+            else:
+                err -= self._mdev_s * _BETA
+            self._mdev_s += err  # mdev = 3/4 mdev + 1/4 new
+            if self._mdev_s > self._mdev_max_s:
+                self._mdev_max_s = self._mdev_s
+                if self._mdev_max_s > var:
+                    var = self._mdev_max_s
+            if snd_una > self._rtt_seq:  # a flight acknowledged
+                if self._mdev_max_s < var:
+                    var -= (var - self._mdev_max_s) * _BETA
+                self._rtt_seq = snd_nxt
+                self._mdev_max_s = self._min_s
+        self.srtt_s = srtt
+        self.rttvar_s = var / _K
+        self.rto_s = min(srtt + var, self._max_s)  # __tcp_set_rto(), tcp_bound_rto()
 
     def back_off(self) -> None:
         """Double the RTO after the timer expires, up to the maximum (§5.5)."""
