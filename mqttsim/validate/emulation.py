@@ -28,6 +28,36 @@ exit via ``atexit``) ends the programs started there, stops the forwarder
 (keeping its last counters, still readable), and deletes every namespace.
 If the forwarder died during the run, the exit still cleans up and then
 raises :class:`~mqttsim.validate.netns.EmulatorError` saying so.
+
+What a harness should know:
+
+* **Clocks.** ``time.monotonic()`` is one clock for every namespace, so a
+  latency is the receiver's reading minus the sender's, across sites.
+  :meth:`Emulation.clock_s` is emulator time (0 when the forwarder
+  started): the time of ``LinkSpec.outages`` windows and of
+  :meth:`Emulation.outage_now`'s answer.
+* **Counters** (:meth:`Emulation.counters`) are per direction,
+  ``"<site> up"`` (site to hub) and ``"<site> down"``; TCP figures count
+  what senders *offered* (a retransmission counts once, whether it is then
+  lost or not). Site-to-site traffic crosses and is counted on two links.
+  :meth:`Emulation.tun_drops` must be all 0: a drop there is the machine's,
+  not the link's.
+* **Kernel settings** of each namespace are a fresh namespace's defaults
+  (Linux's ``tcp_syn_linear_timeouts=4``, ``tcp_retries2=15``...), not
+  the host's; set them per site with ``emu.run_in(site, ["sysctl", "-w",
+  ...])`` if a scenario needs others. Programs run as root.
+* **Traffic inside one site** (a subscriber beside the broker, both in
+  ``"hub"``) goes over that namespace's ``lo`` and crosses no link.
+* **Same seed, same draws.** The link's random streams are the simulator
+  World's for a link of the same name and seed; with the same packets
+  offered in the same order, the same packets are lost. Real stacks never
+  offer exactly the simulator's packets, so expect the same loss *process*,
+  not the same lost messages.
+* **netem is not used**, even where ``sch_netem`` exists: its jitter
+  reorders packets unless configured around it, its Gilbert-Elliott
+  takes other parameters and has no time-based form, and its draws are not
+  the simulator's; the forwarder applies :class:`~mqttsim.sim.link.Link`'s
+  own rules and figures, which is the point of a validation.
 """
 
 from __future__ import annotations
