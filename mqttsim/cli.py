@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from . import __version__
-from .commands import broker, native, passwd, sim
+from .commands import broker, native, passwd, sim, validate
 from .commands.common import PROG, USAGE_ERROR, fail
 from .protocol.errors import ConfigError
 
@@ -78,6 +78,12 @@ COMMANDS: tuple[Command, ...] = (
         help="simulate: a scenario file, the link presets, the 1999 pipeline",
         add_arguments=sim.add_arguments,
         run=sim.run,
+    ),
+    Command(
+        name="validate",
+        help="compare the simulator with real stacks through the link emulator (needs root)",
+        add_arguments=validate.add_arguments,
+        run=validate.run,
     ),
     Command(
         name="native",

@@ -119,9 +119,10 @@ async def _mqttsim(args: argparse.Namespace, log: _Log) -> None:
 
 def _paho(args: argparse.Namespace, log: _Log) -> None:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=args.id,
         clean_session=False,
         protocol=mqtt.MQTTv311,

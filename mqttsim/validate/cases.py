@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.linkspec import LinkSpec, LossSpec
+from mqttsim.sim.profiles import broker_profile, client_profile
 from mqttsim.sim.scenario import Scenario
+from mqttsim.sim.tcp_segment import TcpConfig
 
 __all__ = ["FIRST_AT_S", "GEO", "LINKS", "STACKS", "Case", "ci_subset", "grid"]
 
@@ -112,11 +114,15 @@ class Case:
         layout) ``office``; the broker at the hub; ``rtu`` publishing from the
         field; ``scada`` subscribing to ``plant/#`` at QoS 2."""
         client, broker = STACKS[self.stack]
+        # The real stacks run on Linux: the model's linux TCP, with Nagle as each
+        # profile's TCP_NODELAY says (mqttsim's ends set it, paho and mosquitto do not).
+        tcp = TcpConfig.linux(nagle=not client_profile(client).tcp_nodelay)
+        broker_tcp = TcpConfig.linux(nagle=not broker_profile(broker).tcp_nodelay)
         net = Scenario(self.name, duration_s=self.duration_s, drain_s=self.drain_s, qos=self.qos)
         net.link("field", "hub", self.spec, name="field")
         if self.layout == "remote":
             net.link("office", "hub", self.spec, name="office")
-        net.broker("broker", site="hub", profile=broker)
+        net.broker("broker", site="hub", profile=broker, tcp=broker_tcp)
         net.client(
             "rtu", site="field", profile=client, keep_alive_s=self.keep_alive_s, clean_start=False
         )
@@ -127,6 +133,7 @@ class Case:
             keep_alive_s=self.keep_alive_s,
             clean_start=False,
             subscribe=[("plant/#", 2)],
+            tcp=tcp,
         )
         net.periodic(
             "rtu",

@@ -82,7 +82,7 @@ def write_report(
     path: str | Path,
     table: pd.DataFrame,
     *,
-    accuracy: Mapping[str, float],
+    accuracy: str,
     deviations: Mapping[str, str],
     seeds: int,
     notes: str = "",
@@ -92,7 +92,8 @@ def write_report(
     Args:
         path: where (``docs/validation.md``).
         table: :func:`~.figures.compare`'s rows.
-        accuracy: the emulator's measured timing error and rate, by name.
+        accuracy: the emulator's measured timing accuracy, as its table
+            (:meth:`~.accuracy.AccuracyReport.table`).
         deviations: case or mechanism -> the explanation of what differs.
         seeds: the simulator's runs per case.
         notes: anything else the run wants said (machine, versions).
@@ -116,7 +117,9 @@ def write_report(
         _METHOD,
         "## The emulator's own accuracy",
         "",
-        *[f"- {name}: {_cell(value)}" for name, value in accuracy.items()],
+        "```text",
+        accuracy,
+        "```",
         "",
         "## Deviations, explained",
         "",
