@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qos", metavar="LEVELS", help="comma-separated QoS levels, e.g. 1,2")
     parser.add_argument("--stacks", metavar="NAMES", help="mqttsim and/or paho+mosquitto")
     parser.add_argument("--layouts", metavar="NAMES", help="beside and/or remote")
-    parser.add_argument("--seeds", type=positive_int, default=5, help="simulator runs per case")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=1, help="runs per case in each world (seeds 1..N)"
+    )
     parser.add_argument("--count", type=positive_int, default=60, help="messages per case")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between messages")
     parser.add_argument("--report", metavar="FILE.md", help="write the report there")

@@ -124,7 +124,12 @@ class Case:
             net.link("office", "hub", self.spec, name="office")
         net.broker("broker", site="hub", profile=broker, tcp=broker_tcp)
         net.client(
-            "rtu", site="field", profile=client, keep_alive_s=self.keep_alive_s, clean_start=False
+            "rtu",
+            site="field",
+            profile=client,
+            keep_alive_s=self.keep_alive_s,
+            clean_start=False,
+            tcp=tcp,
         )
         net.client(
             "scada",

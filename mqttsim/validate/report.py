@@ -28,9 +28,13 @@ forwarder on TUN devices with a FIFO queue per direction, serialisation at
 the link's rate, loss decided at transmission start, propagation delay and
 outages), on this machine's Linux TCP. **Simulated**: the same scenario
 (`mqttsim/validate/cases.py`) in the simulator, with the matching endpoint
-profiles (`mqttsim/sim/profiles.py`) and its TCP model, averaged over
-several seeds. A publisher sends one message per period to a broker across
-the link; the subscriber sits beside the broker or behind a link of its own.
+profiles (`mqttsim/sim/profiles.py`) and its `linux` TCP model. Both run
+the same seeds: the emulator draws a seed's losses and outages from the
+very random streams the simulator does (not the same lost packets, since
+the two stacks do not offer exactly the same packets, but the same loss
+process), and the figures compared are the means over the seeds. A
+publisher sends one message per period to a broker across the link; the
+subscriber sits beside the broker or behind a link of its own.
 
 A cell is within tolerance when the simulated figure is within 10 % of the
 real one (25 % for QoS 2 latencies), or within a small absolute difference
@@ -110,7 +114,7 @@ def write_report(
         " tolerance.",
         f"- QoS 2 latency cells: {top['qos2_latency_within']:.0%} of"
         f" {int(top['qos2_latency_cells'])} within 25 %.",
-        f"- Simulated figures are means over {seeds} seeds.",
+        f"- Both worlds' figures are means over seeds 1 to {seeds}.",
         "",
         "## Method",
         "",
