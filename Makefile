@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := mqttsim/native.json
 NATIVE_SOURCES := $(wildcard mqttsim/protocol/*.py mqttsim/sim/*.py mqttsim/sim/scenarios/*.py)
 
-.PHONY: test lab bench lint clean venv native
+.PHONY: test lab bench lint clean venv native validate
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ test: $(STAMP) $(NATIVE)
 
 lab: $(STAMP) $(NATIVE)
 	$(BIN)/jupyter lab notebooks/
+
+# The simulator against real stacks through the link emulator (root; hours for the whole grid):
+# writes docs/validation.md. VALIDATE_ARGS narrows it, e.g. VALIDATE_ARGS='--links clean --qos 2'.
+validate: $(STAMP) $(NATIVE)
+	$(BIN)/mqttsim validate --seeds 3 --report docs/validation.md --csv docs/validation.csv $(VALIDATE_ARGS)
 
 bench: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
