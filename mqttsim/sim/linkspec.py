@@ -589,6 +589,22 @@ class LinkSpec:
 
     # -- the simulated links --
 
+    def outage_schedule(
+        self, rng: Callable[[str], RandomSource], horizon_s: float
+    ) -> OutageSchedule | None:
+        """The link's outages: the scheduled windows and, with ``outage``, the
+        random ones drawn from ``rng("outages")`` up to ``horizon_s``; one
+        schedule for both directions (one antenna: a fade cuts both ways), or
+        None when the link never goes down."""
+        check_link_figure("horizon_s", horizon_s)
+        windows = list(self.outages)
+        if self.outage is not None:
+            drawn = RandomOutages(
+                self.outage.mean_up_s, self.outage.mean_down_s, rng("outages"), horizon_s
+            )
+            windows += drawn.windows
+        return OutageSchedule(windows) if windows else None
+
     def links(
         self,
         env: simpy.Environment,
@@ -617,14 +633,7 @@ class LinkSpec:
             observers: the uplink's and the downlink's observer (see
                 :class:`~mqttsim.sim.link.Link`).
         """
-        check_link_figure("horizon_s", horizon_s)
-        windows = list(self.outages)
-        if self.outage is not None:
-            drawn = RandomOutages(
-                self.outage.mean_up_s, self.outage.mean_down_s, rng("outages"), horizon_s
-            )
-            windows += drawn.windows
-        schedule = OutageSchedule(windows) if windows else None
+        schedule = self.outage_schedule(rng, horizon_s)
         loss = self.loss
         made = [
             Link(

@@ -33,7 +33,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 
-from mqttsim.sim.link import OutageSchedule, RandomOutages
+from mqttsim.sim.link import OutageSchedule
 from mqttsim.sim.linkspec import JITTER_MODELS, LinkSpec
 from mqttsim.sim.loss import LossModel
 
@@ -143,13 +143,7 @@ def transmitters(
     def rng(purpose: str) -> random.Random:
         return random.Random(f"{seed}:{name}:{purpose}")
 
-    windows = list(spec.outages)
-    if spec.outage is not None:
-        drawn = RandomOutages(
-            spec.outage.mean_up_s, spec.outage.mean_down_s, rng("outages"), horizon_s
-        )
-        windows += drawn.windows
-    schedule = OutageSchedule(windows) if windows else None
+    schedule = spec.outage_schedule(rng, horizon_s)
     extra: list[tuple[float, float]] = []
     made = []
     for direction, bps in (("up", spec.uplink_bps), ("down", spec.downlink_bps)):
