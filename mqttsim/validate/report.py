@@ -103,6 +103,7 @@ def write_report(
         notes: anything else the run wants said (machine, versions).
     """
     top = headline(table)
+    runs = f"means over seeds 1 to {seeds}" if seeds > 1 else "from seed 1"
     lines = [
         "# Validation: the simulator against real stacks",
         "",
@@ -114,7 +115,7 @@ def write_report(
         " tolerance.",
         f"- QoS 2 latency cells: {top['qos2_latency_within']:.0%} of"
         f" {int(top['qos2_latency_cells'])} within 25 %.",
-        f"- Both worlds' figures are means over seeds 1 to {seeds}.",
+        f"- Both worlds' figures are {runs} ({len(set(table['case']))} cases).",
         "",
         "## Method",
         "",
