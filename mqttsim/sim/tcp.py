@@ -14,7 +14,7 @@ connection: an arriving segment is a callback, and the timers are
 
 Each end follows its :class:`~mqttsim.sim.tcp_segment.TcpConfig`, made from
 a profile: ``TcpConfig.linux()`` (Linux 6.x), ``TcpConfig.rfc6298()`` (the
-RFCs' minimum) or ``TcpConfig.legacy()`` (the model before issue 15, still
+RFCs' minimum) or ``TcpConfig.legacy()`` (the first model, before the Linux profile, still
 what ``TcpConfig()`` gives). Below, a rule marked with a setting applies
 when that setting is on (the profiles that have it in brackets).
 

@@ -19,7 +19,7 @@ sets of them (:data:`TCP_PROFILES`), each made with a class method:
 * ``TcpConfig.rfc6298()``: an RFC-minimal TCP, for teaching the difference:
   RFC 6298's RTO with Karn's rule and a 1 s floor, exponential back-off,
   no fast retransmit and no loss probe, R2 = 100 s (RFC 1122 §4.2.3.5).
-* ``TcpConfig.legacy()``: the model before issue 15 (RFC 6298's RTO and
+* ``TcpConfig.legacy()``: the first model, before the Linux profile (RFC 6298's RTO and
   Karn's rule, no fast retransmit, give-up after 8 retransmissions).
 
 ``TcpConfig()`` is the :data:`DEFAULT_TCP_PROFILE`'s settings, ``legacy``
@@ -188,7 +188,7 @@ def linux_retries_timeout_s(
 #: The settings that make each profile (see the module docstring); every
 #: other setting of :class:`TcpConfig` is the same in all of them.
 TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
-    # The model before issue 15.
+    # The first model, before the Linux profile.
     "legacy": {
         "mss_bytes": 1460,
         "header_bytes": 40,
@@ -408,5 +408,5 @@ class TcpConfig:
 
     @classmethod
     def legacy(cls, **changes: Any) -> TcpConfig:
-        """The model before issue 15, with ``changes``."""
+        """The first model, before the Linux profile, with ``changes``."""
         return cls.profile("legacy", **changes)

@@ -1,4 +1,4 @@
-"""The TCP profiles of issue 15: ``linux`` (Linux 6.x) and ``rfc6298`` (the RFCs' minimum).
+"""The TCP profiles: ``linux`` (Linux 6.x) and ``rfc6298`` (the RFCs' minimum).
 
 Each rule against a trace computed by hand, on links with a fixed delay and
 no jitter unless the test is about jitter. ``TcpConfig()`` is still the
@@ -154,7 +154,7 @@ def test_rto_after_a_stable_rtt_of_562_ms_is_762_ms_not_563_ms() -> None:
     assert rtos == pytest.approx(expected, abs=1e-5)  # the kernel truncates to whole µs
     assert rtos[0] == pytest.approx(3 * 0.562)
     assert rtos[-1] == pytest.approx(0.762, abs=0.0005)
-    # The model before issue 15, with Linux's 200 ms floor: max(SRTT + 4·RTTVAR,
+    # The first model, before the Linux profile, with Linux's 200 ms floor: max(SRTT + 4·RTTVAR,
     # 200 ms) falls to the RTT itself plus the 1 ms clock granularity.
     assert _steady_exchanges(TcpConfig.legacy(rto_min_s=0.2), 40)[-1] == pytest.approx(0.563)
 
@@ -480,7 +480,7 @@ def test_a_closed_end_answers_new_data_with_a_rst() -> None:
     down = [seg.flags for _, seg in net.segments("down")]
     assert down[-2:] == [FIN | ACK, RST]
     assert net.path._servers == {} and net.path._clients == {}
-    # The model before issue 15 took the data in and acknowledged it.
+    # The first model, before the Linux profile took the data in and acknowledged it.
     net, seen = _close_then_more(TcpConfig())
     assert seen == {"server": "closed"}  # the client still waits
     assert [seg.ack for _, seg in net.segments("down") if seg.flags == ACK][-1] == 1 + 5 + 6
