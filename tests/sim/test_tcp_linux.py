@@ -2,8 +2,8 @@
 
 Each rule against a trace computed by hand, on links with a fixed delay and
 no jitter unless the test is about jitter. ``TcpConfig()`` is still the
-model before issue 15 (``legacy``); where it helps, a test shows what that
-model does instead.
+first model, before the Linux profile (``legacy``); where it helps, a test
+shows what that model does instead.
 """
 
 from __future__ import annotations
