@@ -1,4 +1,4 @@
-"""The validation harness's parts that need no root: the grid, the figures, the comparison, the report."""
+"""The validation harness without root: the grid, the figures, the comparison, the report."""
 
 from __future__ import annotations
 
@@ -84,7 +84,12 @@ def test_the_report_gives_the_headline_without_the_outage_rows(tmp_path: Path) -
         ]
     )
     top = headline(table)
-    assert top == {"cells": 7.0, "within": 1.0, "qos2_latency_cells": 3.0, "qos2_latency_within": 1.0}
+    assert top == {
+        "cells": 7.0,
+        "within": 1.0,
+        "qos2_latency_cells": 3.0,
+        "qos2_latency_within": 1.0,
+    }
     path = tmp_path / "validation.md"
     write_report(path, table, accuracy="p50 50 µs", deviations={"Outage": "why"}, seeds=3)
     text = path.read_text(encoding="utf-8")
