@@ -73,6 +73,7 @@ class WorldView(Protocol):
         """The random stream ``f"{seed}:{name}:{purpose}"``."""
         ...
 
+
 __all__ = [
     "TRAFFIC_KINDS",
     "Bursts",
