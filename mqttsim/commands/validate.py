@@ -33,13 +33,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stacks", metavar="NAMES", help="mqttsim and/or paho+mosquitto")
     parser.add_argument("--layouts", metavar="NAMES", help="beside and/or remote")
     parser.add_argument(
-        "--seeds", type=positive_int, default=1, help="runs per case in each world (seeds 1..N)"
+        "--seeds", type=positive_int, default=1, help="real runs per case (seeds 1..N; default 1)"
+    )
+    parser.add_argument(
+        "--sim-seeds", type=positive_int, help="simulated runs per case (default: as --seeds)"
     )
     parser.add_argument("--count", type=positive_int, default=60, help="messages per case")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between messages")
+    parser.add_argument(
+        "--drain", type=float, default=30.0, help="seconds after the last message (default 30)"
+    )
     parser.add_argument("--report", metavar="FILE.md", help="write the report there")
+    parser.add_argument(
+        "--deviations", metavar="FILE.md", help="the report's explanations, written by hand"
+    )
     parser.add_argument("--csv", metavar="FILE.csv", help="write the cell table there")
-    parser.add_argument("--workdir", metavar="DIR", help="keep the agents' logs there")
+    parser.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep the agents' logs there; a case already run there is read, not run again",
+    )
 
 
 def _pick(values: str | None, allowed: list[str], flag: str) -> set[str] | None:
@@ -66,11 +79,23 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{path}: no such directory {target.parent}")
     if not args.every > 0:
         raise ConfigError(f"--every must be > 0, got {args.every:g}")
+    if not args.drain >= 0:
+        raise ConfigError(f"--drain must be >= 0, got {args.drain:g}")
+    deviations = ""
+    if args.deviations is not None:
+        try:
+            deviations = Path(args.deviations).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--deviations {args.deviations}: {exc.strerror}") from None
     links = _pick(args.links, list(LINKS), "--links")
     levels = _pick(args.qos, ["0", "1", "2"], "--qos")
     stacks = _pick(args.stacks, list(STACKS), "--stacks")
     layouts = _pick(args.layouts, ["beside", "remote"], "--layouts")
-    cases = ci_subset() if args.grid == "ci" else grid(count=args.count, every_s=args.every)
+    cases = (
+        ci_subset()
+        if args.grid == "ci"
+        else grid(count=args.count, every_s=args.every, drain_s=args.drain)
+    )
     cases = [
         c
         for c in cases
@@ -86,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         table = validate(
             cases,
             seeds=args.seeds,
+            sim_seeds=args.sim_seeds,
             workdir=workdir,
+            deviations=deviations,
             report=Path(args.report) if args.report else None,
             say=lambda line: print(line, file=sys.stderr),
         )

@@ -16,6 +16,7 @@ same hop at 9600 and 2400 bit/s; both layouts; QoS 0, 1 and 2.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from mqttsim.protocol.errors import ConfigError
@@ -150,15 +151,35 @@ class Case:
         return net
 
 
-def grid(*, count: int = 60, every_s: float = 1.0) -> list[Case]:
-    """Every case of the issue's grid: links x layouts x QoS x stacks."""
+def grid(*, count: int = 60, every_s: float = 1.0, drain_s: float = 30.0) -> list[Case]:
+    """Every case of the issue's grid: links x layouts x QoS x stacks.
+
+    A link with an outage publishes for longer: until a minute after the
+    outage ends (at least ``count`` messages), so that the recovery is seen.
+    """
     return [
-        Case(link=link, layout=layout, qos=qos, stack=stack, count=count, every_s=every_s)
+        Case(
+            link=link,
+            layout=layout,
+            qos=qos,
+            stack=stack,
+            count=_count_through_outage(link, count, every_s),
+            every_s=every_s,
+            drain_s=drain_s,
+        )
         for link in LINKS
         for layout in ("beside", "remote")
         for qos in (0, 1, 2)
         for stack in STACKS
     ]
+
+
+def _count_through_outage(link: str, count: int, every_s: float) -> int:
+    outage = LINKS[link][1]
+    if outage is None:
+        return count
+    start_s, duration_s = outage
+    return max(count, math.ceil((start_s + duration_s + 60.0 - FIRST_AT_S) / every_s))
 
 
 def ci_subset() -> list[Case]:

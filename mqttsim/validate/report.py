@@ -10,7 +10,6 @@ of QoS 2 latency cells within 25 %, over the rows without an outage.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +59,10 @@ def headline(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _runs(seeds: int) -> str:
+    return f"the mean over seeds 1 to {seeds}" if seeds > 1 else "from seed 1"
+
+
 def _cell(value: float) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "–"
@@ -87,8 +90,9 @@ def write_report(
     table: pd.DataFrame,
     *,
     accuracy: str,
-    deviations: Mapping[str, str],
+    deviations: str,
     seeds: int,
+    sim_seeds: int | None = None,
     notes: str = "",
 ) -> dict[str, float]:
     """Write the report; return its headline figures.
@@ -98,12 +102,14 @@ def write_report(
         table: :func:`~.figures.compare`'s rows.
         accuracy: the emulator's measured timing accuracy, as its table
             (:meth:`~.accuracy.AccuracyReport.table`).
-        deviations: case or mechanism -> the explanation of what differs.
-        seeds: the simulator's runs per case.
+        deviations: the explanation of what differs, in Markdown (written by
+            hand after reading the table: a case or a mechanism per paragraph).
+        seeds: the real stack's runs per case (seeds 1..N).
+        sim_seeds: the simulator's (default: as many).
         notes: anything else the run wants said (machine, versions).
     """
     top = headline(table)
-    runs = f"means over seeds 1 to {seeds}" if seeds > 1 else "from seed 1"
+    sim_seeds = sim_seeds or seeds
     lines = [
         "# Validation: the simulator against real stacks",
         "",
@@ -115,7 +121,8 @@ def write_report(
         " tolerance.",
         f"- QoS 2 latency cells: {top['qos2_latency_within']:.0%} of"
         f" {int(top['qos2_latency_cells'])} within 25 %.",
-        f"- Both worlds' figures are {runs} ({len(set(table['case']))} cases).",
+        f"- {len(set(table['case']))} cases; real figures {_runs(seeds)}, simulated"
+        f" {_runs(sim_seeds)}.",
         "",
         "## Method",
         "",
@@ -129,8 +136,7 @@ def write_report(
         "## Deviations, explained",
         "",
     ]
-    for case, text in deviations.items():
-        lines += [f"**{case}.** {text}", ""]
+    lines += [deviations.strip() or "None written.", ""]
     lines += ["## Every cell", "", *_table(table), ""]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return top

@@ -12,8 +12,10 @@ timing accuracy measured in the same run. Stacks this machine cannot run
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,12 +36,26 @@ def simulate(case: Case, *, seeds: int) -> Figures:
 
 
 def emulate(case: Case, *, seeds: int, workdir: Path) -> Figures:
-    """The real stack's figures for ``case``: the mean over seeds 1..``seeds``."""
-    slug = _slug(case.name)
+    """The real stack's figures for ``case``: the mean over seeds 1..``seeds``.
+
+    Each run's figures are kept in ``workdir`` (``<case>-<seed>/figures.json``)
+    and read from there instead of running again: a long grid can be run in
+    parts, in parallel processes sharing a workdir, and the simulated side
+    recomputed alone. Delete a run's directory to run it again.
+    """
     return mean(
-        run_real(case, seed=seed, workdir=workdir / f"{slug}-{seed}")
+        _emulate_once(case, seed, workdir / f"{_slug(case.name)}-{seed}")
         for seed in range(1, seeds + 1)
     )
+
+
+def _emulate_once(case: Case, seed: int, rundir: Path) -> Figures:
+    kept = rundir / "figures.json"
+    if kept.exists():
+        return Figures(**json.loads(kept.read_text(encoding="utf-8")))
+    figures = run_real(case, seed=seed, workdir=rundir)
+    kept.write_text(json.dumps(asdict(figures)), encoding="utf-8")
+    return figures
 
 
 def _slug(text: str) -> str:
@@ -51,11 +67,16 @@ def validate(
     *,
     seeds: int,
     workdir: Path,
+    sim_seeds: int | None = None,
     report: Path | None = None,
-    deviations: Mapping[str, str] | None = None,
+    deviations: str = "",
     say: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Run every case in both worlds; the comparison table (and the report).
+
+    The real stack runs seeds 1..``seeds``, the simulator 1..``sim_seeds``
+    (default: as many); ``deviations`` is the report's hand-written
+    explanation of what differs, in Markdown.
 
     Raises:
         EmulatorError: the machine cannot emulate (one line: not root...).
@@ -70,7 +91,7 @@ def validate(
                 skipped.add(case.stack)
             continue
         real = emulate(case, seeds=seeds, workdir=workdir)
-        simulated = simulate(case, seeds=seeds)
+        simulated = simulate(case, seeds=sim_seeds or seeds)
         rows.append((case.name, case.qos, real, simulated))
         say(
             f"{case.name}: p50 real {real.latency_p50_s:.3f} s, sim {simulated.latency_p50_s:.3f} s"
@@ -85,8 +106,9 @@ def validate(
             report,
             table,
             accuracy=accuracy.table(),
-            deviations=deviations or {},
+            deviations=deviations,
             seeds=seeds,
+            sim_seeds=sim_seeds or seeds,
         )
         say(
             f"{report}: {top['within']:.0%} of cells within tolerance;"

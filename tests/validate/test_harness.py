@@ -91,7 +91,10 @@ def test_the_report_gives_the_headline_without_the_outage_rows(tmp_path: Path) -
         "qos2_latency_within": 1.0,
     }
     path = tmp_path / "validation.md"
-    write_report(path, table, accuracy="p50 50 µs", deviations={"Outage": "why"}, seeds=3)
+    write_report(
+        path, table, accuracy="p50 50 µs", deviations="**Outage.** why", seeds=1, sim_seeds=10
+    )
     text = path.read_text(encoding="utf-8")
     assert "100% of 7 cells within tolerance" in text and "**Outage.** why" in text
+    assert "real figures from seed 1, simulated the mean over seeds 1 to 10" in text
     assert "| outage 120 s, beside, QoS 1, mqttsim | delivered | 10 | 5 | 0.5 | **no** |" in text
