@@ -22,9 +22,9 @@ sets of them (:data:`TCP_PROFILES`), each made with a class method:
 * ``TcpConfig.legacy()``: the first model, before the Linux profile (RFC 6298's RTO and
   Karn's rule, no fast retransmit, give-up after 8 retransmissions).
 
-``TcpConfig()`` is the :data:`DEFAULT_TCP_PROFILE`'s settings, ``legacy``
-for now. Any setting may be changed on top of a profile:
-``TcpConfig.linux(nagle=False)``.
+``TcpConfig()`` is the :data:`DEFAULT_TCP_PROFILE`'s settings, ``linux``:
+the stack the simulator is validated against (docs/validation.md). Any
+setting may be changed on top of a profile: ``TcpConfig.linux(nagle=False)``.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
 }
 
 #: The profile whose settings ``TcpConfig()`` has.
-DEFAULT_TCP_PROFILE: Final = "legacy"
+DEFAULT_TCP_PROFILE: Final = "linux"
 _DEFAULT: Final = TCP_PROFILES[DEFAULT_TCP_PROFILE]
 
 
