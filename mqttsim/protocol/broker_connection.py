@@ -191,13 +191,19 @@ class BrokerConnection:
     def data_to_send(self, *, now: float) -> bytes:
         """Bytes to write now. The store is flushed first, so no
         acknowledgement leaves before what it acknowledges is durable."""
-        if not self._out:
-            return b""
+        return b"".join(self.packets_to_send(now=now))
+
+    def packets_to_send(self, *, now: float) -> list[bytes]:
+        """:meth:`data_to_send`, one encoded packet per item: for a driver
+        that writes each packet on its own, as some brokers do."""
+        out = self._out
+        if not out:
+            return []
         self._broker.flush_store()
-        data = b"".join(self._out)
-        self._out.clear()
+        packets = out[:]
+        out.clear()
         self._out_bytes = 0
-        self._broker.stats.bytes_sent += len(data)
+        self._broker.stats.bytes_sent += sum(len(p) for p in packets)
         if self._broker.trace:
             for packet in self._trace_out:
                 self._broker.trace_log.append(
@@ -208,7 +214,7 @@ class BrokerConnection:
         if session is not None and session.queued:
             # Messages held back while the outbox was full move up now.
             self.drain_queue(now)
-        return data
+        return packets
 
     def next_deadline(self) -> float | None:
         """Keep-alive expiry, or the CONNECT timeout before CONNECT."""

@@ -580,9 +580,14 @@ class ClientConnection:
     def data_to_send(self, *, now: float) -> bytes:
         """Drain the bytes to write. ``now`` is when they leave: keep-alive
         counts from the last packet *sent* [MQTT-3.1.2-20]."""
+        return b"".join(self.packets_to_send(now=now))
+
+    def packets_to_send(self, *, now: float) -> list[bytes]:
+        """:meth:`data_to_send`, one encoded packet per item: for a driver
+        that writes each packet on its own, as some clients do."""
         outbox = self._out.outbox
         if not outbox:
-            return b""
+            return []
         packets = outbox[:]
         outbox.clear()
         trace = self._trace
@@ -596,8 +601,8 @@ class ClientConnection:
                 connect = True
             if trace and packet is not None:
                 self.trace_log.append(PacketSent(packet=packet, size=len(data), now=now))
-        wire = b"".join([data for _, data in packets])
-        self.stats.bytes_sent += len(wire)
+        wire = [data for _, data in packets]
+        self.stats.bytes_sent += sum(len(data) for data in wire)
         self.stats.packets_sent += len(packets)
         self._live.sent(now, connect=connect, ping=ping)
         return wire

@@ -11,7 +11,10 @@ every mqttsim driver (DESIGN.md, "How the drivers stay thin"):
 1. wait for bytes or the core's next deadline (see :class:`_Pump`);
 2. hand them over: ``receive_data(data, now=)``, ``connection_lost(now=)``
    when the stream ends, or ``handle_timeout(now=)``;
-3. write ``data_to_send(now=)`` to the endpoint;
+3. write ``data_to_send(now=)`` to the endpoint (or, for an application
+   that writes each packet with its own ``send()``, ``packets_to_send(now=)``
+   one by one: with Nagle on, the first leaves and the rest wait for its
+   ACK, as they do on a real socket);
 4. turn events into SimPy idioms: a received message goes on a
    :class:`simpy.Store` (or to an ``on_message`` callback), other events
    into a plain ``log`` list.
@@ -211,6 +214,8 @@ class SimBroker:
         env: the SimPy environment.
         listener: where clients connect (one listener may serve many paths).
         broker: the broker core; a new one with default settings if None.
+        write_each_packet: write each packet with its own ``send()`` (as
+            mosquitto does), not each batch the core has ready at once.
 
     Attributes:
         broker: the protocol core (``stats``, ``sessions``, ``retained``...).
@@ -220,11 +225,17 @@ class SimBroker:
     """
 
     def __init__(
-        self, env: simpy.Environment, listener: TcpListener, broker: Broker | None = None
+        self,
+        env: simpy.Environment,
+        listener: TcpListener,
+        broker: Broker | None = None,
+        *,
+        write_each_packet: bool = False,
     ) -> None:
         self.env = env
         self.listener = listener
         self.broker = broker if broker is not None else Broker(now=env.now)
+        self.write_each_packet = write_each_packet
         self.log: list[tuple[float, Event]] = []
         self._endpoints: dict[int, Transport] = {}  # connection id -> its end
         self._wake: simpy.Event = env.event()
@@ -256,13 +267,20 @@ class SimBroker:
     def _after(self, events: list[Event], now: float) -> None:
         """Steps 3 and 4 for the whole broker: write, close, log, re-arm the timer."""
         endpoints = self._endpoints
+        each = self.write_each_packet
         for conn in self.broker.pending_connections():
-            data = conn.data_to_send(now=now)
             endpoint = endpoints.get(conn.id)
             if endpoint is None:
+                conn.data_to_send(now=now)  # the TCP end is gone: nowhere to write
                 continue
-            if data and endpoint.is_open:
-                endpoint.send(data)
+            if each:
+                for packet in conn.packets_to_send(now=now):
+                    if endpoint.is_open:
+                        endpoint.send(packet)
+            else:
+                data = conn.data_to_send(now=now)
+                if data and endpoint.is_open:
+                    endpoint.send(data)
             if conn.is_closed:
                 del endpoints[conn.id]
                 endpoint.close()  # FIN after the last bytes, as close(2) does
@@ -298,6 +316,8 @@ class SimClient:
         backoff_jitter: multiply each delay by a draw in [0.5, 1.5).
         connect_timeout_s: how long a TCP attempt may take; None for as
             long as TCP itself keeps trying.
+        write_each_packet: write each packet with its own ``send()`` (as
+            paho-mqtt does), not each batch the core has ready at once.
         log_acks: also log PublishAcked/PublishReceived/PublishCompleted
             (one per QoS 1/2 message: off for long runs).
         autostart: start connecting at once.
@@ -329,6 +349,7 @@ class SimClient:
         log_acks: bool = False,
         autostart: bool = True,
         on_message: Callable[[MessageReceived], None] | None = None,
+        write_each_packet: bool = False,
     ) -> None:
         if not 0.0 < backoff_initial_s <= backoff_max_s:
             raise ValueError("need 0 < backoff_initial_s <= backoff_max_s")
@@ -345,6 +366,7 @@ class SimClient:
         self._connect_timeout = connect_timeout_s
         self._skip = _TRACE if log_acks else _TRACE + _ACKS
         self.on_message = on_message
+        self.write_each_packet = write_each_packet
         self._immediate = immediate(env)
         self._endpoint: Transport | None = None
         self._waiting: list[simpy.Event] = []
@@ -415,8 +437,14 @@ class SimClient:
 
     def flush(self) -> None:
         """Step 3: write what the core has to send (lost if TCP cannot take it)."""
-        data = self.connection.data_to_send(now=self._immediate.now())
+        now = self._immediate.now()
         endpoint = self._endpoint
+        if self.write_each_packet:
+            for packet in self.connection.packets_to_send(now=now):
+                if endpoint is not None and endpoint.is_open:
+                    endpoint.send(packet)
+            return
+        data = self.connection.data_to_send(now=now)
         if data and endpoint is not None and endpoint.is_open:
             endpoint.send(data)
 

@@ -66,6 +66,9 @@ class ClientProfile:
         backoff_jitter: multiply each delay by a uniform draw in [0.5, 1.5).
         connect_timeout_s: how long a TCP connection attempt may take
             before it is abandoned (None: until TCP itself gives up).
+        write_each_packet: the library writes each packet with its own
+            ``send()``; with Nagle on, the packets after the first then wait
+            for its ACK instead of leaving in one segment.
         sources: behaviour -> where it is documented (docs or source code).
     """
 
@@ -79,6 +82,7 @@ class ClientProfile:
     backoff_max_s: float
     backoff_jitter: bool
     connect_timeout_s: float | None
+    write_each_packet: bool = False
     sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +113,8 @@ class BrokerProfile:
         name: the profile's key.
         description: one line.
         tcp_nodelay: TCP_NODELAY on accepted sockets (Nagle off).
+        write_each_packet: the broker writes each packet with its own
+            ``send()`` (see :class:`ClientProfile`).
         config: the broker core's settings (in-flight window, queue bound,
             where QoS 2 is handed on...). ``$SYS`` updates are off
             (``sys_interval_s=0``) in every profile: nobody in a
@@ -120,6 +126,7 @@ class BrokerProfile:
     description: str
     tcp_nodelay: bool
     config: BrokerConfig
+    write_each_packet: bool = False
     sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def tcp_config(self) -> TcpConfig:
@@ -211,9 +218,12 @@ PAHO_2 = ClientProfile(
     backoff_max_s=120.0,
     backoff_jitter=False,
     connect_timeout_s=5.0,
+    write_each_packet=True,
     sources={
         "tcp_nodelay": "paho-mqtt 2.2.0 src/paho/mqtt/client.py: the socket is made by"
         " socket.create_connection and TCP_NODELAY is never set",
+        "write_each_packet": "paho-mqtt 2.2.0 Client._packet_write: one socket send() per"
+        " queued packet",
         "max_inflight": "paho-mqtt 2.2.0 Client.max_inflight_messages_set: default 20",
         "ping_every_keep_alive": "paho-mqtt 2.2.0 Client._check_keepalive pings when"
         " now - _last_msg_out >= keepalive, and _packet_write returns from inside its loop"
@@ -260,8 +270,13 @@ MOSQUITTO_2 = BrokerProfile(
         max_queued_messages=1000,
         qos2_handover=QoS2Handover.ON_PUBREL,
     ),
+    write_each_packet=True,
     sources={
         "tcp_nodelay": "mosquitto.conf(5): set_tcp_nodelay, default false",
+        "write_each_packet": "mosquitto 2.0 lib/packet_mosq.c: packet__queue() ends with"
+        " packet__write() in the broker, so each reply is written as its packet is handled"
+        " (seen in docs/validation.md's captures: a PUBCOMP leaves alone and the PUBREC"
+        " handled after it waits for its ACK)",
         "max_inflight": "mosquitto.conf(5): max_inflight_messages, default 20",
         "max_queued_messages": "mosquitto.conf(5): max_queued_messages, default 1000",
         "qos2_handover": "mosquitto 2.0 src/handle_pubrel.c: an incoming QoS 2 message is"

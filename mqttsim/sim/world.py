@@ -174,7 +174,10 @@ class World:
             )
             self._listeners[broker.name] = listener
             self.brokers[broker.name] = SimBroker(
-                self.env, listener, Broker(profile.config, now=0.0)
+                self.env,
+                listener,
+                Broker(profile.config, now=0.0),
+                write_each_packet=profile.write_each_packet,
             )
         for link in scenario.links:
             self.links[link.name] = link.spec.links(
@@ -279,6 +282,7 @@ class World:
             connect_timeout_s=profile.connect_timeout_s,
             autostart=node.start_s == 0,
             on_message=self._tracker(node.name),
+            write_each_packet=profile.write_each_packet,
         )
         self.clients[node.name] = client
         if node.start_s:
