@@ -1,4 +1,11 @@
-"""The small TCP: handshake, timing, bytes on the wire, RTO, give-up, Nagle, delayed ACK."""
+"""The small TCP: handshake, timing, bytes on the wire, RTO, give-up, Nagle, delayed ACK.
+
+``TcpConfig()`` is the ``linux`` profile. A test of a rule that only the
+first model has (RFC 6298's RTO with Karn's rule and no loss probe, give-up
+after a count of retransmissions, a RST on time-out, the delayed-ACK timer
+without quick ACKs) pins ``LEGACY`` at both ends, or ``RFC`` where the rule
+is RFC 6298's; the Linux rules are in test_tcp_linux.py.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +34,9 @@ from mqttsim.sim.tcp_segment import ACK, FIN, PSH, RST, SYN, Segment, TcpConfig
 from mqttsim.sim.tcp_timers import RtoEstimator, Timer
 
 Proc = Generator[simpy.Event, Any, Any]
+
+LEGACY = TcpConfig.legacy()
+RFC = TcpConfig.rfc6298()
 
 
 class DropNth:
@@ -183,13 +193,15 @@ def test_lost_syn_is_retransmitted_after_the_initial_rto_of_one_second() -> None
 
 @pytest.mark.parametrize(("rto_max_s", "gives_up_at"), [(60.0, 63 + 60), (120.0, 63 + 64)])
 def test_connect_fails_after_syn_retries_with_backoff(rto_max_s: float, gives_up_at: float) -> None:
-    # Linux (tcp_syn_retries=6, RTO ceiling 120 s) gives up after 127 s.
+    # Exponential back-off from the first SYN (RFC 6298 §5.5), as the first model
+    # does; so did Linux before its linear SYN timeouts (tcp_syn_retries=6, RTO
+    # ceiling 120 s: failure after 127 s). The linux profile: test_tcp_linux.py.
     net = make_net(delay_s=0.25, up_outages=[(0.0, 10_000.0)])
     outcome: list[object] = []
 
     def proc() -> Proc:
         try:
-            yield net.path.connect(TcpConfig(syn_retries=6, rto_max_s=rto_max_s))
+            yield net.path.connect(TcpConfig.legacy(syn_retries=6, rto_max_s=rto_max_s))
         except ConnectionFailed as exc:
             outcome.append((net.env.now, exc.reason, str(exc)))
 
@@ -201,15 +213,15 @@ def test_connect_fails_after_syn_retries_with_backoff(rto_max_s: float, gives_up
 
 
 def test_rto_is_three_seconds_when_data_starts_after_a_syn_timeout() -> None:
-    # RFC 6298 §5.7.
-    net = make_net(delay_s=0.1, up_loss=DropNth(0))
+    # RFC 6298 §5.7 (Linux times the retransmitted SYN instead: test_tcp_linux.py).
+    net = make_net(delay_s=0.1, up_loss=DropNth(0), server_config=RFC)
     rto: list[float] = []
 
     def client(ep: TcpEndpoint) -> Proc:
         rto.append(ep.rto_s)
         yield from ()
 
-    net.run_pair(client)
+    net.run_pair(client, config=RFC)
     assert rto == [3.0]
 
 
@@ -282,10 +294,11 @@ def test_one_small_write_arrives_after_delay_plus_serialisation_of_payload_and_h
         got.append(net.env.now)
 
     net.run_pair(client, server)
-    assert got[0] - sent_at[0] == pytest.approx(0.25 + (100 + 40) * 8 / 9600)
+    # 52 header bytes: 20 IPv4 + 20 TCP + 12 of the timestamps option (RFC 7323 §3).
+    assert got[0] - sent_at[0] == pytest.approx(0.25 + (100 + 52) * 8 / 9600)
 
 
-def test_bytes_on_the_link_are_payload_plus_40_per_segment_plus_acks() -> None:
+def test_bytes_on_the_link_are_payload_plus_52_per_segment_plus_acks() -> None:
     net = make_net(delay_s=0.25, bandwidth_bps=9600)
 
     def client(ep: TcpEndpoint) -> Proc:
@@ -294,14 +307,17 @@ def test_bytes_on_the_link_are_payload_plus_40_per_segment_plus_acks() -> None:
 
     def server(ep: TcpEndpoint) -> Proc:
         yield from read_exactly(ep, 100)
-        ep.send(b"r" * 30)  # the reply carries the ACK of the request
+        ep.send(b"r" * 30)
 
     net.run_pair(client, server, until=100)
-    # Uplink: SYN, ACK, request, delayed ACK of the reply.
-    assert net.up.stats.bytes_sent == 40 + 40 + (100 + 40) + 40
-    # Downlink: SYN-ACK, reply (with the piggybacked ACK).
-    assert net.down.stats.bytes_sent == 40 + (30 + 40)
-    assert [seg.flags for _, seg in net.segments("down")] == [SYN | ACK, ACK | PSH]
+    # 52 header bytes a segment (20 IPv4 + 20 TCP + 12 timestamps option). Each
+    # end's first data is acknowledged at once (quick-ACK mode, before the reader
+    # runs), so the reply cannot carry the ACK of the request.
+    # Uplink: SYN, ACK, request, quick ACK of the reply.
+    assert net.up.stats.bytes_sent == 52 + 52 + (100 + 52) + 52
+    # Downlink: SYN-ACK, quick ACK of the request, reply.
+    assert net.down.stats.bytes_sent == 52 + 52 + (30 + 52)
+    assert [seg.flags for _, seg in net.segments("down")] == [SYN | ACK, ACK, ACK | PSH]
 
 
 def test_header_size_and_mss_are_parameters() -> None:
@@ -340,8 +356,9 @@ def test_segments_carry_the_real_payload_bytes() -> None:
 
 
 def test_lost_data_segment_is_retransmitted_after_the_rto_and_arrives() -> None:
+    # RFC 6298 alone (Linux's loss probe would come first: test_tcp_linux.py).
     # Uplink packets: 0 SYN, 1 ACK, 2 data (lost), 3 retransmission.
-    net = make_net(delay_s=0.25, up_loss=DropNth(2))
+    net = make_net(delay_s=0.25, up_loss=DropNth(2), server_config=RFC)
     got: list[tuple[float, bytes]] = []
 
     def client(ep: TcpEndpoint) -> Proc:
@@ -357,12 +374,10 @@ def test_lost_data_segment_is_retransmitted_after_the_rto_and_arrives() -> None:
         data = yield ep.recv()
         got.append((net.env.now, data))
 
-    net.run_pair(client, server)
+    net.run_pair(client, server, config=RFC)
     start = 0.5 + 1.0
     data_segments = [
-        (rec.time_s, seg.retransmission, seg.note)
-        for rec, seg in net.segments("up")
-        if seg.payload
+        (rec.time_s, seg.retransmission, seg.note) for rec, seg in net.segments("up") if seg.payload
     ]
     assert data_segments == [
         (pytest.approx(start), False, "noted"),
@@ -372,8 +387,9 @@ def test_lost_data_segment_is_retransmitted_after_the_rto_and_arrives() -> None:
 
 
 def test_rto_backs_off_exponentially_and_the_connection_dies_after_max_retries() -> None:
+    # The first model: give-up after a count of retransmissions, then a RST.
     outage_start = 2.0
-    net = make_net(delay_s=0.25, up_outages=[(outage_start, 10_000.0)])
+    net = make_net(delay_s=0.25, up_outages=[(outage_start, 10_000.0)], server_config=LEGACY)
     closed: list[tuple[float, str]] = []
 
     def client(ep: TcpEndpoint) -> Proc:
@@ -383,7 +399,7 @@ def test_rto_backs_off_exponentially_and_the_connection_dies_after_max_retries()
         closed.append((net.env.now, reason))
         assert (yield ep.recv()) == b""
 
-    net.run_pair(client, config=TcpConfig(max_retries=8), until=2000)
+    net.run_pair(client, config=TcpConfig.legacy(max_retries=8), until=2000)
     sends = [rec.time_s for rec, seg in net.segments("up") if seg.payload]
     gaps = [b - a for a, b in zip(sends, sends[1:], strict=False)]
     # RTO 1.5 s, doubled each time, capped at 60 s (RFC 6298 §5.5, §2.5).
@@ -395,7 +411,8 @@ def test_rto_backs_off_exponentially_and_the_connection_dies_after_max_retries()
 
 
 def test_long_outage_kills_both_ends_that_have_data_to_send() -> None:
-    config = TcpConfig(max_retries=3)
+    # The first model: give-up after a count of retransmissions.
+    config = TcpConfig.legacy(max_retries=3)
     reasons: dict[str, tuple[float, str]] = {}
 
     def client(ep: TcpEndpoint) -> Proc:
@@ -422,7 +439,8 @@ def test_long_outage_kills_both_ends_that_have_data_to_send() -> None:
 
 
 def test_idle_server_learns_of_a_dead_client_from_a_rst_when_it_next_sends() -> None:
-    config = TcpConfig(max_retries=3)
+    # The first model: give-up after a count of retransmissions, then a RST.
+    config = TcpConfig.legacy(max_retries=3)
     net = make_net(
         delay_s=0.25, up_outages=[(5.0, 100.0)], down_outages=[(5.0, 100.0)], server_config=config
     )
@@ -471,7 +489,7 @@ def test_abort_sends_a_rst_and_the_peer_sees_a_reset() -> None:
 def test_out_of_order_segments_are_kept_and_the_hole_is_filled() -> None:
     # Uplink packets: 0 SYN, 1 ACK, 2 first data segment (lost), 3 second.
     net = make_net(delay_s=0.25, up_loss=DropNth(2))
-    message = bytes(range(256)) * 12  # 3072 bytes: 1460 + 1460 + 152
+    message = bytes(range(256)) * 12  # 3072 bytes: 1448 + 1448 + 176
     got: list[bytes] = []
 
     def client(ep: TcpEndpoint) -> Proc:
@@ -508,7 +526,7 @@ def test_the_peer_window_bounds_the_bytes_in_flight() -> None:
     for rec, seg in net.segments("up"):
         if seg.payload:
             flights[rec.time_s] = flights.get(rec.time_s, 0) + len(seg.payload)
-    # 1460 + 540 fill the 2000-byte window; the rest waits for ACKs.
+    # 1448 + 552 fill the 2000-byte window; the rest waits for ACKs.
     assert list(flights.values()) == [2000, 2000, 1000]
 
 
@@ -532,8 +550,10 @@ def _two_small_writes(nagle: bool) -> list[float]:
 
 
 def test_nagle_holds_a_second_small_write_until_the_first_is_acked() -> None:
-    # Data at 1.6 arrives at 1.9; the delayed ACK leaves at 1.94 and arrives at 2.24.
-    assert _two_small_writes(nagle=True) == pytest.approx([1.6, 2.24])
+    # Connected at 0.6. Data at 1.6 arrives at 1.9; the first data of the
+    # connection is acknowledged at once (quick-ACK mode), so the ACK is back at
+    # 1.9 + 0.3 = 2.2, before the loss probe (1.6 + 2·0.6 + 0.2 = 3.0) or the RTO.
+    assert _two_small_writes(nagle=True) == pytest.approx([1.6, 2.2])
 
 
 def test_without_nagle_the_second_small_write_leaves_at_once() -> None:
@@ -555,8 +575,10 @@ def _ack_delay(server_config: TcpConfig) -> float:
 
 
 def test_delayed_ack_waits_delayed_ack_s() -> None:
-    assert _ack_delay(TcpConfig(delayed_ack_s=0.04)) == pytest.approx(0.04)
-    assert _ack_delay(TcpConfig(delayed_ack_s=0.2)) == pytest.approx(0.2)
+    # The first model's plain delayed-ACK timer (Linux acknowledges the first data
+    # of a connection at once: test_tcp_linux.py).
+    assert _ack_delay(TcpConfig.legacy(delayed_ack_s=0.04)) == pytest.approx(0.04)
+    assert _ack_delay(TcpConfig.legacy(delayed_ack_s=0.2)) == pytest.approx(0.2)
 
 
 def test_without_delayed_ack_the_ack_leaves_at_once() -> None:
@@ -564,13 +586,14 @@ def test_without_delayed_ack_the_ack_leaves_at_once() -> None:
 
 
 def test_every_second_full_segment_is_acked_at_once() -> None:
-    net = make_net(delay_s=0.25)
+    # The first model's delayed ACK, with no quick-ACK mode to answer the first at once.
+    net = make_net(delay_s=0.25, server_config=LEGACY)
 
     def client(ep: TcpEndpoint) -> Proc:
         yield net.env.timeout(1.0)
-        ep.send(b"z" * 2920)  # two full segments
+        ep.send(b"z" * 2920)  # two full segments of 1460 bytes
 
-    net.run_pair(client, until=100)
+    net.run_pair(client, config=LEGACY, until=100)
     arrivals = [rec.arrival_s for rec, seg in net.segments("up") if seg.payload]
     acks = [(rec.time_s, seg.ack) for rec, seg in net.segments("down") if seg.ack > 1]
     assert acks == [(pytest.approx(arrivals[1]), 1 + 2920)]
@@ -839,7 +862,7 @@ def test_a_timer_stopped_in_the_callback_that_set_it_leaves_its_place_but_no_eve
         ({"header_bytes": 20}, r"^header_bytes must be in \[40, 120\]"),
         ({"window_bytes": 0}, r"^window_bytes must be in \[1, 2\*\*30\]"),
         ({"rto_min_s": 0.0}, r"^rto_min_s must be a finite number > 0"),
-        ({"rto_max_s": 0.5}, r"^rto_max_s must be finite and >= rto_min_s"),
+        ({"rto_min_s": 1.0, "rto_max_s": 0.5}, r"^rto_max_s must be finite and >= rto_min_s"),
         ({"max_retries": -1}, r"^max_retries must be in \[0, 100\]"),
         ({"delayed_ack_s": -0.04}, r"^delayed_ack_s must be a finite number >= 0"),
     ],

@@ -1,9 +1,9 @@
 """The TCP profiles: ``linux`` (Linux 6.x) and ``rfc6298`` (the RFCs' minimum).
 
 Each rule against a trace computed by hand, on links with a fixed delay and
-no jitter unless the test is about jitter. ``TcpConfig()`` is still the
-first model, before the Linux profile (``legacy``); where it helps, a test
-shows what that model does instead.
+no jitter unless the test is about jitter. ``TcpConfig()`` is the ``linux``
+profile; where it helps, a test shows what the first model, before the Linux
+profile (``TcpConfig.legacy()``), does instead.
 """
 
 from __future__ import annotations
@@ -46,10 +46,14 @@ def _data_sends(net: Net, link: str = "up") -> list[tuple[float, bool, str]]:
 # --- profiles ----------------------------------------------------------------------
 
 
-def test_the_default_is_still_the_model_before_issue_15() -> None:
-    assert DEFAULT_TCP_PROFILE == "legacy"
-    assert TcpConfig() == TcpConfig.legacy() == TcpConfig.profile("legacy")
-    assert TcpConfig().rto_min_s == 1.0 and TcpConfig().max_retries == 8
+def test_the_default_is_the_linux_profile() -> None:
+    assert DEFAULT_TCP_PROFILE == "linux"
+    assert TcpConfig() == TcpConfig.linux() == TcpConfig.profile("linux")
+    assert TcpConfig().rto_min_s == 0.2 and TcpConfig().give_up_s == pytest.approx(924.6)
+    # The first model is still there, by name.
+    legacy = TcpConfig.legacy()
+    assert legacy == TcpConfig.profile("legacy") != TcpConfig()
+    assert legacy.rto_min_s == 1.0 and legacy.max_retries == 8 and legacy.give_up_s is None
 
 
 def test_profiles_hold_the_linux_and_rfc_settings() -> None:
@@ -351,7 +355,8 @@ def _first_ack_delay(server_config: TcpConfig) -> float:
 
 def test_quick_ack_at_the_start_of_a_connection() -> None:
     assert _first_ack_delay(LINUX) == 0.0  # quick-ACK mode: at once
-    assert _first_ack_delay(TcpConfig()) == pytest.approx(0.04)  # the delayed-ACK timer
+    # The first model has no quick-ACK mode: the delayed-ACK timer.
+    assert _first_ack_delay(TcpConfig.legacy()) == pytest.approx(0.04)
 
 
 def test_an_interactive_end_lets_its_reply_carry_the_ack() -> None:
@@ -480,8 +485,8 @@ def test_a_closed_end_answers_new_data_with_a_rst() -> None:
     down = [seg.flags for _, seg in net.segments("down")]
     assert down[-2:] == [FIN | ACK, RST]
     assert net.path._servers == {} and net.path._clients == {}
-    # The first model, before the Linux profile took the data in and acknowledged it.
-    net, seen = _close_then_more(TcpConfig())
+    # The first model, before the Linux profile, took the data in and acknowledged it.
+    net, seen = _close_then_more(TcpConfig.legacy())
     assert seen == {"server": "closed"}  # the client still waits
     assert [seg.ack for _, seg in net.segments("down") if seg.flags == ACK][-1] == 1 + 5 + 6
 
