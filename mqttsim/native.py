@@ -74,8 +74,8 @@ COMPILED: tuple[str, ...] = tuple(
     + [
         f"mqttsim.sim.{name}"
         for name in (
-            "immediate link loopback loss metrics node path tcp tcp_ack tcp_recovery tcp_segment"
-            " tcp_timers transport"
+            "immediate link loopback loss metrics node path tcp tcp_ack tcp_congestion"
+            " tcp_recovery tcp_segment tcp_timers transport"
         ).split()
     ]
     + ["mqttsim.sim.scenarios.pipeline_operations"]

@@ -13,9 +13,9 @@ connection: an arriving segment is a callback, and the timers are
 :class:`~mqttsim.sim.tcp_timers.Timer` objects.
 
 Each end follows its :class:`~mqttsim.sim.tcp_segment.TcpConfig`, made from
-a profile: ``TcpConfig.linux()`` (Linux 6.x), ``TcpConfig.rfc6298()`` (the
-RFCs' minimum) or ``TcpConfig.legacy()`` (the first model, before the Linux profile, still
-what ``TcpConfig()`` gives). Below, a rule marked with a setting applies
+a profile: ``TcpConfig.linux()`` (Linux 6.x, what ``TcpConfig()`` gives),
+``TcpConfig.rfc6298()`` (the RFCs' minimum) or ``TcpConfig.legacy()`` (the
+first model, before the Linux profile). Below, a rule marked with a setting applies
 when that setting is on (the profiles that have it in brackets).
 
 States follow RFC 9293 §3.3.2 (LISTEN lives in the listener). What is
@@ -79,11 +79,13 @@ modelled, and the choices made:
   ``quick_ack`` (linux) Linux's rules decide (:mod:`~mqttsim.sim.tcp_ack`):
   quick ACKs at the start, ACK on read of a small segment unless
   interactive, an adaptive delay.
-* **Window**: each end advertises a fixed receive window (``window_bytes``),
+* **Windows**: each end advertises a fixed receive window (``window_bytes``),
   and the peer's bounds the bytes in flight; the application always reads,
-  so it never shrinks. No congestion
-  control (RFC 5681): MQTT telemetry flights stay below the initial window
-  of RFC 6928, where slow start would not bind.
+  so it never shrinks. With ``initial_window`` (linux, rfc6298) a congestion
+  window bounds the *segments* in flight: slow start, congestion avoidance,
+  the decrease on a loss, one segment after a timeout, a restart after idle
+  (:mod:`~mqttsim.sim.tcp_congestion`). A tail-loss probe and the
+  retransmissions of recovery leave whatever the window says, as on Linux.
 * **Close** (RFC 9293 §3.6): FIN after the queued data (Nagle no longer
   holds anything back); half-close works (an end may keep sending after the
   peer's FIN). The end that closes first lingers in TIME-WAIT for
@@ -96,8 +98,8 @@ modelled, and the choices made:
   instead of a FIN (RFC 2525 §2.17, Linux ``tcp_close()``). An end that no
   longer exists is answered with a RST by its host (RFC 9293 §3.10.7.1, in
   :class:`~mqttsim.sim.path.Path`).
-* **Left out**: congestion control (CUBIC, the initial window of 10, RFC
-  6928: bulk transfers only), SACK blocks beyond the first and a SACK
+* **Left out**: CUBIC's growth function and proportional rate reduction
+  (see :mod:`~mqttsim.sim.tcp_congestion`), SACK blocks beyond the first and a SACK
   scoreboard (RACK looks at the oldest segment only; later holes are found
   by partial ACKs), D-SACK, F-RTO and undo of spurious retransmissions,
   window scaling and zero windows, urgent data, PAWS, RST validation
@@ -125,6 +127,7 @@ from mqttsim.protocol.errors import MQTTError
 from .immediate import immediate, triggered
 from .link import Link
 from .tcp_ack import AckClock
+from .tcp_congestion import CongestionWindow
 from .tcp_recovery import RTO, LossDetector, Retransmitter
 from .tcp_segment import ACK, FIN, PSH, RST, SYN, Flag, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
@@ -284,6 +287,11 @@ class TcpEndpoint(Retransmitter):
                 mss=config.mss_bytes,
                 window=config.window_bytes,
             )
+        self._cc: CongestionWindow | None = None
+        if config.initial_window is not None:
+            self._cc = CongestionWindow(config.initial_window, config.cwnd_beta)
+        self._fast_recovery = False  # the window may not grow until it ends
+        self._syn_retransmissions = 0
         self._ack_timer = Timer(env, self._send_ack)
         self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
         self._immediate = immediate(env)  # readers wake without a trip through the queue
@@ -334,10 +342,12 @@ class TcpEndpoint(Retransmitter):
             # small), without copying it through the send buffer.
             n = len(data)
             flight = self.snd_nxt - self.snd_una
+            cc = self._cc
             if (
                 n <= self._mss
                 and n <= self._snd_wnd - flight
                 and (n == self._mss or not flight or not self._nagle)
+                and (cc is None or len(self._retx) < cc.cwnd)
             ):
                 self._send_new(ACK | PSH, data if type(data) is bytes else bytes(data))
                 return
@@ -393,6 +403,8 @@ class TcpEndpoint(Retransmitter):
 
     def _establish(self) -> None:
         self.state = TcpState.ESTABLISHED
+        if self._cc is not None and self._syn_retransmissions > 1:
+            self._cc.syn_retransmitted()  # Linux tcp_init_transfer()
         if self._syn_timed_out and (self.config.rto_estimator != "linux" or self.srtt_s is None):
             self._rto.at_least(_RTO_AFTER_SYN_TIMEOUT_S)
         self.opened.succeed(self)
@@ -458,10 +470,17 @@ class TcpEndpoint(Retransmitter):
             return  # duplicate or not for anything we sent
         now = self._immediate.now()
         retx = self._retx
+        in_flight = len(retx)
         newest: Segment | None = None  # the last segment this ACK covers
         while retx and retx[0].seq + retx[0].seq_len <= ack:
             newest = retx.popleft()
         self.snd_una = ack
+        cc = self._cc
+        if cc is not None:
+            if ack >= self._recover:
+                self._fast_recovery = False
+            if not self._fast_recovery:
+                cc.acknowledged(in_flight - len(retx), in_flight)
         self._retries = 0
         if ack >= self._recover:
             self._retrans_stamp = -1.0  # no retransmitted data left unacknowledged
@@ -591,8 +610,11 @@ class TcpEndpoint(Retransmitter):
         cfg = self.config
         unsent = self._unsent
         mss = cfg.mss_bytes
+        cc = self._cc
         off = 0
         while off < len(unsent):
+            if cc is not None and not cc.can_send(len(self._retx)):
+                break  # the congestion window is full
             flight = self.snd_nxt - self.snd_una
             n = min(mss, len(unsent) - off, self._snd_wnd - flight)
             if n <= 0:
@@ -609,6 +631,8 @@ class TcpEndpoint(Retransmitter):
             self.state = _S.FIN_WAIT_1 if self.state is _S.ESTABLISHED else _S.LAST_ACK
 
     def _send_new(self, flags: int, payload: bytes) -> None:
+        if payload and self._cc is not None:
+            self._cc.data_sent(self._immediate.now(), len(self._retx), self._rto.rto_s)
         self._transmit(flags, payload)
         timer = self._rtx_timer
         if self._detect:
@@ -712,6 +736,11 @@ class TcpEndpoint(Retransmitter):
         if dead:
             self._die("timeout", send_rst=cfg.rst_on_timeout and not synchronizing)
             return
+        if synchronizing:
+            self._syn_retransmissions += 1
+        elif self._cc is not None:
+            self._cc.timed_out(first=self._retries == 0)
+            self._fast_recovery = False
         self._retries += 1
         self._syn_timed_out |= synchronizing
         if self._retrans_stamp < 0.0:

@@ -38,6 +38,7 @@ from collections import deque
 from typing import Final
 
 from .immediate import Immediate
+from .tcp_congestion import CongestionWindow
 from .tcp_segment import ACK, PSH, Segment, TcpConfig
 from .tcp_timers import RtoEstimator, Timer
 from .transport import Transport
@@ -135,6 +136,8 @@ class Retransmitter(Transport):
     _timed: tuple[int, float] | None  # Karn: (seq to be acked, sent at)
     _loss: LossDetector
     _probe_high: int  # Linux tlp_high_seq: snd_nxt after a probe, until acked
+    _cc: CongestionWindow | None
+    _fast_recovery: bool  # a loss found by duplicate ACKs or RACK is being repaired
     _sack: bool
     _fast_retransmit: bool
     _tlp: bool
@@ -230,6 +233,10 @@ class Retransmitter(Transport):
     def _start_recovery(self, now: float) -> None:
         """Fast retransmit (RFC 5681 §3.2 step 4, RFC 6582 §3.2 step 2), also RACK's."""
         self._recover = self.snd_nxt
+        cc = self._cc
+        if cc is not None:
+            cc.loss_detected()
+            self._fast_recovery = True
         if self._retrans_stamp < 0.0:
             self._retrans_stamp = now
         self._retransmit(0)

@@ -14,13 +14,16 @@ sets of them (:data:`TCP_PROFILES`), each made with a class method:
 
 * ``TcpConfig.linux()``: TCP as Linux 6.x behaves with its default sysctls
   (RTO ``srtt + max(4·mdev, rto_min)``, timestamps, SACK with RACK-TLP, quick
-  ACKs, linear SYN retries, ``tcp_retries2`` give-up); see
+  ACKs, linear SYN retries, ``tcp_retries2`` give-up, an initial window of
+  10 segments with CUBIC's decrease); see
   :mod:`mqttsim.sim.tcp` for each rule and its source.
 * ``TcpConfig.rfc6298()``: an RFC-minimal TCP, for teaching the difference:
   RFC 6298's RTO with Karn's rule and a 1 s floor, exponential back-off,
-  no fast retransmit and no loss probe, R2 = 100 s (RFC 1122 §4.2.3.5).
+  no fast retransmit and no loss probe, R2 = 100 s (RFC 1122 §4.2.3.5),
+  Reno with an initial window of 3 segments (RFC 5681).
 * ``TcpConfig.legacy()``: the first model, before the Linux profile (RFC 6298's RTO and
-  Karn's rule, no fast retransmit, give-up after 8 retransmissions).
+  Karn's rule, no fast retransmit, give-up after 8 retransmissions, no
+  congestion control).
 
 ``TcpConfig()`` is the :data:`DEFAULT_TCP_PROFILE`'s settings, ``linux``:
 the stack the simulator is validated against (docs/validation.md). Any
@@ -207,6 +210,8 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "delayed_ack_s": 0.04,
         "rst_on_timeout": True,
         "rst_after_close": False,
+        "initial_window": None,
+        "cwnd_beta": 0.5,
     },
     # Linux 6.x with its default sysctls (Documentation/networking/ip-sysctl.rst).
     "linux": {
@@ -227,6 +232,8 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "delayed_ack_s": 0.04,  # TCP_ATO_MIN, TCP_DELACK_MIN
         "rst_on_timeout": False,  # tcp_write_err() closes without a RST
         "rst_after_close": True,
+        "initial_window": 10,  # TCP_INIT_CWND (RFC 6928)
+        "cwnd_beta": 0.7,  # CUBIC, tcp_congestion_control = cubic (RFC 9438 §4.6)
     },
     # The minimum the RFCs ask for.
     "rfc6298": {
@@ -247,6 +254,8 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "delayed_ack_s": 0.2,  # the BSD value; RFC 1122 §4.2.3.2 asks < 0.5 s
         "rst_on_timeout": False,  # RFC 9293 §3.10.8: flush and close
         "rst_after_close": True,  # RFC 1122 §4.2.2.13
+        "initial_window": 3,  # RFC 5681 §3.1, for an MSS of 1095 to 2190 bytes
+        "cwnd_beta": 0.5,  # Reno
     },
 }
 
@@ -273,7 +282,7 @@ class TcpConfig:
         window_bytes: the receive window this end advertises, fixed (the
             application always reads); the peer keeps at most this many bytes
             in flight. Values over 65535 stand for a scaled window (RFC 7323
-            §2). There is no congestion control.
+            §2).
         rto_initial_s: RTO before any RTT sample: 1 s (RFC 6298 §2.1, Linux
             ``TCP_TIMEOUT_INIT``).
         rto_min_s: lower bound of the RTO (``"rfc6298"`` estimator) or of its
@@ -326,6 +335,11 @@ class TcpConfig:
         rst_on_timeout: send a RST when the retry limit kills an established
             connection, so the peer may learn of it (it may be lost). Linux
             sends none.
+        initial_window: the congestion window at the start, in segments
+            (:mod:`~mqttsim.sim.tcp_congestion`): 10 on Linux (RFC 6928), 3
+            for RFC 5681; None for no congestion control (legacy).
+        cwnd_beta: the window's multiplicative decrease on a loss: 0.7 for
+            CUBIC (RFC 9438 §4.6, Linux's default), 0.5 for Reno.
         rst_after_close: an end closed by its application answers new data
             with a RST and is gone, as is one closed with data unread
             (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux ``tcp_close()``,
@@ -355,6 +369,8 @@ class TcpConfig:
     time_wait_s: float = 60.0
     rst_on_timeout: bool = _DEFAULT["rst_on_timeout"]
     rst_after_close: bool = _DEFAULT["rst_after_close"]
+    initial_window: int | None = _DEFAULT["initial_window"]
+    cwnd_beta: float = _DEFAULT["cwnd_beta"]
 
     def __post_init__(self) -> None:
         if not 0 < self.mss_bytes <= 65495:
@@ -381,6 +397,12 @@ class TcpConfig:
             raise ConfigError(
                 f"give_up_s must be None or a finite number > 0, got {self.give_up_s!r}"
             )
+        if self.initial_window is not None and not 1 <= self.initial_window <= 1000:
+            raise ConfigError(
+                f"initial_window must be None or in [1, 1000], got {self.initial_window!r}"
+            )
+        if not 0.0 < self.cwnd_beta < 1.0:
+            raise ConfigError(f"cwnd_beta must be in (0, 1), got {self.cwnd_beta!r}")
         for name in ("delayed_ack_s", "delayed_ack_max_s", "time_wait_s"):
             value = getattr(self, name)
             if not 0.0 <= value < math.inf:
