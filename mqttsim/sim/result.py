@@ -10,7 +10,9 @@
 * ``connections``: one row per client: its broker and link, TCP
   connections attempted, CONNACKs, disconnections and their reasons, bytes
   and segments each way (IP and TCP headers included, retransmissions
-  too), retransmitted segments each way. Over loopback there are no
+  too), retransmitted segments each way (``retransmissions_*``, SYNs and
+  FINs included) and those that carried data (``data_retransmissions_*``,
+  what a capture counts). Over loopback there are no
   segments: the bytes are the MQTT stream's.
 * ``links``: one row per link and direction: bytes and packets on the air,
   delivered, lost, cut by an outage, refused by a full queue, radio time
@@ -227,6 +229,7 @@ def _connections(world: World) -> pd.DataFrame:
             row[f"bytes_{side}"] += end.bytes_sent
             row[f"segments_{side}"] += end.segments_sent
             row[f"retransmissions_{side}"] += end.retransmissions
+            row[f"data_retransmissions_{side}"] += end.data_retransmissions
     for loopback in world.loopbacks:
         for k, lend in enumerate(loopback.endpoints):  # client end, then server end
             row = by_owner.setdefault(lend.owner, dict.fromkeys(_COUNTS, 0))
@@ -265,6 +268,8 @@ _COUNTS = (
     "segments_down",
     "retransmissions_up",
     "retransmissions_down",
+    "data_retransmissions_up",
+    "data_retransmissions_down",
 )
 
 

@@ -204,7 +204,9 @@ class TcpEndpoint(Retransmitter):
             simulation when nobody waits on it).
         closed: event that fires once with the :data:`CloseReason`.
         close_reason: the reason, or None while the connection lives.
-        retransmissions: segments this end has retransmitted.
+        retransmissions: segments this end has retransmitted (SYN and FIN included).
+        data_retransmissions: those of them that carried data (what a capture
+            counts as retransmitted data segments).
         segments_sent, bytes_sent: segments this end put on its link, and
             their bytes with headers (retransmissions included).
         owner: a label set by the path (the client's name).
@@ -235,6 +237,7 @@ class TcpEndpoint(Retransmitter):
         self.closed = env.event()
         self.close_reason: CloseReason | None = None
         self.retransmissions = 0
+        self.data_retransmissions = 0
         self.segments_sent = 0
         self.bytes_sent = 0
         self.owner = ""

@@ -119,6 +119,7 @@ class Retransmitter(Transport):
 
     config: TcpConfig
     retransmissions: int
+    data_retransmissions: int
     snd_una: int
     snd_nxt: int
     _iss: int
@@ -163,6 +164,8 @@ class Retransmitter(Transport):
         copy takes its place, so that its send time is the one RACK reads."""
         seg = self._retx[i]
         self.retransmissions += 1
+        if seg.payload:
+            self.data_retransmissions += 1
         self._timed = None  # Karn's algorithm (RFC 6298 §3)
         self._retx[i] = self._emit(
             seg.seq, seg.flags, seg.payload, retransmission=True, note=seg.note

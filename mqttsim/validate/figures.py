@@ -81,8 +81,8 @@ def from_result(result: ScenarioResult, subscriber: str = "scada") -> Figures:
         latency_p95_s=p95,
         latency_p99_s=p99,
         ip_bytes_per_message=ip_bytes / delivered if delivered else math.nan,
-        retransmitted_segments=float(
-            c["retransmissions_up"].sum() + c["retransmissions_down"].sum()
+        retransmitted_segments=float(  # data segments, as the emulator counts them
+            c["data_retransmissions_up"].sum() + c["data_retransmissions_down"].sum()
         ),
     )
 
