@@ -100,8 +100,9 @@ def _wait_for_line(path: Path, event: str, timeout_s: float) -> None:
     raise EmulatorError(f"{path.name}: no {event!r} within {timeout_s} s")
 
 
-def run_real(case: Case, *, seed: int, workdir: Path) -> Figures:
-    """Run ``case`` on the real stack; its figures.
+def run_real(case: Case, *, seed: int, workdir: Path, pcap: bool = False) -> Figures:
+    """Run ``case`` on the real stack; its figures (and, with ``pcap``, a
+    capture per link in ``workdir``: ``field.pcap``, ``office.pcap``).
 
     Raises:
         EmulatorError: the machine cannot emulate (not root, no TUN), or a
@@ -115,7 +116,8 @@ def run_real(case: Case, *, seed: int, workdir: Path) -> Figures:
         links["office"] = case.spec
     total_s = case.duration_s + case.drain_s
     pub_log, sub_log = workdir / "rtu.jsonl", workdir / "scada.jsonl"
-    with Emulation(links, seed=seed, horizon_s=total_s + 120.0) as emu:
+    pcap_dir = workdir if pcap else None
+    with Emulation(links, seed=seed, horizon_s=total_s + 120.0, pcap_dir=pcap_dir) as emu:
         hub = emu.address("hub")
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         emu.run_in("hub", _broker_argv(case, hub, workdir), **quiet)
