@@ -59,10 +59,10 @@ def test_a_message_is_one_row_per_subscriber_that_should_get_it() -> None:
     office = m[m.subscriber == "office"]
     scada = m[(m.subscriber == "scada") & (m.topic == "plant/pressure")]
     # The office is one more GEO hop away than the SCADA host beside the broker: the
-    # PUBLISH's segment (40 + fixed header 2 + topic 2 + 14 + packet id 2 + payload 32)
-    # at 1 Mbit/s, then 280 ms.
+    # PUBLISH's segment (52 of IP + TCP with the timestamps option, RFC 7323; + fixed
+    # header 2 + topic 2 + 14 + packet id 2 + payload 32) at 1 Mbit/s, then 280 ms.
     gap = office["latency_s"].to_numpy() - scada["latency_s"].to_numpy()
-    assert gap == pytest.approx([0.28 + 92 * 8e-6] * 3, abs=1e-9)
+    assert gap == pytest.approx([0.28 + 104 * 8e-6] * 3, abs=1e-9)
 
 
 def test_a_message_nobody_subscribed_to_has_one_row_without_subscriber() -> None:
