@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--csv", metavar="FILE.csv", help="write the cell table there")
     parser.add_argument(
+        "--pcap", action="store_true", help="keep a capture per link of every real run"
+    )
+    parser.add_argument(
         "--workdir",
         metavar="DIR",
         help="keep the agents' logs there; a case already run there is read, not run again",
@@ -112,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             cases,
             seeds=args.seeds,
             sim_seeds=args.sim_seeds,
+            pcap=args.pcap,
             workdir=workdir,
             deviations=deviations,
             report=Path(args.report) if args.report else None,

@@ -63,6 +63,17 @@ def _message_id(data: bytes) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+async def _start(args: argparse.Namespace) -> float:
+    """Wait for ``--start-at`` (a ``time.monotonic()`` reading); when connecting starts."""
+    if args.start_at is None:
+        return time.monotonic()
+    late = time.monotonic() - args.start_at
+    if late > 0.1:  # both worlds must start this client at the same moment
+        raise SystemExit(f"agent {args.id}: started {late:.2f} s after --start-at")
+    await asyncio.sleep(max(0.0, args.start_at - time.monotonic()))
+    return float(args.start_at)
+
+
 # -- mqttsim's own client ----------------------------------------------------------------------
 
 
@@ -79,7 +90,7 @@ async def _mqttsim(args: argparse.Namespace, log: _Log) -> None:
         keep_alive_s=args.keep_alive,
         clean_start=False,
     )
-    started = time.monotonic()
+    started = await _start(args)
     await client.connect()
     log("connected")
     if args.role == "subscribe":
@@ -145,7 +156,7 @@ def _paho(args: argparse.Namespace, log: _Log) -> None:
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
-    started = time.monotonic()
+    started = asyncio.run(_start(args))
     client.connect_async(args.host, args.port, keepalive=args.keep_alive)
     client.loop_start()
     try:
@@ -184,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=60, help="publish: how many")
     parser.add_argument(
         "--first-at", type=float, default=5.0, help="publish: seconds from starting to connect"
+    )
+    parser.add_argument(
+        "--start-at",
+        type=float,
+        help="start connecting at this time.monotonic() reading (default: at once)",
     )
     parser.add_argument("--payload-bytes", type=int, default=32)
     parser.add_argument("--linger", type=float, default=30.0, help="publish: wait at the end")

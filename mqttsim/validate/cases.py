@@ -25,8 +25,23 @@ from mqttsim.sim.profiles import broker_profile, client_profile
 from mqttsim.sim.scenario import Scenario
 from mqttsim.sim.tcp_segment import TcpConfig
 
-__all__ = ["FIRST_AT_S", "GEO", "LINKS", "STACKS", "Case", "ci_subset", "grid"]
+__all__ = [
+    "FIRST_AT_S",
+    "GEO",
+    "LINKS",
+    "PUBLISHER_START_S",
+    "STACKS",
+    "SUBSCRIBER_START_S",
+    "Case",
+    "ci_subset",
+    "grid",
+]
 
+# One clock for both worlds: the simulator's time 0 is the emulator's (when its
+# forwarder starts), so outages fall at the same moment, and each client starts
+# connecting at the same time in both.
+SUBSCRIBER_START_S = 3.0
+PUBLISHER_START_S = 6.0
 FIRST_AT_S = 5.0  # the publisher's first message, seconds after it starts connecting
 
 GEO = LinkSpec(
@@ -106,9 +121,10 @@ class Case:
 
     @property
     def duration_s(self) -> float:
-        """How long the publisher publishes: its first message goes
-        :data:`FIRST_AT_S` after it starts connecting, as the agent's does."""
-        return FIRST_AT_S + self.count * self.every_s
+        """Until the publisher's last message: it starts connecting at
+        :data:`PUBLISHER_START_S` and sends its first :data:`FIRST_AT_S` later,
+        as the agent does."""
+        return PUBLISHER_START_S + FIRST_AT_S + self.count * self.every_s
 
     def scenario(self) -> Scenario:
         """The case for the simulator: sites ``field``, ``hub`` and (remote
@@ -131,6 +147,7 @@ class Case:
             keep_alive_s=self.keep_alive_s,
             clean_start=False,
             tcp=tcp,
+            start_s=PUBLISHER_START_S,
         )
         net.client(
             "scada",
@@ -140,13 +157,14 @@ class Case:
             clean_start=False,
             subscribe=[("plant/#", 2)],
             tcp=tcp,
+            start_s=SUBSCRIBER_START_S,
         )
         net.periodic(
             "rtu",
             "plant/p",
             every_s=self.every_s,
             payload_bytes=self.payload_bytes,
-            start_s=FIRST_AT_S,
+            start_s=PUBLISHER_START_S + FIRST_AT_S,
         )
         return net
 
@@ -179,7 +197,8 @@ def _count_through_outage(link: str, count: int, every_s: float) -> int:
     if outage is None:
         return count
     start_s, duration_s = outage
-    return max(count, math.ceil((start_s + duration_s + 60.0 - FIRST_AT_S) / every_s))
+    first_s = PUBLISHER_START_S + FIRST_AT_S
+    return max(count, math.ceil((start_s + duration_s + 60.0 - first_s) / every_s))
 
 
 def ci_subset() -> list[Case]:

@@ -4,16 +4,18 @@
 links (``field`` and, for the remote layout, ``office``, both to ``hub``),
 starts the broker in ``hub`` (``mqttsim broker``, or Debian's ``mosquitto``
 with a two-line configuration that keeps every default but the listener and
-anonymous access), the subscribing agent beside it or in ``office``, then
-the publishing agent in ``field`` (:mod:`.agent`), waits for both agents to
-finish, and reads the figures from their logs and the emulator's counters.
+anonymous access), the subscribing agent beside it or in ``office``, and
+the publishing agent in ``field`` (:mod:`.agent`), each told to start
+connecting at the emulator time its simulated twin does
+(:data:`~.cases.SUBSCRIBER_START_S`, :data:`~.cases.PUBLISHER_START_S`), so
+that both worlds share one clock; then it waits for both agents to finish
+and reads the figures from their logs and the emulator's counters.
 
 Every wait is bounded; every process is ended when the emulation closes.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from mqttsim.protocol.errors import ConfigError
 
-from .cases import FIRST_AT_S, STACKS, Case
+from .cases import FIRST_AT_S, PUBLISHER_START_S, STACKS, SUBSCRIBER_START_S, Case
 from .emulation import Emulation
 from .figures import Figures, from_agent_logs
 from .netns import EmulatorError
@@ -89,17 +91,6 @@ def _wait_for_port(emu: Emulation, site: str, address: str) -> None:
     )
 
 
-def _wait_for_line(path: Path, event: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip() and json.loads(line)["event"] == event:
-                    return
-        time.sleep(0.05)  # the agent writes its line when the CONNACK comes
-    raise EmulatorError(f"{path.name}: no {event!r} within {timeout_s} s")
-
-
 def run_real(case: Case, *, seed: int, workdir: Path, pcap: bool = False) -> Figures:
     """Run ``case`` on the real stack; its figures (and, with ``pcap``, a
     capture per link in ``workdir``: ``field.pcap``, ``office.pcap``).
@@ -122,23 +113,31 @@ def run_real(case: Case, *, seed: int, workdir: Path, pcap: bool = False) -> Fig
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         emu.run_in("hub", _broker_argv(case, hub, workdir), **quiet)
         _wait_for_port(emu, "hub", hub)
+        zero = time.monotonic() - emu.clock_s()  # emulator time 0 = simulated time 0
+        if emu.clock_s() > SUBSCRIBER_START_S - 0.5:
+            raise EmulatorError(
+                f"the broker took {emu.clock_s():.1f} s to listen; the subscriber"
+                f" must start at {SUBSCRIBER_START_S} s, as in the simulator"
+            )
         agent = [sys.executable, "-m", "mqttsim.validate.agent"]
         to_broker = ["--client", agent_client, "--host", hub, "--port", str(PORT)]
         to_broker += ["--keep-alive", str(case.keep_alive_s)]
         subscriber = emu.run_in(
             "office" if case.layout == "remote" else "hub",
             [*agent, "subscribe", *to_broker, "--id", "scada", "--filter", "plant/#",
-             "--qos", "2", "--seconds", str(total_s + 10.0), "--out", str(sub_log)],
+             "--qos", "2", "--seconds", str(total_s + 10.0), "--out", str(sub_log),
+             "--start-at", repr(zero + SUBSCRIBER_START_S)],
         )  # fmt: skip
-        _wait_for_line(sub_log, "connected", _START_TIMEOUT_S)
         publisher = emu.run_in(
             "field",
             [*agent, "publish", *to_broker, "--id", "rtu", "--topic", "plant/p",
              "--qos", str(case.qos), "--every", str(case.every_s), "--count", str(case.count),
              "--payload-bytes", str(case.payload_bytes), "--first-at", str(FIRST_AT_S),
-             "--linger", str(case.drain_s), "--out", str(pub_log)],
+             "--linger", str(case.drain_s), "--out", str(pub_log),
+             "--start-at", repr(zero + PUBLISHER_START_S)],
         )  # fmt: skip
-        publisher.wait(timeout=total_s + 60.0)
+        if publisher.wait(timeout=total_s + 60.0) != 0:
+            raise EmulatorError(f"the publishing agent failed (exit {publisher.returncode})")
         subscriber.terminate()
         subscriber.wait(timeout=30.0)
         counters = emu.counters()

@@ -35,25 +35,26 @@ def simulate(case: Case, *, seeds: int) -> Figures:
     return mean(from_result(scenario.run(seed=seed)) for seed in range(1, seeds + 1))
 
 
-def emulate(case: Case, *, seeds: int, workdir: Path) -> Figures:
+def emulate(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> Figures:
     """The real stack's figures for ``case``: the mean over seeds 1..``seeds``.
 
     Each run's figures are kept in ``workdir`` (``<case>-<seed>/figures.json``)
     and read from there instead of running again: a long grid can be run in
     parts, in parallel processes sharing a workdir, and the simulated side
-    recomputed alone. Delete a run's directory to run it again.
+    recomputed alone. Delete a run's directory to run it again. With
+    ``pcap`` each run also keeps a capture per link there.
     """
     return mean(
-        _emulate_once(case, seed, workdir / f"{_slug(case.name)}-{seed}")
+        _emulate_once(case, seed, workdir / f"{_slug(case.name)}-{seed}", pcap)
         for seed in range(1, seeds + 1)
     )
 
 
-def _emulate_once(case: Case, seed: int, rundir: Path) -> Figures:
+def _emulate_once(case: Case, seed: int, rundir: Path, pcap: bool) -> Figures:
     kept = rundir / "figures.json"
     if kept.exists():
         return Figures(**json.loads(kept.read_text(encoding="utf-8")))
-    figures = run_real(case, seed=seed, workdir=rundir)
+    figures = run_real(case, seed=seed, workdir=rundir, pcap=pcap)
     kept.write_text(json.dumps(asdict(figures)), encoding="utf-8")
     return figures
 
@@ -68,6 +69,7 @@ def validate(
     seeds: int,
     workdir: Path,
     sim_seeds: int | None = None,
+    pcap: bool = False,
     report: Path | None = None,
     deviations: str = "",
     say: Callable[[str], None] = print,
@@ -90,7 +92,7 @@ def validate(
                 say(f"skipping the {case.stack} stack: not installed on this machine")
                 skipped.add(case.stack)
             continue
-        real = emulate(case, seeds=seeds, workdir=workdir)
+        real = emulate(case, seeds=seeds, workdir=workdir, pcap=pcap)
         simulated = simulate(case, seeds=sim_seeds or seeds)
         rows.append((case.name, case.qos, real, simulated))
         say(
