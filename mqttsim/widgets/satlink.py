@@ -145,9 +145,12 @@ def _example_packets() -> list[tuple[str, int]]:
 def serialisation_table(link: str = _LINK) -> pd.DataFrame:
     """How long packets take to leave the antenna at the link's bit rates.
 
-    Each packet is one TCP segment: its MQTT bytes plus the 40 bytes of IPv4
-    and TCP headers. Serialisation time is bits over bit rate; the one-way
-    propagation delay of the preset is shown beside it for comparison.
+    Each packet is one TCP segment: its MQTT bytes plus the
+    :data:`~mqttsim.widgets.wire.TCP_IP_HEADER_BYTES` of IPv4 and TCP headers
+    that the simulator's TCP sends (52 by default: 20 of IPv4, 20 of TCP and
+    12 of the timestamps option, RFC 7323). Serialisation time is bits over
+    bit rate; the one-way propagation delay of the preset is shown beside it
+    for comparison.
 
     Args:
         link: a preset of ``datasets/links.json``.
@@ -381,8 +384,15 @@ def backoff_schedule(rto_s: float = 1.0, tcp: TcpConfig | None = None) -> pd.Dat
     """When TCP resends one segment that is never acknowledged, and when it gives up.
 
     The timeout doubles after each expiry, up to ``rto_max_s`` (RFC 6298
-    §5.5); after ``max_retries`` resends the next expiry ends the connection
-    (RFC 9293 §3.8.3, Linux ``tcp_retries2``), as :mod:`mqttsim.sim.tcp` does.
+    §5.5). The connection ends, as :mod:`mqttsim.sim.tcp` ends it, at the
+    first expiry at least ``give_up_s`` after the first resend (R2 as a
+    time, RFC 1122 §4.2.3.5: 924.6 s for Linux's ``tcp_retries2`` = 15,
+    the default), or, where ``give_up_s`` is None, at the expiry after
+    ``max_retries`` resends (R2 as a count, RFC 9293 §3.8.3). A Linux TCP
+    (the default) sends a tail-loss probe first, about 2·SRTT after the
+    segment when that is sooner than the RTO, and starts the timeout from
+    the probe (:func:`outage_trace` shows it): the schedule below then
+    begins that much later.
 
     Args:
         rto_s: the retransmission timeout when the segment is first sent, > 0.
@@ -394,21 +404,33 @@ def backoff_schedule(rto_s: float = 1.0, tcp: TcpConfig | None = None) -> pd.Dat
     """
     tcp = tcp if tcp is not None else TcpConfig()
     _check("rto_s", rto_s, 1e-3, tcp.rto_max_s)
-    rows, rto, at = [], float(rto_s), 0.0
-    for retry in range(1, tcp.max_retries + 2):
+    rows: list[dict[str, object]] = []  # every row but the last is a resend
+    rto, at, first_resend = float(rto_s), 0.0, 0.0
+    while True:
         at += rto
-        what = f"resend {retry}" if retry <= tcp.max_retries else "give up: connection closed"
+        done = _gives_up(tcp, len(rows), at - first_resend)
+        what = "give up: connection closed" if done else f"resend {len(rows) + 1}"
         rows.append(
             {"expiry": what, "waited (s)": round(rto, 2), "since first send (s)": round(at, 2)}
         )
+        if done:
+            return pd.DataFrame(rows).set_index("expiry")
+        first_resend = first_resend or at
         rto = min(rto * 2, tcp.rto_max_s)
-    return pd.DataFrame(rows).set_index("expiry")
+
+
+def _gives_up(tcp: TcpConfig, resends: int, since_first_resend_s: float) -> bool:
+    """Whether an expiry after ``resends`` resends ends the connection (as TcpEndpoint)."""
+    if tcp.give_up_s is not None:
+        return resends > 0 and since_first_resend_s >= tcp.give_up_s
+    return resends >= tcp.max_retries
 
 
 def first_retry_after(outage_s: float, rto_s: float = 1.0, tcp: TcpConfig | None = None) -> float:
     """Seconds from the first send to the first resend after an outage that began with it.
 
-    Returns ``inf`` when TCP gives up before the outage ends.
+    Returns ``inf`` when TCP gives up instead: its first expiry after the
+    outage, or one before the outage ends, closes the connection.
     """
     schedule = backoff_schedule(rto_s, tcp)
     resends = schedule[schedule.index.str.startswith("resend")]["since first send (s)"]

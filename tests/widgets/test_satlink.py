@@ -58,10 +58,12 @@ def test_serialisation_is_bits_over_bit_rate_of_the_encoded_packet() -> None:
     report = Publish(topic="pipeline/st-01/pressure", payload=b"11 50400 41.83", qos=QoS(0))
     size = len(encode(report, ProtocolVersion.V311))
     row = table.loc["PUBLISH pressure report, QoS 0"]
+    # 52 header bytes a segment: 20 IPv4 + 20 TCP + 12 of the timestamps option (RFC 7323).
     assert row["MQTT bytes"] == size
-    assert row["on the link (bytes)"] == size + 40
-    assert row["up at 2.4 kbit/s (ms)"] == round((size + 40) * 8 / 2400 * 1000)
-    assert table.loc["TCP acknowledgement (no MQTT)", "up at 2.4 kbit/s (ms)"] == 133
+    assert row["on the link (bytes)"] == size + 52
+    assert row["up at 2.4 kbit/s (ms)"] == round((size + 52) * 8 / 2400 * 1000)
+    # 52 * 8 / 2400 = 173.3 ms
+    assert table.loc["TCP acknowledgement (no MQTT)", "up at 2.4 kbit/s (ms)"] == 173
 
 
 @pytest.mark.parametrize(
@@ -108,18 +110,29 @@ def test_the_cdf_has_one_curve_per_case_in_each_panel() -> None:
 
 
 def test_the_timeout_doubles_up_to_its_ceiling_then_tcp_gives_up() -> None:
+    # Linux: doubling up to 120 s (TCP_RTO_MAX); dead at the first expiry at least
+    # 924.6 s (tcp_retries2) after the first resend at 1 s. Resends at 1, 3, 7, 15,
+    # 31, 63, 127, then every 120 s: 247 ... 847 (846 s after the first); 967 is
+    # 966 s after it: the give-up.
     schedule = backoff_schedule(1.0)
     waits = list(schedule["waited (s)"])
-    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert waits == [1, 2, 4, 8, 16, 32, 64] + [120] * 7
     assert schedule.index[-1].startswith("give up")
-    assert schedule["since first send (s)"].iloc[-1] == 243
-    assert len(backoff_schedule(1.0, TcpConfig(max_retries=2))) == 3
+    assert schedule["since first send (s)"].iloc[-2:].tolist() == [847, 967]
+    # R2 as a count: two resends, then the give-up.
+    assert len(backoff_schedule(1.0, TcpConfig(give_up_s=None, max_retries=2))) == 3
+    # The first model: a 60 s ceiling and 8 resends.
+    legacy = backoff_schedule(1.0, TcpConfig.legacy())
+    assert list(legacy["waited (s)"]) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert legacy["since first send (s)"].iloc[-1] == 243
 
 
 def test_first_retry_after_an_outage() -> None:
-    assert first_retry_after(100) == 123
+    assert first_retry_after(100) == 127  # 1 + 2 + 4 + 8 + 16 + 32 + 64
     assert first_retry_after(0.5) == 1
-    assert first_retry_after(500) == math.inf  # TCP gave up first
+    assert first_retry_after(500) == 607  # 127 + 4 x 120
+    assert first_retry_after(1000) == math.inf  # the expiry at 967 s gave up
+    assert first_retry_after(100, tcp=TcpConfig.legacy()) == 123  # 63 + 60
 
 
 def test_an_outage_turns_into_resends_at_doubling_intervals() -> None:
@@ -143,17 +156,19 @@ def test_unknown_station_is_refused() -> None:
 
 
 def test_a_short_outage_costs_time_a_long_one_costs_qos0_messages() -> None:
-    table = outage_table((30, 180, 300), stations=3)
+    table = outage_table((30, 180, 1200), stations=3)
     assert table.loc[30, "QoS 0 lost"] == 0
     assert table.loc[30, "connections broken"] == "0 of 3"
     # 180 s of silence trips the broker's keep-alive (1.5 x 120 s); TCP alone bridges it.
     assert table.loc[180, "connections broken"] == "3 of 3"
     assert table.loc[180, "QoS 0 lost"] > 0
     assert table.loc[180, "QoS 0 lost, no keep-alive"] == 0
-    # 300 s is beyond TCP's give-up (8 resends, about 4.5 minutes).
-    assert table.loc[300, "QoS 0 lost, no keep-alive"] > 0
+    # 1200 s is beyond TCP's give-up: the first expiry 924.6 s after the first resend
+    # (seconds after the first report the outage swallows) comes at most one RTO
+    # ceiling, 120 s, later: about 1050 s into the outage at the latest.
+    assert table.loc[1200, "QoS 0 lost, no keep-alive"] > 0
     assert (table["QoS 1 lost"] == 0).all()
-    assert table.loc[300, "QoS 1 longest delay (s)"] > 300
+    assert table.loc[1200, "QoS 1 longest delay (s)"] > 1200
 
 
 def test_keep_alive_out_of_range_is_refused() -> None:
