@@ -438,8 +438,10 @@ def tls_cost_table(
     it has arrived, and takes its serialisation time (TCP/IP headers
     included) plus the one-way delay. Bytes count every flight of the
     handshake, the session tickets a TLS 1.3 broker sends after it
-    included, plus 40 bytes of headers per segment; TCP's bare
-    acknowledgements are left out.
+    included, plus :data:`~mqttsim.widgets.wire.TCP_IP_HEADER_BYTES` of
+    headers per segment of at most the default MSS (52 and 1448 bytes
+    with the default TCP: 20 of IPv4, 20 of TCP and 12 of its timestamps
+    option, RFC 7323); TCP's bare acknowledgements are left out.
 
     Args:
         link: a preset of ``datasets/links.json``.

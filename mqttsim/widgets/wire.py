@@ -20,8 +20,10 @@ from mqttsim.sim import TcpConfig
 __all__ = ["TCP_IP_HEADER_BYTES", "lesson_version", "split_packets", "packet_name"]
 
 TCP_IP_HEADER_BYTES = TcpConfig().header_bytes
-"""An IPv4 header (20 bytes) and a TCP header (20 bytes), both without
-options: what one TCP segment adds on the wire, as :mod:`mqttsim.sim.tcp` counts it."""
+"""What one TCP segment adds on the wire with the simulator's default TCP, as
+:mod:`mqttsim.sim.tcp` counts it: 52 bytes, an IPv4 header (20) and a TCP
+header (20) with the timestamps option (12: 10 and two NOPs, RFC 7323 §3),
+which Linux negotiates by default. A TCP without options adds 40."""
 
 
 def lesson_version(version: ProtocolVersion | int) -> ProtocolVersion:
