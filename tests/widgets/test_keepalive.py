@@ -66,11 +66,13 @@ def test_detection_table_reads_the_core() -> None:
 def test_ping_costs() -> None:
     table = ping_cost_table([60, 300], stations=10, price_per_mb_usd=2**20 / 1_000_000)
     sixty = table.iloc[0]
-    # 2 + 40 (PINGREQ) + 2 + 40 (PINGRESP) + 40 (bare ACK) = 124 bytes a cycle, 1440 cycles a day.
+    # 52 header bytes a segment (20 IPv4 + 20 TCP + 12 timestamps option, RFC 7323):
+    # 2 + 52 (PINGREQ) + 2 + 52 (PINGRESP) + 52 (bare ACK) = 160 bytes a cycle, 1440
+    # cycles a day: 230,400 bytes, 2,304,000 for 10 stations, US$2.30 at US$1 per 10**6.
     assert sixty["pings/day"] == 1440
-    assert sixty["bytes/day per station"] == 124 * 1440
-    assert sixty["bytes/day, 10 stations"] == 1_785_600
-    assert sixty["US$/day"] == pytest.approx(1.79, abs=0.01)
+    assert sixty["bytes/day per station"] == 160 * 1440
+    assert sixty["bytes/day, 10 stations"] == 2_304_000
+    assert sixty["US$/day"] == pytest.approx(2.30, abs=0.01)
     assert list(table["broker notices within (s)"]) == [90, 450]
     assert list(table["station notices within (s)"]) == [120, 600]
     default = ping_cost_table()
@@ -114,7 +116,7 @@ def test_the_explorer_redraws_when_its_controls_move() -> None:
     assert first_chart.startswith(b"\x89PNG")
     explorer.keep_alive.value = 300
     assert explorer.summary.value != first_summary
-    assert "35,712 bytes a day" in explorer.summary.value
+    assert "46,080 bytes a day" in explorer.summary.value  # 86400 / 300 = 288 cycles x 160
     assert bytes(explorer.chart.value) != first_chart
     explorer.dies_into_cycle.value = 0.01
     assert explorer.detection is not None
