@@ -1,10 +1,14 @@
 """The QoS trade-off explorer: one pipeline scenario run at QoS 0, 1 and 2, side by side.
 
-Choosing the QoS for a satellite link is a trade: QoS 0 is cheapest and
-loses what a broken connection swallows; QoS 1 keeps what it could not get
-acknowledged and sends it again later, at the price of acknowledgements and
-the odd duplicate; QoS 2 never duplicates and costs the most bytes. This
-module makes the trade visible for any link:
+Choosing the QoS for a satellite link is a trade: QoS 0 sends no
+acknowledgements and loses what a broken connection swallows; QoS 1 keeps
+what it could not get acknowledged and sends it again later, at the price of
+acknowledgements and the odd duplicate; QoS 2 never duplicates and costs the
+most bytes. QoS 0 is not always the cheapest: a station that hears nothing
+back pings every Keep Alive, and with a Linux TCP (the simulator's default) a
+ping costs four segments (PINGREQ, the broker's quick ACK, PINGRESP, the
+station's ACK), more than the PUBACKs that spare it on the 1999 pipeline.
+This module makes the trade visible for any link:
 
 * :func:`run_qos` runs the 1999 pipeline scenario
   (:func:`mqttsim.sim.run_pipeline`) three times with the same link, the same
