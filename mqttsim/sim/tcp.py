@@ -28,7 +28,9 @@ modelled, and the choices made:
   ``syn_linear_timeouts`` = 4 (linux) the first retransmissions of a SYN
   keep the initial 1 s RTO and count on top of ``syn_retries``, as Linux
   6.5+ does (``tcp_syn_linear_timeouts``, tcp_timer.c): SYNs at 0, 1, 2, 3,
-  4, 5, 7, 11, 19, 35 and 67 s, failure at 131 s.
+  4, 5, 7, 11, 19, 35 and 67 s, failure at 131 s. A SYN repeated by the
+  peer is answered with the SYN-ACK again, whose timeout then counts from
+  that moment (Linux ``tcp_check_req()``).
 * **Segments** keep their boundaries forever: a retransmission resends the
   very same octets (never re-segmented), so acknowledgements always fall on
   segment boundaries. Sequence numbers are unbounded ints from the ISN.
@@ -36,7 +38,9 @@ modelled, and the choices made:
 * **Acknowledgements** are cumulative (RFC 9293 §3.4). Out-of-order segments
   are kept and answered at once with a duplicate ACK (RFC 5681 §4.2). With
   ``sack`` (linux) that ACK also reports the segment that arrived (the first
-  SACK block, RFC 2018 §4; the model carries no other block).
+  SACK block, RFC 2018 §4; the model carries no other block), even when the
+  segment was already held: Linux reports it with a D-SACK (RFC 2883), and
+  either tells the sender which data arrived.
 * **Retransmission timeout**: SRTT/RTTVAR, initial 1 s, bounded by
   ``rto_min_s`` and ``rto_max_s``, computed as RFC 6298 §2 says
   (``rto_estimator="rfc6298"``: max(SRTT + 4·RTTVAR, rto_min)) or as Linux
@@ -50,7 +54,11 @@ modelled, and the choices made:
   unacknowledged segment alone is retransmitted (§5.4) and the RTO doubles
   (§5.5). After a SYN timed out the RTO is at least 3 s when data starts
   (§5.7); Linux does so only if the handshake gave no RTT sample
-  (``tcp_init_metrics()``).
+  (``tcp_init_metrics()``). With ``timer_hz`` (linux: 250) every TCP timer
+  fires when Linux's timer wheel would, in whole jiffies and rounded up to
+  its level's granularity (:func:`~mqttsim.sim.tcp_timers.linux_timer_fires_s`):
+  an RTO of 0.76 s fires up to 32 ms late, a backed-off one of 3 s up to
+  256 ms late; simulated time 0 is jiffy 0.
 * **Loss recovery** (:mod:`~mqttsim.sim.tcp_recovery`). An ACK that advances
   but leaves data sent before a timeout or fast retransmit unacknowledged
   retransmits the next oldest segment at once (NewReno's partial ACK, RFC
@@ -268,7 +276,7 @@ class TcpEndpoint(Retransmitter):
         self._syn_timed_out = False
         self._rcv_unacked = 0  # in-order bytes received, not yet acknowledged
         self._ack_now = False
-        self._rtx_timer = Timer(env, self._on_rtx_timer)
+        self._rtx_timer = Timer(env, self._on_rtx_timer, config.timer_hz)
         self._timer_for = RTO  # what _rtx_timer is set for
         self._rto_at = 0.0  # when the RTO expires while _rtx_timer waits for less
         self._retrans_stamp = -1.0  # first retransmission not yet acknowledged
@@ -295,8 +303,8 @@ class TcpEndpoint(Retransmitter):
             self._cc = CongestionWindow(config.initial_window, config.cwnd_beta)
         self._fast_recovery = False  # the window may not grow until it ends
         self._syn_retransmissions = 0
-        self._ack_timer = Timer(env, self._send_ack)
-        self._linger = Timer(env, self._on_linger_timeout)  # FIN-WAIT-2, TIME-WAIT
+        self._ack_timer = Timer(env, self._send_ack, config.timer_hz)
+        self._linger = Timer(env, self._on_linger_timeout, config.timer_hz)  # FIN-WAIT-2, TIME-WAIT
         self._immediate = immediate(env)  # readers wake without a trip through the queue
         self._header_bytes = config.header_bytes
         self._mss = config.mss_bytes
@@ -437,7 +445,11 @@ class TcpEndpoint(Retransmitter):
             return
         if flags & SYN:
             if state is TcpState.SYN_RECEIVED:
-                self._retransmit(0)  # the peer repeated its SYN: repeat ours
+                # The peer repeated its SYN: repeat ours, and count its timeout
+                # from now (Linux tcp_check_req(): inet_rtx_syn_ack(), mod_timer_pending()).
+                self._retransmit(0)
+                self._rto_at = self._immediate.now() + self._rto.rto_s
+                self._rtx_timer.set_at(self._rto_at)
             else:
                 self._emit(self.snd_nxt, ACK)  # our ACK of its SYN-ACK was lost
             return
@@ -538,8 +550,10 @@ class TcpEndpoint(Retransmitter):
             return False
         if self.state not in _CAN_RECEIVE or seg.seq != self.rcv_nxt:
             if self.state in _CAN_RECEIVE and seg.seq > self.rcv_nxt:
-                if self._sack and seg.seq not in self._ooo:
-                    self._sack_out = seg.seq  # RFC 2018 §4: report the segment just arrived
+                if self._sack:
+                    # RFC 2018 §4: report the block of the segment just arrived, even
+                    # one already held (Linux adds a D-SACK for it, RFC 2883 §4).
+                    self._sack_out = seg.seq
                 self._ooo.setdefault(seg.seq, seg)  # keep it until the hole fills
             self._ack_now = True  # duplicate or out of order: ACK at once
             return True

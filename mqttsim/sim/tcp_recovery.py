@@ -184,8 +184,14 @@ class Retransmitter(Transport):
             and self._iss < self.snd_una >= self._recover  # not in the handshake, nor recovering
         ):
             # RFC 8985 §7.2; "If the RTO formula yields an earlier time, then use that time".
+            # Linux reads that time as the RTO itself when an ACK advanced, and
+            # otherwise as the oldest segment's send time plus the RTO, ignored
+            # once past (tcp_schedule_loss_probe(), tcp_rto_delta_us()).
             self._timer_for = PROBE
-            at = min(at, now + self._loss.probe_timeout(self._rto.srtt_s, len(self._retx)))
+            pto = self._loss.probe_timeout(self._rto.srtt_s, len(self._retx))
+            rto = self._rto.rto_s
+            cap = rto if restart else self._retx[0].tsval + rto - now
+            at = now + (min(pto, cap) if cap > 0.0 else pto)
         self._rtx_timer.set_at(at)
 
     def _on_rtx_timer(self) -> None:

@@ -212,6 +212,7 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "rst_after_close": False,
         "initial_window": None,
         "cwnd_beta": 0.5,
+        "timer_hz": 0,
     },
     # Linux 6.x with its default sysctls (Documentation/networking/ip-sysctl.rst).
     "linux": {
@@ -234,6 +235,7 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "rst_after_close": True,
         "initial_window": 10,  # TCP_INIT_CWND (RFC 6928)
         "cwnd_beta": 0.7,  # CUBIC, tcp_congestion_control = cubic (RFC 9438 §4.6)
+        "timer_hz": 250,  # CONFIG_HZ of Debian's kernels (and of the validation machine)
     },
     # The minimum the RFCs ask for.
     "rfc6298": {
@@ -256,6 +258,7 @@ TCP_PROFILES: Final[dict[str, dict[str, Any]]] = {
         "rst_after_close": True,  # RFC 1122 §4.2.2.13
         "initial_window": 3,  # RFC 5681 §3.1, for an MSS of 1095 to 2190 bytes
         "cwnd_beta": 0.5,  # Reno
+        "timer_hz": 0,
     },
 }
 
@@ -340,6 +343,11 @@ class TcpConfig:
             for RFC 5681; None for no congestion control (legacy).
         cwnd_beta: the window's multiplicative decrease on a loss: 0.7 for
             CUBIC (RFC 9438 §4.6, Linux's default), 0.5 for Reno.
+        timer_hz: the retransmission, loss-probe and delayed-ACK timers fire
+            as Linux's timer wheel fires them on a kernel with this ``HZ``
+            (:func:`~mqttsim.sim.tcp_timers.linux_timer_fires_s`): whole
+            jiffies, and up to 32 ms late for an RTO under 2 s at HZ=250,
+            256 ms for one under 16 s. 250 on linux; 0 for exact timers.
         rst_after_close: an end closed by its application answers new data
             with a RST and is gone, as is one closed with data unread
             (RFC 1122 §4.2.2.13, RFC 2525 §2.17; Linux ``tcp_close()``,
@@ -371,6 +379,7 @@ class TcpConfig:
     rst_after_close: bool = _DEFAULT["rst_after_close"]
     initial_window: int | None = _DEFAULT["initial_window"]
     cwnd_beta: float = _DEFAULT["cwnd_beta"]
+    timer_hz: int = _DEFAULT["timer_hz"]
 
     def __post_init__(self) -> None:
         if not 0 < self.mss_bytes <= 65495:
@@ -400,6 +409,10 @@ class TcpConfig:
         if self.initial_window is not None and not 1 <= self.initial_window <= 1000:
             raise ConfigError(
                 f"initial_window must be None or in [1, 1000], got {self.initial_window!r}"
+            )
+        if self.timer_hz not in (0, 100, 250, 300, 1000):
+            raise ConfigError(
+                f"timer_hz must be 0 or a kernel HZ (100, 250, 300, 1000), got {self.timer_hz!r}"
             )
         if not 0.0 < self.cwnd_beta < 1.0:
             raise ConfigError(f"cwnd_beta must be in (0, 1), got {self.cwnd_beta!r}")

@@ -26,6 +26,7 @@ only once the callback has ended, and not if the timer was stopped by then
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -33,7 +34,7 @@ import simpy
 
 from .immediate import immediate
 
-__all__ = ["RtoEstimator", "Timer"]
+__all__ = ["RtoEstimator", "Timer", "linux_timer_fires_s"]
 
 # RFC 6298 §2: alpha = 1/8, beta = 1/4, K = 4. G is the clock granularity;
 # Linux keeps time in jiffies of 1 ms (HZ=1000).
@@ -159,12 +160,40 @@ class RtoEstimator:
         self.rto_s = min(max(self.rto_s, floor_s), self._max_s)
 
 
+# Linux's timer wheel (kernel/time/timer.c): level n holds timers due in
+# LVL_START(n) .. LVL_START(n + 1) jiffies, with a granularity of 8**n jiffies.
+_WHEEL_LEVEL_STARTS: Final = (63, 504, 4032, 32256, 258048)
+
+
+def linux_timer_fires_s(now_s: float, deadline_s: float, hz: int) -> float:
+    """When a Linux ``timer_list`` timer armed at ``now_s`` for ``deadline_s`` fires.
+
+    TCP's retransmission, loss-probe and delayed-ACK timers are such timers:
+    the delay becomes whole jiffies (``HZ`` a second, rounded up), and the
+    wheel files the expiry in a bucket of its level and rounds it up past
+    the bucket's granularity (``calc_index()``), so the timer never fires
+    early and fires up to one granularity late: 1 jiffy within 63 jiffies,
+    8 jiffies (32 ms at HZ=250) within 504, 64 (256 ms) within 4032, 512
+    (2 s) beyond. Jiffy 0 is simulated time 0.
+    """
+    clk = math.floor(now_s * hz + 1e-9)
+    delta = max(0, math.ceil((deadline_s - now_s) * hz - 1e-9))
+    shift = 0
+    for start in _WHEEL_LEVEL_STARTS:
+        if delta < start:
+            break
+        shift += 3
+    return ((((clk + delta) >> shift) + 1) << shift) / hz
+
+
 class Timer:
     """A one-shot timer that calls ``callback()`` at its deadline.
 
     Args:
         env: the SimPy environment.
         callback: called with no arguments when the deadline is reached.
+        hz: fire as a Linux timer of a kernel with this ``HZ`` would
+            (:func:`linux_timer_fires_s`); 0 for exactly at the deadline.
 
     Attributes:
         deadline_s: when the timer fires, or None when stopped.
@@ -179,10 +208,12 @@ class Timer:
         "_held_id",
         "_parked_id",
         "_release_cb",
+        "_hz",
     )
 
-    def __init__(self, env: simpy.Environment, callback: Callable[[], None]) -> None:
+    def __init__(self, env: simpy.Environment, callback: Callable[[], None], hz: int = 0) -> None:
         self._immediate = immediate(env)  # the clock, and env.timeout(...) built cheaply
+        self._hz = hz
         self._callback = callback
         self.deadline_s: float | None = None
         self._wake_s: float | None = None  # the wake-up event that counts
@@ -203,7 +234,10 @@ class Timer:
         self.set_at(self._immediate.now() + delay_s)
 
     def set_at(self, deadline_s: float) -> None:
-        """(Re)start the timer to fire at time ``deadline_s``."""
+        """(Re)start the timer to fire at time ``deadline_s`` (a Linux timer: the
+        wheel's time for it)."""
+        if self._hz:
+            deadline_s = linux_timer_fires_s(self._immediate.now(), deadline_s, self._hz)
         self.deadline_s = deadline_s
         wake_s = self._wake_s
         if wake_s is None or deadline_s < wake_s:
