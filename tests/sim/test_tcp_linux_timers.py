@@ -101,3 +101,54 @@ def test_a_duplicate_of_a_held_segment_is_sacked_so_the_hole_is_repaired_at_once
     probe_at, resend_at = data[2][0], data[3][0]
     acks = [rec.time_s + 0.25 for rec, seg in net.segments("down") if rec.time_s > probe_at]
     assert resend_at == pytest.approx(acks[0], abs=1e-6)  # the probe's ACK arrives: A leaves
+
+
+class _DropBetween:
+    """A loss model that drops what is sent in [start_s, end_s)."""
+
+    def __init__(self, start_s: float, end_s: float) -> None:
+        self.window = (start_s, end_s)
+
+    def lost(self, now: float) -> bool:
+        return self.window[0] <= now < self.window[1]
+
+
+def test_a_loss_probe_after_new_data_counts_the_rto_from_the_oldest_segment() -> None:
+    # After 20 exchanges the RTO is SRTT + 200 ms = 0.7 s (exact timers here).
+    # At T the client sends A, at T+0.3 B; B's ACK (sent about T+0.55) is lost.
+    # A's ACK (about T+0.5) restarts the timer: a probe in min(PTO, RTO) =
+    # min(1.2, 0.7) s, about T+1.2. At T+1.1 the client sends C. Linux caps
+    # the new PTO (2·SRTT + 2 ms = 1.002 s) by the RTO counted from the
+    # oldest segment, B: T+0.3+0.7 = T+1.0 is past, so no cap: the probe would
+    # go at T+2.102, and C's ACK (about T+1.6) covers B and C first. Counting
+    # the RTO from A's ACK instead, a probe would resend C at T+1.2.
+    config = TcpConfig.linux(nagle=False, timer_hz=0)
+    t = 40.0
+    net = make_net(down_loss=_DropBetween(t + 0.5, t + 0.7), server_config=config)
+    rtos: list[float] = []
+
+    def client(ep: TcpEndpoint) -> Proc:
+        for _ in range(20):
+            ep.send(b"request!")
+            yield from read_exactly(ep, 8)
+            yield net.env.timeout(1.0)
+        rtos.append(ep.rto_s)
+        yield net.env.timeout(t - net.env.now)
+        ep.send(b"A" * 40)
+        yield net.env.timeout(0.3)
+        ep.send(b"B" * 40)
+        yield net.env.timeout(0.8)
+        ep.send(b"C" * 40)
+        yield net.env.timeout(10.0)
+
+    def server(ep: TcpEndpoint) -> Proc:
+        for _ in range(20):
+            yield from read_exactly(ep, 8)
+            ep.send(b"response")
+        yield from read_exactly(ep, 120)
+
+    net.run_pair(client, server, config=config, until=60)
+    assert rtos == [pytest.approx(0.7, abs=0.01)]
+    lost = [rec.time_s for rec in net.records if rec.outcome != "delivered"]
+    assert len(lost) == 1 and t + 0.5 <= lost[0] < t + 0.7  # B's ACK, and only it
+    assert not any(seg.retransmission for _, seg in net.segments("up"))
