@@ -392,7 +392,9 @@ def backoff_schedule(rto_s: float = 1.0, tcp: TcpConfig | None = None) -> pd.Dat
     (the default) sends a tail-loss probe first, about 2·SRTT after the
     segment when that is sooner than the RTO, and starts the timeout from
     the probe (:func:`outage_trace` shows it): the schedule below then
-    begins that much later.
+    begins that much later. Its timer fires on Linux's timer wheel
+    (``timer_hz``), a little after each expiry shown (up to one granule of
+    the wheel: about an eighth of the wait at most).
 
     Args:
         rto_s: the retransmission timeout when the segment is first sent, > 0.
