@@ -24,6 +24,7 @@ from mqttsim.sim import (
     World,
 )
 from mqttsim.sim.profiles import broker_profile, client_profile
+from mqttsim.sim.tcp_segment import TcpConfig
 
 ONE_WAY_S = 0.28
 BIT_S = 1e-6  # 1 Mbit/s
@@ -184,7 +185,10 @@ def test_paho_2_keeps_at_most_20_messages_in_flight() -> None:
     net = Scenario("burst", duration_s=60, drain_s=60)
     net.link("field", "hub", GEO, name="field")
     net.broker("broker", site="hub")
-    net.client("rtu", site="field", profile="paho-2")
+    # A TCP that holds nothing back (no Nagle, a window of 100 segments), so that
+    # what leaves before the first PUBACK is paho's limit, not TCP's.
+    open_tcp = TcpConfig.linux(nagle=False, initial_window=100)
+    net.client("rtu", site="field", profile="paho-2", tcp=open_tcp)
     net.bursts("rtu", TOPIC, every_s=100, count=50, start_s=5)
     packets = net.run(seed=1, qos=1, record_packets=True).packets
     assert packets is not None

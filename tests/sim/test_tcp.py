@@ -187,8 +187,10 @@ def test_lost_syn_is_retransmitted_after_the_initial_rto_of_one_second() -> None
 
     net.run_pair(client)
     syns = [(rec.time_s, seg.retransmission) for rec, seg in net.segments("up") if seg.flags & SYN]
-    assert syns == [(0.0, False), (pytest.approx(1.0), True)]
-    assert established == [pytest.approx(1.5)]
+    # 1 s is 250 jiffies at HZ=250, a timer of the wheel's level 1: it fires at
+    # jiffy (250 >> 3) + 1 = 32, x 8 = 256, 1.024 s (tcp_timers.linux_timer_fires_s).
+    assert syns == [(0.0, False), (pytest.approx(1.024), True)]
+    assert established == [pytest.approx(1.524)]
 
 
 @pytest.mark.parametrize(("rto_max_s", "gives_up_at"), [(60.0, 63 + 60), (120.0, 63 + 64)])
@@ -227,8 +229,8 @@ def test_rto_is_three_seconds_when_data_starts_after_a_syn_timeout() -> None:
 
 def test_a_lost_syn_ack_is_repeated_when_the_syn_is() -> None:
     # The server's own RTO (2 s here) has not expired when the client's
-    # retransmitted SYN arrives at 1.3 s: the duplicate SYN makes it repeat
-    # its SYN-ACK at once.
+    # retransmitted SYN (1 s = 250 jiffies, fired by the wheel at 1.024 s)
+    # arrives at 1.324 s: the duplicate SYN makes it repeat its SYN-ACK at once.
     net = make_net(delay_s=0.3, down_loss=DropNth(0), server_config=TcpConfig(rto_initial_s=2.0))
     times: dict[str, float] = {}
 
@@ -242,8 +244,8 @@ def test_a_lost_syn_ack_is_repeated_when_the_syn_is() -> None:
 
     net.run_pair(client, server)
     synacks = [(rec.time_s, seg.retransmission) for rec, seg in net.segments("down")]
-    assert synacks == [(pytest.approx(0.3), False), (pytest.approx(1.3), True)]
-    assert times == {"client": pytest.approx(1.6), "server": pytest.approx(1.9)}
+    assert synacks == [(pytest.approx(0.3), False), (pytest.approx(1.324), True)]
+    assert times == {"client": pytest.approx(1.624), "server": pytest.approx(1.924)}
 
 
 def test_data_completes_the_handshake_when_the_last_ack_is_lost() -> None:
@@ -652,8 +654,10 @@ def test_fin_wait_2_gives_up_when_the_peer_never_closes() -> None:
         assert ep.state is TcpState.CLOSE_WAIT
 
     net.run_pair(client, server, config=TcpConfig(time_wait_s=30.0), until=100)
-    # The FIN leaves at 0.5 + 1.0 and its ACK is back at 2.0: FIN-WAIT-2 lasts 30 s.
-    assert seen == [(pytest.approx(32.0), "closed")]
+    # The FIN leaves at 0.5 + 1.0 and its ACK is back at 2.0: FIN-WAIT-2 lasts 30 s,
+    # a Linux timer of 7,500 jiffies from jiffy 500: level 3, 512-jiffy buckets,
+    # so it fires at jiffy ((8000 >> 9) + 1) x 512 = 8192, 32.768 s.
+    assert seen == [(pytest.approx(32.768), "closed")]
     assert net.path._clients == {}
 
 
