@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,26 +140,43 @@ def within(figure: str, real: float, simulated: float, *, qos: int) -> bool:
     return abs(simulated - real) <= max(relative * abs(real), absolute)
 
 
-def compare(rows: Iterable[tuple[str, int, Figures, Figures]]) -> pd.DataFrame:
+def compare(
+    rows: Iterable[tuple[str, int, Figures, Figures]],
+    spread: Mapping[str, Sequence[Figures]] | None = None,
+) -> pd.DataFrame:
     """One row per case and figure: real, simulated, ratio, within tolerance.
 
     Args:
-        rows: ``(case name, qos, real, simulated)``.
+        rows: ``(case name, qos, real, simulated)``; ``simulated`` is the
+            simulator run with the real run's seeds.
+        spread: case name -> the simulator's runs over more seeds, for the
+            columns ``sim_mean``, ``sim_low`` and ``sim_high`` (mean, least and
+            greatest over them) and ``in_spread`` (the real figure within
+            tolerance of one of them, or between the least and the greatest).
     """
     import pandas as pd
 
     out = []
     for case, qos, real, simulated in rows:
+        runs = list((spread or {}).get(case, ()))
         for f in fields(Figures):
             r, s = getattr(real, f.name), getattr(simulated, f.name)
-            out.append(
-                {
-                    "case": case,
-                    "figure": f.name,
-                    "real": r,
-                    "simulated": s,
-                    "ratio": s / r if r and not math.isnan(r) else math.nan,
-                    "within": within(f.name, r, s, qos=qos),
-                }
-            )
+            row: dict[str, object] = {
+                "case": case,
+                "figure": f.name,
+                "real": r,
+                "simulated": s,
+                "ratio": s / r if r and not math.isnan(r) else math.nan,
+                "within": within(f.name, r, s, qos=qos),
+            }
+            if runs:
+                values = [getattr(run, f.name) for run in runs]
+                known = [v for v in values if not math.isnan(v)]
+                low, high = (min(known), max(known)) if known else (math.nan, math.nan)
+                row["sim_mean"] = sum(known) / len(known) if known else math.nan
+                row["sim_low"], row["sim_high"] = low, high
+                row["in_spread"] = (bool(known) and low <= r <= high) or any(
+                    within(f.name, r, v, qos=qos) for v in values
+                )
+            out.append(row)
     return pd.DataFrame(out)

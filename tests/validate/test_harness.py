@@ -96,5 +96,37 @@ def test_the_report_gives_the_headline_without_the_outage_rows(tmp_path: Path) -
     )
     text = path.read_text(encoding="utf-8")
     assert "100% of 7 cells within tolerance" in text and "**Outage.** why" in text
-    assert "real figures from seed 1, simulated the mean over seeds 1 to 10" in text
+    assert "real figures from seed 1, simulated from seed 1 (the same draws)" in text
     assert "| outage 120 s, beside, QoS 1, mqttsim | delivered | 10 | 5 | 0.5 | **no** |" in text
+
+
+def test_the_spread_over_more_seeds_says_whether_the_real_figure_falls_inside(
+    tmp_path: Path,
+) -> None:
+    real = Figures(10, 0, 1.0, 2.0, 4.0, 200.0, 5)
+    paired = Figures(10, 0, 1.0, 1.2, 1.5, 200.0, 9)  # p95, p99 and resends out of tolerance
+    runs = [paired, Figures(10, 0, 1.0, 2.5, 5.0, 205.0, 4), Figures(10, 0, 1.0, 1.6, 3.0, 210, 7)]
+    name = "loss 10 %, beside, QoS 1, mqttsim"
+    table = compare([(name, 1, real, paired)], {name: runs}).set_index("figure")
+    assert not table.loc["latency_p95_s", "within"]
+    assert table.loc["latency_p95_s", "in_spread"]  # 2.0 lies in [1.2, 2.5]
+    assert table.loc["latency_p99_s", ["sim_low", "sim_high"]].tolist() == [1.5, 5.0]
+    assert table.loc["latency_p95_s", "sim_mean"] == pytest.approx(1.7667, abs=1e-4)
+    assert table.loc["retransmitted_segments", "in_spread"]  # 5 in [4, 9]
+    lonely = compare([(name, 1, real, paired)], {name: [paired, paired]}).set_index("figure")
+    assert not lonely.loc["latency_p99_s", "in_spread"]  # 4.0 is far above every run
+    top = headline(compare([(name, 1, real, paired)], {name: runs}))
+    assert top["in_spread"] == 1.0
+    path = tmp_path / "validation.md"
+    write_report(
+        path,
+        compare([(name, 1, real, paired)], {name: runs}),
+        accuracy="",
+        deviations="",
+        seeds=1,
+        sim_seeds=3,
+    )
+    text = path.read_text(encoding="utf-8")
+    assert "seeds 1 to 3 for the spread" in text
+    row = "| latency_p95_s | 2 | 1.2 | 0.6 | **no** | 1.77 [1.2, 2.5] |"
+    assert f"| {name} {row}" in text
