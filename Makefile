@@ -34,7 +34,9 @@ lab: $(STAMP) $(NATIVE)
 # The simulator against real stacks through the link emulator (root; hours for the whole grid):
 # writes docs/validation.md. VALIDATE_ARGS narrows it, e.g. VALIDATE_ARGS='--links clean --qos 2'.
 validate: $(STAMP) $(NATIVE)
-	$(BIN)/mqttsim validate --seeds 3 --report docs/validation.md --csv docs/validation.csv $(VALIDATE_ARGS)
+	$(BIN)/mqttsim validate --seeds 1 --sim-seeds 10 --workdir build/validation \
+		--deviations docs/validation-deviations.md \
+		--report docs/validation.md --csv docs/validation.csv $(VALIDATE_ARGS)
 
 bench: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -130,3 +130,25 @@ def test_the_spread_over_more_seeds_says_whether_the_real_figure_falls_inside(
     assert "seeds 1 to 3 for the spread" in text
     row = "| latency_p95_s | 2 | 1.2 | 0.6 | **no** | 1.77 [1.2, 2.5] |"
     assert f"| {name} {row}" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--drain", "-1"], "--drain must be >= 0, got -1"),
+        (["--deviations", "/nonexistent/notes.md"], "--deviations /nonexistent/notes.md: No such"),
+        (["--sim-seeds", "0"], "--sim-seeds: must be at least 1"),
+    ],
+)
+def test_validate_refuses_bad_values_in_one_line_before_any_run(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mqttsim.cli import main
+
+    try:
+        code = main(["validate", *args])
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
