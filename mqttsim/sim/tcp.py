@@ -285,6 +285,7 @@ class TcpEndpoint(Retransmitter):
         self._last_ack_sent = 0  # RFC 7323 §4.3 Last.ACK.sent
         self._sack = config.sack
         self._sack_out = -1  # the SACK our next segment carries
+        self._sacked: set[int] = set()  # outstanding segments the peer has SACKed
         self._fast_retransmit = config.fast_retransmit
         self._tlp = config.tail_loss_probe
         self._detect = self._fast_retransmit or self._sack or self._tlp
@@ -490,6 +491,8 @@ class TcpEndpoint(Retransmitter):
         while retx and retx[0].seq + retx[0].seq_len <= ack:
             newest = retx.popleft()
         self.snd_una = ack
+        if self._sacked:
+            self._sacked = {seq for seq in self._sacked if seq >= ack}
         cc = self._cc
         if cc is not None:
             if ack >= self._recover:
@@ -555,6 +558,8 @@ class TcpEndpoint(Retransmitter):
                     # one already held (Linux adds a D-SACK for it, RFC 2883 §4).
                     self._sack_out = seg.seq
                 self._ooo.setdefault(seg.seq, seg)  # keep it until the hole fills
+            if seg.seq < self.rcv_nxt and self._ack_clock is not None:
+                self._ack_clock.duplicate_in()
             self._ack_now = True  # duplicate or out of order: ACK at once
             return True
         had_hole = bool(self._ooo)

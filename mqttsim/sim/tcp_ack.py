@@ -20,6 +20,9 @@ not to, is each stack's choice. :class:`AckClock` makes Linux's
   it the ACK leaves at once, unless the connection is interactive (two such
   segments unacknowledged: at once all the same).
 * **More than one segment's worth** unacknowledged: at once.
+* **A duplicate** of data already received (our ACK was probably lost):
+  quick-ACK mode again, out of ping-pong (``tcp_enter_quickack_mode()``
+  from ``tcp_data_queue()``), so the next replies do not carry the ACKs.
 * Otherwise the **delayed-ACK timer**: ``ato``, from 40 ms (``TCP_ATO_MIN``),
   adapting to the gaps between segments, doubled (up to the RTO) each time
   the timer had to fire outside ping-pong; bounded by 200 ms
@@ -133,6 +136,12 @@ class AckClock:
             self.quick -= 1
             if not self.quick:
                 self.ato_s = self._ato_min_s  # leaving quick-ACK mode deflates ato
+
+    def duplicate_in(self) -> None:
+        """Data already received came again (``tcp_enter_quickack_mode()``)."""
+        self._incr_quick()
+        self.pingpong = False
+        self.ato_s = self._ato_min_s
 
     def timer_fired(self, rto_s: float) -> None:
         """The delayed-ACK timer had to fire (``tcp_delack_timer_handler()``)."""

@@ -140,6 +140,7 @@ class Retransmitter(Transport):
     _cc: CongestionWindow | None
     _fast_recovery: bool  # a loss found by duplicate ACKs or RACK is being repaired
     _sack: bool
+    _sacked: set[int]  # outstanding segments the peer has SACKed
     _fast_retransmit: bool
     _tlp: bool
 
@@ -210,9 +211,12 @@ class Retransmitter(Transport):
         now = self._immediate.now()
         loss = self._loss
         loss.dupacks += 1
-        if self._sack and seg.sack >= 0:
+        if self._sack and seg.sack >= 0 and seg.sack not in self._sacked:
+            # Only a segment SACKed for the first time is news for RACK (RFC 8985
+            # §6.2 step 2, "newly acknowledged"; Linux tcp_sacktag_one()).
             for sent in self._retx:
                 if sent.seq == seg.sack:
+                    self._sacked.add(sent.seq)
                     loss.delivered(now, sent)
                     break
         if self.snd_una < self._recover:

@@ -152,3 +152,64 @@ def test_a_loss_probe_after_new_data_counts_the_rto_from_the_oldest_segment() ->
     lost = [rec.time_s for rec in net.records if rec.outcome != "delivered"]
     assert len(lost) == 1 and t + 0.5 <= lost[0] < t + 0.7  # B's ACK, and only it
     assert not any(seg.retransmission for _, seg in net.segments("up"))
+
+
+def test_a_duplicate_segment_puts_the_receiver_back_in_quick_ack_mode() -> None:
+    from mqttsim.sim.tcp_ack import AckClock
+
+    clock = AckClock(ato_min_s=0.04, delack_max_s=0.2, mss=1448, window=65535)
+    # Interactive: a first segment, our reply within ato, quick ACKs used up.
+    assert clock.data_in(1.0, 100, 100, rto_s=1.0, srtt_s=0.5) == 0.0  # quick at the start
+    clock.data_out(1.01)
+    assert clock.pingpong
+    clock.quick = 0
+    clock.data_in(2.0, 1448, 1448, rto_s=1.0, srtt_s=0.5)  # a full segment: no push
+    assert clock.data_in(3.0, 1448, 1448, rto_s=1.0, srtt_s=0.5) > 0.0  # the reply carries it
+    # The peer sends data we already have: our ACK was lost (tcp_enter_quickack_mode()).
+    clock.duplicate_in()
+    assert (clock.pingpong, clock.quick, clock.ato_s) == (False, 16, 0.04)
+    assert clock.data_in(4.0, 1448, 1448, rto_s=1.0, srtt_s=0.5) == 0.0  # at once again
+
+
+def test_rack_hears_of_a_sacked_segment_once() -> None:
+    # 100 ms each way, exact timers; after 20 exchanges RTO = 0.2 + 0.2 = 0.4 s.
+    # At T the client sends A (lost), at T+0.35 B. At T+0.4 the RTO of A is
+    # due, and the timer fires as a loss probe: B again. B's SACK arrives at
+    # T+0.55, too soon for the copy (0.15 s < min RTT 0.2 s): ambiguous, RACK
+    # ignores it but B counts as SACKed. The copy's duplicate SACK arrives at
+    # T+0.7: B is not newly SACKed, so RACK still learns nothing (RFC 8985
+    # §6.2 step 2), and A waits for its RTO after the probe: T+0.4+0.4.
+    config = TcpConfig.linux(nagle=False, timer_hz=0)
+    t = 30.0
+    net = make_net(delay_s=0.1, up_loss=_DropBetween(t, t + 0.01), server_config=config)
+    rto: list[float] = []
+
+    def client(ep: TcpEndpoint) -> Proc:
+        for _ in range(20):
+            ep.send(b"request!")
+            yield from read_exactly(ep, 8)
+            yield net.env.timeout(1.0)
+        yield net.env.timeout(t - net.env.now)
+        rto.append(ep.rto_s)
+        ep.send(b"A" * 40)
+        yield net.env.timeout(0.35)
+        ep.send(b"B" * 40)
+        yield net.env.timeout(10.0)
+
+    def server(ep: TcpEndpoint) -> Proc:
+        for _ in range(20):
+            yield from read_exactly(ep, 8)
+            ep.send(b"response")
+        yield from read_exactly(ep, 80)
+
+    net.run_pair(client, server, config=config, until=60)
+    assert rto == [pytest.approx(0.4, abs=0.005)]
+    sends = [
+        (rec.time_s, seg.payload[:1])
+        for rec, seg in net.segments("up")
+        if seg.payload[:1] in (b"A", b"B")
+    ]
+    assert [p for _, p in sends] == [b"A", b"B", b"B", b"A"]
+    probe_at, again_at = sends[2][0], sends[3][0]
+    assert probe_at == pytest.approx(t + rto[0], abs=0.005)
+    assert again_at == pytest.approx(probe_at + rto[0], abs=0.005)  # not at T+0.7
