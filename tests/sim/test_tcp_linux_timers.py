@@ -103,6 +103,21 @@ def test_a_duplicate_of_a_held_segment_is_sacked_so_the_hole_is_repaired_at_once
     assert resend_at == pytest.approx(acks[0], abs=1e-6)  # the probe's ACK arrives: A leaves
 
 
+def _steady_client(net: Net, ep: TcpEndpoint) -> Proc:
+    """Twenty request/response exchanges a second apart: SRTT is the path's RTT
+    and the RTO SRTT + 200 ms."""
+    for _ in range(20):
+        ep.send(b"request!")
+        yield from read_exactly(ep, 8)
+        yield net.env.timeout(1.0)
+
+
+def _steady_server(ep: TcpEndpoint) -> Proc:
+    for _ in range(20):
+        yield from read_exactly(ep, 8)
+        ep.send(b"response")
+
+
 class _DropBetween:
     """A loss model that drops what is sent in [start_s, end_s)."""
 
@@ -128,10 +143,7 @@ def test_a_loss_probe_after_new_data_counts_the_rto_from_the_oldest_segment() ->
     rtos: list[float] = []
 
     def client(ep: TcpEndpoint) -> Proc:
-        for _ in range(20):
-            ep.send(b"request!")
-            yield from read_exactly(ep, 8)
-            yield net.env.timeout(1.0)
+        yield from _steady_client(net, ep)
         rtos.append(ep.rto_s)
         yield net.env.timeout(t - net.env.now)
         ep.send(b"A" * 40)
@@ -142,9 +154,7 @@ def test_a_loss_probe_after_new_data_counts_the_rto_from_the_oldest_segment() ->
         yield net.env.timeout(10.0)
 
     def server(ep: TcpEndpoint) -> Proc:
-        for _ in range(20):
-            yield from read_exactly(ep, 8)
-            ep.send(b"response")
+        yield from _steady_server(ep)
         yield from read_exactly(ep, 120)
 
     net.run_pair(client, server, config=config, until=60)
@@ -185,10 +195,7 @@ def test_rack_hears_of_a_sacked_segment_once() -> None:
     rto: list[float] = []
 
     def client(ep: TcpEndpoint) -> Proc:
-        for _ in range(20):
-            ep.send(b"request!")
-            yield from read_exactly(ep, 8)
-            yield net.env.timeout(1.0)
+        yield from _steady_client(net, ep)
         yield net.env.timeout(t - net.env.now)
         rto.append(ep.rto_s)
         ep.send(b"A" * 40)
@@ -197,9 +204,7 @@ def test_rack_hears_of_a_sacked_segment_once() -> None:
         yield net.env.timeout(10.0)
 
     def server(ep: TcpEndpoint) -> Proc:
-        for _ in range(20):
-            yield from read_exactly(ep, 8)
-            ep.send(b"response")
+        yield from _steady_server(ep)
         yield from read_exactly(ep, 80)
 
     net.run_pair(client, server, config=config, until=60)
