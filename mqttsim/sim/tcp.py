@@ -109,7 +109,8 @@ modelled, and the choices made:
 * **Left out**: CUBIC's growth function and proportional rate reduction
   (see :mod:`~mqttsim.sim.tcp_congestion`), SACK blocks beyond the first and a SACK
   scoreboard (RACK looks at the oldest segment only; later holes are found
-  by partial ACKs), D-SACK, F-RTO and undo of spurious retransmissions,
+  by partial ACKs), the use of D-SACKs beyond reporting data (reordering
+  windows, undo), F-RTO and undo of spurious retransmissions,
   window scaling and zero windows, urgent data, PAWS, RST validation
   (RFC 5961), ``tcp_synack_retries`` (a SYN-ACK is retried
   ``syn_retries`` times), 32-bit sequence wrap.
