@@ -27,13 +27,16 @@ forwarder on TUN devices with a FIFO queue per direction, serialisation at
 the link's rate, loss decided at transmission start, propagation delay and
 outages), on this machine's Linux TCP. **Simulated**: the same scenario
 (`mqttsim/validate/cases.py`) in the simulator, with the matching endpoint
-profiles (`mqttsim/sim/profiles.py`) and its `linux` TCP model. Both run
-the same seeds: the emulator draws a seed's losses and outages from the
-very random streams the simulator does (not the same lost packets, since
-the two stacks do not offer exactly the same packets, but the same loss
-process), and the figures compared are the means over the seeds. A
-publisher sends one message per period to a broker across the link; the
-subscriber sits beside the broker or behind a link of its own.
+profiles (`mqttsim/sim/profiles.py`) and its `linux` TCP, the default.
+
+Both worlds share one clock: time 0 is when the emulator starts forwarding,
+the subscriber starts connecting at 3 s and the publisher at 6 s, in both
+(an agent that starts late fails the run), and outages fall at the same
+second. Both run the same seeds, and the emulator draws each link's losses
+from the very random streams the simulator does: while the two stacks offer
+the same packets, the same packets are lost. A publisher sends one message a
+second to a broker across the link; the subscriber sits beside the broker or
+behind a link of its own.
 
 A cell is within tolerance when the simulated figure is within 10 % of the
 real one (25 % for QoS 2 latencies), or within a small absolute difference
@@ -41,8 +44,16 @@ for counts that are small by nature (a few retransmissions, duplicates or
 deliveries). Latency is measured from the publisher's send to the
 subscriber's receipt on one clock (`CLOCK_MONOTONIC`, shared by every
 namespace); bytes are IP bytes on the links per delivered message;
-retransmitted segments are counted by the emulator (a TCP segment whose
-sequence range was seen before) and by the model.
+retransmitted segments are data segments sent again, counted by the
+emulator (a segment starting below the highest byte already sent) and by
+the model alike.
+
+A real case takes its length in wall-clock time (about 100 s; 280 s with
+the outage), so the grid takes about three hours on one emulator. It can
+run in parts: several `mqttsim validate --links ... --workdir DIR` at once,
+each with its own namespaces, sharing DIR; a run kept there is read, not
+run again, and a last `mqttsim validate --workdir DIR --report ...` over
+the whole grid writes this report (`--pcap` keeps a capture per link).
 """
 
 

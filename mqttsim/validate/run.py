@@ -65,6 +65,30 @@ def _emulate_once(case: Case, seed: int, rundir: Path, pcap: bool) -> Figures:
     return figures
 
 
+def _machine() -> str:
+    """One line on what ran the real side: CPUs, kernel, the stacks' versions."""
+    import os
+    import platform
+    import shutil
+    import subprocess
+
+    parts = [f"Machine: {os.cpu_count()} CPUs, Linux {platform.release()}"]
+    mosquitto = shutil.which("mosquitto")
+    if mosquitto:
+        out = subprocess.run([mosquitto, "-h"], capture_output=True, text=True, timeout=10)
+        first = (out.stdout or out.stderr).splitlines()[:1]
+        if first:
+            parts.append(first[0].strip())
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        parts.append(f"paho-mqtt {version('paho-mqtt')}")
+    except PackageNotFoundError:
+        pass  # the paho+mosquitto stack was skipped
+    parts.append(f"Python {platform.python_version()}")
+    return ", ".join(parts) + "."
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -124,6 +148,7 @@ def validate(
             deviations=deviations,
             seeds=seeds,
             sim_seeds=sim_seeds or seeds,
+            notes=_machine(),
         )
         say(
             f"{report}: {top['within']:.0%} of cells within tolerance;"
