@@ -143,6 +143,7 @@ def within(figure: str, real: float, simulated: float, *, qos: int) -> bool:
 def compare(
     rows: Iterable[tuple[str, int, Figures, Figures]],
     spread: Mapping[str, Sequence[Figures]] | None = None,
+    seeds: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per case and figure: real, simulated, ratio, within tolerance.
 
@@ -153,6 +154,8 @@ def compare(
             columns ``sim_mean``, ``sim_low`` and ``sim_high`` (mean, least and
             greatest over them) and ``in_spread`` (the real figure within
             tolerance of one of them, or between the least and the greatest).
+        seeds: case name -> how many seeds the real figures are the mean of
+            (the ``seeds`` column; 1 where not given).
     """
     import pandas as pd
 
@@ -163,6 +166,7 @@ def compare(
             r, s = getattr(real, f.name), getattr(simulated, f.name)
             row: dict[str, object] = {
                 "case": case,
+                "seeds": (seeds or {}).get(case, 1),
                 "figure": f.name,
                 "real": r,
                 "simulated": s,

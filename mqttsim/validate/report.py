@@ -74,6 +74,17 @@ def headline(table: pd.DataFrame) -> dict[str, float]:
     return top
 
 
+def _seeds_line(table: pd.DataFrame, seeds: int) -> str:
+    counts = sorted({int(n) for n in table["seeds"]}) if "seeds" in table else [seeds]
+    if len(counts) == 1:
+        return f"real and simulated figures {_runs(counts[0])} (the same draws)"
+    most = counts[-1]
+    return (
+        f"real and simulated figures {_runs(most)} (the same draws) where the seeds column"
+        f" says {most}, {_runs(counts[0])} elsewhere"
+    )
+
+
 def _runs(seeds: int) -> str:
     return f"the mean over seeds 1 to {seeds}" if seeds > 1 else "from seed 1"
 
@@ -88,8 +99,8 @@ def _cell(value: float) -> str:
 
 def _table(table: pd.DataFrame) -> list[str]:
     spread = "sim_mean" in table
-    head = "| case | figure | real | simulated | ratio | within |"
-    rule = "|---|---|---:|---:|---:|:---:|"
+    head = "| case | seeds | figure | real | simulated | ratio | within |"
+    rule = "|---|---:|---|---:|---:|---:|:---:|"
     if spread:
         head += " more seeds: mean [least, greatest] |"
         rule += "---:|"
@@ -97,7 +108,8 @@ def _table(table: pd.DataFrame) -> list[str]:
     for row in table.itertuples(index=False):
         mark = "yes" if row.within else "**no**"
         line = (
-            f"| {row.case} | {row.figure} | {_cell(row.real)} | {_cell(row.simulated)}"
+            f"| {row.case} | {getattr(row, 'seeds', 1)} | {row.figure} | {_cell(row.real)}"
+            f" | {_cell(row.simulated)}"
             f" | {_cell(row.ratio)} | {mark} |"
         )
         if spread:
@@ -150,8 +162,7 @@ def write_report(
             if "in_spread" in top
             else []
         ),
-        f"- {len(set(table['case']))} cases; real figures {_runs(seeds)}, simulated"
-        f" {_runs(min(seeds, sim_seeds))} (the same draws)"
+        f"- {len(set(table['case']))} cases; {_seeds_line(table, seeds)}"
         + (f", and seeds 1 to {sim_seeds} for the spread." if sim_seeds > seeds else "."),
         "",
         "## Method",

@@ -27,7 +27,7 @@ from .real import available_stacks, run_real
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["emulate", "simulate", "simulate_each", "validate"]
+__all__ = ["emulate", "emulate_each", "simulate", "simulate_each", "validate"]
 
 
 def simulate(case: Case, *, seeds: int) -> Figures:
@@ -42,7 +42,13 @@ def simulate_each(case: Case, *, seeds: int) -> list[Figures]:
 
 
 def emulate(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> Figures:
-    """The real stack's figures for ``case``: the mean over seeds 1..``seeds``.
+    """The real stack's figures for ``case``: the mean of :func:`emulate_each`'s runs."""
+    return mean(emulate_each(case, seeds=seeds, workdir=workdir, pcap=pcap))
+
+
+def emulate_each(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> list[Figures]:
+    """The real stack's figures for ``case``, one per seed: 1..``seeds``, then
+    every further seed already kept in ``workdir`` (2, 3 ... as long as they go).
 
     Each run's figures are kept in ``workdir`` (``<case>-<seed>/figures.json``)
     and read from there instead of running again: a long grid can be run in
@@ -50,10 +56,15 @@ def emulate(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> Fig
     recomputed alone. Delete a run's directory to run it again. With
     ``pcap`` each run also keeps a capture per link there.
     """
-    return mean(
-        _emulate_once(case, seed, workdir / f"{_slug(case.name)}-{seed}", pcap)
-        for seed in range(1, seeds + 1)
-    )
+    slug = _slug(case.name)
+    runs = [
+        _emulate_once(case, seed, workdir / f"{slug}-{seed}", pcap) for seed in range(1, seeds + 1)
+    ]
+    seed = seeds + 1
+    while (workdir / f"{slug}-{seed}" / "figures.json").exists():
+        runs.append(_emulate_once(case, seed, workdir / f"{slug}-{seed}", pcap))
+        seed += 1
+    return runs
 
 
 def _emulate_once(case: Case, seed: int, rundir: Path, pcap: bool) -> Figures:
@@ -119,6 +130,7 @@ def validate(
     stacks = available_stacks()
     rows: list[tuple[str, int, Figures, Figures]] = []
     spread: dict[str, list[Figures]] = {}
+    real_seeds: dict[str, int] = {}
     skipped: set[str] = set()
     for case in cases:
         if case.stack not in stacks:
@@ -126,16 +138,18 @@ def validate(
                 say(f"skipping the {case.stack} stack: not installed on this machine")
                 skipped.add(case.stack)
             continue
-        real = emulate(case, seeds=seeds, workdir=workdir, pcap=pcap)
-        runs = simulate_each(case, seeds=max(seeds, sim_seeds or seeds))
-        simulated = mean(runs[:seeds])
+        real_runs = emulate_each(case, seeds=seeds, workdir=workdir, pcap=pcap)
+        n = real_seeds[case.name] = len(real_runs)
+        real = mean(real_runs)
+        runs = simulate_each(case, seeds=max(n, sim_seeds or seeds))
+        simulated = mean(runs[:n])
         rows.append((case.name, case.qos, real, simulated))
-        if len(runs) > seeds:
+        if len(runs) > n:
             spread[case.name] = runs
         say(
             f"{case.name}: p50 real {real.latency_p50_s:.3f} s, sim {simulated.latency_p50_s:.3f} s"
         )
-    table = compare(rows, spread)
+    table = compare(rows, spread, real_seeds)
     if report is not None:
         from .accuracy import measure_accuracy
         from .report import write_report

@@ -96,8 +96,10 @@ def test_the_report_gives_the_headline_without_the_outage_rows(tmp_path: Path) -
     )
     text = path.read_text(encoding="utf-8")
     assert "100% of 7 cells within tolerance" in text and "**Outage.** why" in text
-    assert "real figures from seed 1, simulated from seed 1 (the same draws)" in text
-    assert "| outage 120 s, beside, QoS 1, mqttsim | delivered | 10 | 5 | 0.5 | **no** |" in text
+    assert "real and simulated figures from seed 1 (the same draws)" in text
+    assert (
+        "| outage 120 s, beside, QoS 1, mqttsim | 1 | delivered | 10 | 5 | 0.5 | **no** |" in text
+    )
 
 
 def test_the_spread_over_more_seeds_says_whether_the_real_figure_falls_inside(
@@ -128,8 +130,21 @@ def test_the_spread_over_more_seeds_says_whether_the_real_figure_falls_inside(
     )
     text = path.read_text(encoding="utf-8")
     assert "seeds 1 to 3 for the spread" in text
-    row = "| latency_p95_s | 2 | 1.2 | 0.6 | **no** | 1.77 [1.2, 2.5] |"
+    row = "| 1 | latency_p95_s | 2 | 1.2 | 0.6 | **no** | 1.77 [1.2, 2.5] |"
     assert f"| {name} {row}" in text
+    mixed = compare(
+        [(name, 1, real, paired), ("clean, beside, QoS 1, mqttsim", 1, real, real)],
+        {name: runs},
+        {name: 4},
+    )
+    assert mixed.groupby("case")["seeds"].first().to_dict() == {
+        name: 4,
+        "clean, beside, QoS 1, mqttsim": 1,
+    }
+    write_report(path, mixed, accuracy="", deviations="", seeds=1, sim_seeds=10)
+    text = path.read_text(encoding="utf-8")
+    assert "the mean over seeds 1 to 4 (the same draws) where the seeds column says 4" in text
+    assert "from seed 1 elsewhere" in text
 
 
 @pytest.mark.parametrize(
