@@ -17,19 +17,28 @@ venv: $(STAMP)
 native: $(NATIVE)
 
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES) mqttsim/native.py
-	$(BIN)/mqttsim native build || true
+	@echo "mqttsim: compiling the protocol core and the network model (mypyc; pure Python if it fails)"
+	@$(BIN)/mqttsim native build || true
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,native,cluster]'
-	touch $(STAMP)
+	@echo "mqttsim: creating the environment in $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "mqttsim: installing mqttsim and its dependencies (a few minutes the first time)"
+	@$(BIN)/python -m pip install --quiet -e '.[test,native,cluster]'
+	@touch $(STAMP)
 
 test: $(STAMP) $(NATIVE)
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
+# JupyterLab refuses to run as root unless told to (containers and CI images run as root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
+
 lab: $(STAMP) $(NATIVE)
-	$(BIN)/jupyter lab notebooks/
+	@echo "mqttsim: opening notebooks/00-index.ipynb in JupyterLab (Ctrl-C stops it)"
+	$(BIN)/jupyter lab $(LAB_ROOT) --ServerApp.root_dir=notebooks \
+		--LabApp.default_url=/lab/tree/00-index.ipynb $(LAB_ARGS)
 
 # The simulator against real stacks through the link emulator (root; hours for the whole grid):
 # writes docs/validation.md. VALIDATE_ARGS narrows it, e.g. VALIDATE_ARGS='--links clean --qos 2'.

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -203,6 +206,42 @@ def test_make_lab_opens_the_notebooks_in_jupyterlab() -> None:
     recipe = _make_targets().get("lab")
     assert recipe is not None, "the Makefile has no `lab` target"
     assert re.search(r"jupyter[ -]lab\b.*notebooks", recipe), f"`make lab` recipe:\n{recipe}"
+
+
+@pytest.mark.skipif(
+    not (ROOT / ".venv" / "bin" / "jupyter").exists(), reason="no .venv with JupyterLab here"
+)
+def test_make_lab_opens_the_index_as_root_or_not_and_takes_lab_args(tmp_path: Path) -> None:
+    # LAB_ARGS makes the "browser" echo, so the log shows the page JupyterLab opens.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lab_args = (
+        f"--port {port} --ip 127.0.0.1"
+        " --ServerApp.use_redirect_file=False --ServerApp.browser='echo OPEN %s'"
+    )
+    log = tmp_path / "lab.log"
+    opened = ""
+    with log.open("wb") as out:
+        lab = subprocess.Popen(
+            ["make", "lab", f"LAB_ARGS={lab_args}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60.0
+            while not opened and lab.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)  # JupyterLab starting: poll the log it writes
+                lines = log.read_text(errors="replace").splitlines()
+                opened = next((line for line in lines if line.startswith("OPEN ")), "")
+        finally:
+            os.killpg(lab.pid, signal.SIGTERM)
+            lab.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert opened.startswith(f"OPEN http://127.0.0.1:{port}/lab/tree/00-index.ipynb"), text[-2000:]
+    assert ("--allow-root" in text) == (os.geteuid() == 0), text[:500]
 
 
 def test_make_test_and_lab_are_phony() -> None:
