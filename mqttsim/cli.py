@@ -99,7 +99,9 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
     """Build the top-level parser with one subparser per command."""
     parser = _Parser(prog=PROG, description="Learn MQTT and try it on hostile satellite links.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not required=True: argparse would then report a missing COMMAND before an
+    # unknown flag (``mqttsim --frobnicate``); main() asks for the command itself.
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub)
@@ -120,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         return USAGE_ERROR
+    if args.command is None:
+        try:
+            parser.error("the following arguments are required: COMMAND")
+        except SystemExit:
+            return USAGE_ERROR
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

@@ -286,3 +286,29 @@ def test_new_subcommands_plug_into_the_registry() -> None:
     args = build_parser((*COMMANDS, extra)).parse_args(["example", "--port", "1884"])
     assert args.run(args) == 0
     assert seen[0].port == 1884
+
+
+def test_an_unknown_top_level_flag_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err)
+    assert "unrecognized arguments: --frobnicate" in err
+    assert main([]) == 2  # and no command at all is still asked for
+    assert "required: COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "path", "message"),
+    [
+        ("--out", "/nonexistent/dir/x.parquet", "folder /nonexistent/dir does not exist"),
+        ("--json", "/tmp/summary.txt", "must end in .json"),
+        ("--pcap", "/tmp/traffic.txt", "must end in .pcap"),
+    ],
+)
+def test_sim_pipeline_refuses_an_output_path_before_simulating(
+    flag: str, path: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", "pipeline", "--hours", "0.01", flag, path]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err)  # no progress bar: nothing ran
+    assert message in err

@@ -658,9 +658,9 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     from ..sim.scenarios.pipeline import run_pipeline
 
     config = config_from_args(args)
-    for path, allowed in ((args.out, (".csv", ".parquet")), (args.json, (".json",))):
-        if path is not None and not path.lower().endswith(allowed):
-            raise ConfigError(f"{path}: the file name must end in {' or '.join(allowed)}")
+    _check_output("--out", args.out, (".csv", ".parquet"))
+    _check_output("--json", args.json, (".json",))
+    _check_output("--pcap", args.pcap, (".pcap",))
     if args.pcap and config.stations > 254:
         raise ConfigError("--pcap numbers stations in one /24 network: at most 254 stations")
     records: list[Any] = []
