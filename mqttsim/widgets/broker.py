@@ -181,6 +181,8 @@ def parse_broker_url(url: str) -> BrokerAddress:
     ca_file = dict(query).get("ca") or None
     if ca_file is not None and not tls:
         raise bad(f"?ca= needs TLS ({scheme}s://)")
+    if ca_file is not None and not os.path.isfile(ca_file):
+        raise bad(f"?ca= file {ca_file} does not exist (or is not a file)")
     return BrokerAddress(
         scheme=scheme,
         host=parts.hostname,

@@ -40,6 +40,9 @@ def no_broker_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the URL ---------------------------------------------------------------------------------
 
 
+A_FILE = str(Path(__file__).resolve())  # any file that exists stands for a CA file here
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -70,8 +73,8 @@ def no_broker_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             BrokerAddress(scheme="wss", host="broker.example", port=443, websocket_path="/ws"),
         ),
         (
-            "mqtts://broker.example?ca=/etc/ca.pem",
-            BrokerAddress(scheme="mqtts", host="broker.example", port=8883, ca_file="/etc/ca.pem"),
+            f"mqtts://broker.example?ca={A_FILE}",
+            BrokerAddress(scheme="mqtts", host="broker.example", port=8883, ca_file=A_FILE),
         ),
         ("mqtt://[::1]:1884", BrokerAddress(scheme="mqtt", host="::1", port=1884)),
         ("  mqtt://10.0.0.5  ", BrokerAddress(scheme="mqtt", host="10.0.0.5", port=1883)),
@@ -116,6 +119,10 @@ def test_printed_url_hides_the_password() -> None:
         ("mqtt://:pw@h.example:1883", "needs a user name"),
         ("mqtt://h.example?cafile=x", "unknown parameter 'cafile'"),
         ("mqtt://h.example?ca=x.pem", "needs TLS"),
+        (
+            "mqtts://h.example?ca=/nonexistent/ca.pem",
+            "?ca= file /nonexistent/ca.pem does not exist",
+        ),
         ("mqtt://h.example#x", "no '#' part"),
     ],
 )
