@@ -24,7 +24,13 @@ from .commands import broker, native, passwd, sim, validate
 from .commands.common import PROG, USAGE_ERROR, fail
 from .protocol.errors import ConfigError
 
-__all__ = ["Command", "COMMANDS", "main", "build_parser"]
+__all__ = ["Command", "COMMANDS", "EXIT_STATUS", "main", "build_parser"]
+
+EXIT_STATUS = (
+    "exit status: 0 done; 2 a usage or configuration error (one line on stderr says"
+    " which); 1 a failure while running (a compile that did not build, an emulator"
+    " that could not start); 130 interrupted"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +103,11 @@ COMMANDS: tuple[Command, ...] = (
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     """Build the top-level parser with one subparser per command."""
-    parser = _Parser(prog=PROG, description="Learn MQTT and try it on hostile satellite links.")
+    parser = _Parser(
+        prog=PROG,
+        description="Learn MQTT and try it on hostile satellite links.",
+        epilog=EXIT_STATUS,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # Not required=True: argparse would then report a missing COMMAND before an
     # unknown flag (``mqttsim --frobnicate``); main() asks for the command itself.

@@ -312,3 +312,10 @@ def test_sim_pipeline_refuses_an_output_path_before_simulating(
     err = capsys.readouterr().err
     assert_one_line_error(err)  # no progress bar: nothing ran
     assert message in err
+
+
+def test_the_exit_statuses_are_documented_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for status in ("0 done", "2 a usage or configuration error", "1 a failure", "130 interrupted"):
+        assert status in out
