@@ -207,6 +207,21 @@ class _Pump:
         self._wait()
 
 
+def _write(
+    core: ClientConnection | BrokerConnection, endpoint: Transport | None, now: float, each: bool
+) -> None:
+    """Step 3: what ``core`` has to send, in one write or one per packet; lost
+    if the endpoint is gone or closed (the core is drained either way)."""
+    if each:
+        for packet in core.packets_to_send(now=now):
+            if endpoint is not None and endpoint.is_open:
+                endpoint.send(packet)
+        return
+    data = core.data_to_send(now=now)
+    if data and endpoint is not None and endpoint.is_open:
+        endpoint.send(data)
+
+
 class SimBroker:
     """A broker host: one :class:`Broker` serving every connection its listener accepts.
 
@@ -270,17 +285,9 @@ class SimBroker:
         each = self.write_each_packet
         for conn in self.broker.pending_connections():
             endpoint = endpoints.get(conn.id)
+            _write(conn, endpoint, now, each)  # drained even when the TCP end is gone
             if endpoint is None:
-                conn.data_to_send(now=now)  # the TCP end is gone: nowhere to write
                 continue
-            if each:
-                for packet in conn.packets_to_send(now=now):
-                    if endpoint.is_open:
-                        endpoint.send(packet)
-            else:
-                data = conn.data_to_send(now=now)
-                if data and endpoint.is_open:
-                    endpoint.send(data)
             if conn.is_closed:
                 del endpoints[conn.id]
                 endpoint.close()  # FIN after the last bytes, as close(2) does
@@ -437,16 +444,7 @@ class SimClient:
 
     def flush(self) -> None:
         """Step 3: write what the core has to send (lost if TCP cannot take it)."""
-        now = self._immediate.now()
-        endpoint = self._endpoint
-        if self.write_each_packet:
-            for packet in self.connection.packets_to_send(now=now):
-                if endpoint is not None and endpoint.is_open:
-                    endpoint.send(packet)
-            return
-        data = self.connection.data_to_send(now=now)
-        if data and endpoint is not None and endpoint.is_open:
-            endpoint.send(data)
+        _write(self.connection, self._endpoint, self._immediate.now(), self.write_each_packet)
 
     # The connect / pump / back-off loop, as callbacks (see _Pump): each step
     # runs in the event where a process's ``yield`` would have resumed.
