@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md and STYLE.md, checked on the import graph.
+"""The layering rules of docs/ARCHITECTURE.md ("Layers"), checked on the import graph.
 
     protocol  <-  aio, sim  <-  widgets  <-  notebooks
                   aio, sim  <-  validate  <-  cli, commands
@@ -37,7 +37,7 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 PROTOCOL_SOURCES = sorted((PACKAGE / "protocol").rglob("*.py"))
 
 # Standard-library modules the protocol core must not touch: each one is a clock,
-# randomness, I/O, concurrency or console output (STYLE.md, principle 2).
+# randomness, I/O, concurrency or console output (docs/ARCHITECTURE.md, "Layers").
 PROTOCOL_FORBIDDEN_STDLIB = frozenset(
     {"asyncio", "socket", "selectors", "threading", "time", "random", "logging"}
 )

@@ -1,4 +1,4 @@
-"""The lesson rules of STYLE.md ("Notebooks (lessons)"), checked on every notebook.
+"""The lesson rules of CONTRIBUTING.md ("Adding a lesson"), checked on every notebook.
 
 nbval runs the notebooks and compares their outputs; these tests check how
 they are written: names, titles, the skeleton, the budgets that keep code in

@@ -92,7 +92,7 @@ _ALWAYS_VALID: Final = frozenset(t << 4 | _FIXED_FLAGS[t] for t in range(2, 15) 
 # fixed those flags [MQTT-2.2.2-1]. A 3.1 client's retries are accepted.
 _DUP_IN_V31: Final = frozenset({6, 8, 10})
 
-# What a decoding bug could raise. Kept from escaping, as DESIGN.md demands;
+# What a decoding bug could raise. Kept from escaping (docs/ARCHITECTURE.md, "Errors");
 # ProtocolError covers a LocalProtocolError from a packet's __post_init__.
 _CONVERTIBLE: Final = (ProtocolError, IndexError, KeyError, ValueError, OverflowError, TypeError)
 

@@ -6,7 +6,7 @@ Theory of operation
 driver runs (:class:`~mqttsim.protocol.Broker`,
 :class:`~mqttsim.protocol.ClientConnection`) over the simulated TCP of
 :mod:`mqttsim.sim.tcp`. Each connection has one pump doing the four steps of
-every mqttsim driver (DESIGN.md, "How the drivers stay thin"):
+every mqttsim driver (docs/ARCHITECTURE.md, "How a driver stays thin"):
 
 1. wait for bytes or the core's next deadline (see :class:`_Pump`);
 2. hand them over: ``receive_data(data, now=)``, ``connection_lost(now=)``

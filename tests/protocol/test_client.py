@@ -71,7 +71,7 @@ def only(events: Sequence[Event], kind: type) -> list[Event]:
 
 
 def violation_and_close(events: Sequence[Event], code: ReasonCode) -> None:
-    """The two events every peer error ends with (STYLE.md: wsproto's pattern)."""
+    """The two events every peer error ends with (docs/ARCHITECTURE.md, "Errors")."""
     assert [type(e) for e in events[-2:]] == [ProtocolViolation, Disconnected], events
     violation, disconnected = events[-2:]
     assert isinstance(violation, ProtocolViolation) and violation.reason_code == code
