@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import simpy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mqttsim.protocol.errors import ConfigError
@@ -753,6 +753,7 @@ def test_retransmission_share_matches_independent_loss_in_both_directions() -> N
 
 
 @settings(max_examples=40, deadline=None)
+@example(seed=252, loss_rate=0.25, burst=3.5, writes=[1, 1, 2145, 537, 2145], nagle=False, mss=536)
 @given(
     seed=st.integers(0, 2**32 - 1),
     loss_rate=st.floats(0.0, 0.3),
@@ -772,9 +773,11 @@ def test_the_byte_stream_arrives_intact_and_in_order_despite_loss(
         up_loss=GilbertElliott.from_mean(loss_rate, max(burst, loss_rate / (1 - loss_rate)), rng),
         down_loss=Bernoulli(loss_rate, rng),
         rng=rng,
-        server_config=TcpConfig(mss_bytes=mss, max_retries=30, rto_max_s=120.0),
+        # Never give up: 30 retransmissions of one segment, not Linux's 924.6 s,
+        # which 25 % of bursty loss can outlast (seed 252 needs 2,624 s).
+        server_config=TcpConfig(mss_bytes=mss, max_retries=30, give_up_s=None, rto_max_s=120.0),
     )
-    config = TcpConfig(mss_bytes=mss, nagle=nagle, max_retries=30, syn_retries=30)
+    config = TcpConfig(mss_bytes=mss, nagle=nagle, max_retries=30, give_up_s=None, syn_retries=30)
     chunks = [bytes([i % 251]) * n for i, n in enumerate(writes)]
     expected = b"".join(chunks)
     got: list[bytes] = []
