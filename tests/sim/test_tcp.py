@@ -139,6 +139,21 @@ def read_exactly(endpoint: TcpEndpoint, n: int) -> Generator[simpy.Event, Any, b
     raise AssertionError("too many reads")
 
 
+def ask(net: Net, ep: TcpEndpoint, n: int) -> Generator[simpy.Event, Any, None]:
+    """``n`` 8-byte requests a second apart, each after the last answer."""
+    for _ in range(n):
+        ep.send(b"request!")
+        yield from read_exactly(ep, 8)
+        yield net.env.timeout(1.0)
+
+
+def answer(ep: TcpEndpoint, n: int) -> Generator[simpy.Event, Any, None]:
+    """Answer :func:`ask`'s ``n`` requests."""
+    for _ in range(n):
+        yield from read_exactly(ep, 8)
+        ep.send(b"response")
+
+
 # --- handshake -------------------------------------------------------------------
 
 

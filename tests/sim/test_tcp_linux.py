@@ -29,7 +29,7 @@ from mqttsim.sim.tcp_segment import (
     linux_retries_timeout_s,
 )
 
-from .test_tcp import DropNth, Net, Proc, make_net, read_exactly
+from .test_tcp import DropNth, Net, Proc, answer, ask, make_net, read_exactly
 
 # The rules with exact timers: when Linux's timer wheel fires them (timer_hz=250)
 # is tested apart, in test_tcp_linux_timers.py.
@@ -171,18 +171,9 @@ def _retransmissions_with_jitter(config: TcpConfig, seed: int) -> int:
     # Up to 90 ms of jitter each way: the RTT varies by less than 200 ms.
     net = make_net(delay_s=0.25, jitter_s=0.09, rng=rng, server_config=config)
 
-    def client(ep: TcpEndpoint) -> Proc:
-        for _ in range(300):
-            ep.send(b"request!")
-            yield from read_exactly(ep, 8)
-            yield net.env.timeout(1.0)
-
-    def server(ep: TcpEndpoint) -> Proc:
-        for _ in range(300):
-            yield from read_exactly(ep, 8)
-            ep.send(b"response")
-
-    net.run_pair(client, server, config=config, until=2000)
+    net.run_pair(
+        lambda ep: ask(net, ep, 300), lambda ep: answer(ep, 300), config=config, until=2000
+    )
     assert not any(rec.outcome != "delivered" for rec in net.records)  # a clean link
     return sum(seg.retransmission for _, seg in net.segments())
 

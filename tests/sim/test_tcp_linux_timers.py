@@ -12,7 +12,7 @@ from mqttsim.sim.tcp import TcpEndpoint
 from mqttsim.sim.tcp_segment import SYN, TcpConfig
 from mqttsim.sim.tcp_timers import linux_timer_fires_s
 
-from .test_tcp import DropNth, Net, Proc, make_net, read_exactly
+from .test_tcp import DropNth, Net, Proc, answer, ask, make_net, read_exactly
 
 LINUX = TcpConfig.linux()
 
@@ -103,19 +103,28 @@ def test_a_duplicate_of_a_held_segment_is_sacked_so_the_hole_is_repaired_at_once
     assert resend_at == pytest.approx(acks[0], abs=1e-6)  # the probe's ACK arrives: A leaves
 
 
-def _steady_client(net: Net, ep: TcpEndpoint) -> Proc:
-    """Twenty request/response exchanges a second apart: SRTT is the path's RTT
-    and the RTO SRTT + 200 ms."""
-    for _ in range(20):
-        ep.send(b"request!")
-        yield from read_exactly(ep, 8)
-        yield net.env.timeout(1.0)
+def _steady_then_writes(
+    net: Net, config: TcpConfig, at_s: float, writes: list[tuple[bytes, float]]
+) -> float:
+    """Twenty request/response exchanges a second apart (SRTT is then the path's
+    RTT and the RTO SRTT + 200 ms), then from ``at_s`` each write followed by its
+    pause; the client's RTO at ``at_s``."""
+    rto: list[float] = []
 
+    def client(ep: TcpEndpoint) -> Proc:
+        yield from ask(net, ep, 20)
+        yield net.env.timeout(at_s - net.env.now)
+        rto.append(ep.rto_s)
+        for data, pause_s in writes:
+            ep.send(data)
+            yield net.env.timeout(pause_s)
 
-def _steady_server(ep: TcpEndpoint) -> Proc:
-    for _ in range(20):
-        yield from read_exactly(ep, 8)
-        ep.send(b"response")
+    def server(ep: TcpEndpoint) -> Proc:
+        yield from answer(ep, 20)
+        yield from read_exactly(ep, sum(len(data) for data, _ in writes))
+
+    net.run_pair(client, server, config=config, until=60)
+    return rto[0]
 
 
 class _DropBetween:
@@ -140,25 +149,9 @@ def test_a_loss_probe_after_new_data_counts_the_rto_from_the_oldest_segment() ->
     config = TcpConfig.linux(nagle=False, timer_hz=0)
     t = 40.0
     net = make_net(down_loss=_DropBetween(t + 0.5, t + 0.7), server_config=config)
-    rtos: list[float] = []
-
-    def client(ep: TcpEndpoint) -> Proc:
-        yield from _steady_client(net, ep)
-        rtos.append(ep.rto_s)
-        yield net.env.timeout(t - net.env.now)
-        ep.send(b"A" * 40)
-        yield net.env.timeout(0.3)
-        ep.send(b"B" * 40)
-        yield net.env.timeout(0.8)
-        ep.send(b"C" * 40)
-        yield net.env.timeout(10.0)
-
-    def server(ep: TcpEndpoint) -> Proc:
-        yield from _steady_server(ep)
-        yield from read_exactly(ep, 120)
-
-    net.run_pair(client, server, config=config, until=60)
-    assert rtos == [pytest.approx(0.7, abs=0.01)]
+    writes = [(b"A" * 40, 0.3), (b"B" * 40, 0.8), (b"C" * 40, 10.0)]
+    rto = _steady_then_writes(net, config, t, writes)
+    assert rto == pytest.approx(0.7, abs=0.01)
     lost = [rec.time_s for rec in net.records if rec.outcome != "delivered"]
     assert len(lost) == 1 and t + 0.5 <= lost[0] < t + 0.7  # B's ACK, and only it
     assert not any(seg.retransmission for _, seg in net.segments("up"))
@@ -192,23 +185,8 @@ def test_rack_hears_of_a_sacked_segment_once() -> None:
     config = TcpConfig.linux(nagle=False, timer_hz=0)
     t = 30.0
     net = make_net(delay_s=0.1, up_loss=_DropBetween(t, t + 0.01), server_config=config)
-    rto: list[float] = []
-
-    def client(ep: TcpEndpoint) -> Proc:
-        yield from _steady_client(net, ep)
-        yield net.env.timeout(t - net.env.now)
-        rto.append(ep.rto_s)
-        ep.send(b"A" * 40)
-        yield net.env.timeout(0.35)
-        ep.send(b"B" * 40)
-        yield net.env.timeout(10.0)
-
-    def server(ep: TcpEndpoint) -> Proc:
-        yield from _steady_server(ep)
-        yield from read_exactly(ep, 80)
-
-    net.run_pair(client, server, config=config, until=60)
-    assert rto == [pytest.approx(0.4, abs=0.005)]
+    rto = _steady_then_writes(net, config, t, [(b"A" * 40, 0.35), (b"B" * 40, 10.0)])
+    assert rto == pytest.approx(0.4, abs=0.005)
     sends = [
         (rec.time_s, seg.payload[:1])
         for rec, seg in net.segments("up")
@@ -216,5 +194,5 @@ def test_rack_hears_of_a_sacked_segment_once() -> None:
     ]
     assert [p for _, p in sends] == [b"A", b"B", b"B", b"A"]
     probe_at, again_at = sends[2][0], sends[3][0]
-    assert probe_at == pytest.approx(t + rto[0], abs=0.005)
-    assert again_at == pytest.approx(probe_at + rto[0], abs=0.005)  # not at T+0.7
+    assert probe_at == pytest.approx(t + rto, abs=0.005)
+    assert again_at == pytest.approx(probe_at + rto, abs=0.005)  # not at T+0.7
