@@ -360,7 +360,7 @@ class TcpEndpoint(Retransmitter):
                 n <= self._mss
                 and n <= self._snd_wnd - flight
                 and (n == self._mss or not flight or not self._nagle)
-                and (cc is None or len(self._retx) < cc.cwnd)
+                and (cc is None or cc.can_send(len(self._retx)))
             ):
                 self._send_new(ACK | PSH, data if type(data) is bytes else bytes(data))
                 return
