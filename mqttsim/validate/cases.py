@@ -21,9 +21,7 @@ from dataclasses import dataclass, replace
 
 from mqttsim.protocol.errors import ConfigError
 from mqttsim.sim.linkspec import LinkSpec, LossSpec
-from mqttsim.sim.profiles import broker_profile, client_profile
 from mqttsim.sim.scenario import Scenario
-from mqttsim.sim.tcp_segment import TcpConfig
 
 __all__ = [
     "FIRST_AT_S",
@@ -131,22 +129,20 @@ class Case:
         layout) ``office``; the broker at the hub; ``rtu`` publishing from the
         field; ``scada`` subscribing to ``plant/#`` at QoS 2."""
         client, broker = STACKS[self.stack]
-        # The real stacks run on Linux: the model's linux TCP, with Nagle as each
-        # profile's TCP_NODELAY says (mqttsim's ends set it, paho and mosquitto do not).
-        tcp = TcpConfig.linux(nagle=not client_profile(client).tcp_nodelay)
-        broker_tcp = TcpConfig.linux(nagle=not broker_profile(broker).tcp_nodelay)
+        # No TCP settings here: each end gets its profile's, the default linux TCP
+        # with Nagle as the profile's TCP_NODELAY says, exactly what a user's
+        # scenario gets, so that this validates the simulator as it is used.
         net = Scenario(self.name, duration_s=self.duration_s, drain_s=self.drain_s, qos=self.qos)
         net.link("field", "hub", self.spec, name="field")
         if self.layout == "remote":
             net.link("office", "hub", self.spec, name="office")
-        net.broker("broker", site="hub", profile=broker, tcp=broker_tcp)
+        net.broker("broker", site="hub", profile=broker)
         net.client(
             "rtu",
             site="field",
             profile=client,
             keep_alive_s=self.keep_alive_s,
             clean_start=False,
-            tcp=tcp,
             start_s=PUBLISHER_START_S,
         )
         net.client(
@@ -156,7 +152,6 @@ class Case:
             keep_alive_s=self.keep_alive_s,
             clean_start=False,
             subscribe=[("plant/#", 2)],
-            tcp=tcp,
             start_s=SUBSCRIBER_START_S,
         )
         net.periodic(

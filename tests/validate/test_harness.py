@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mqttsim.protocol import ConfigError
+from mqttsim.sim.profiles import broker_profile, client_profile
 from mqttsim.validate.agent import payload
 from mqttsim.validate.cases import LINKS, STACKS, Case, ci_subset, grid
 from mqttsim.validate.figures import Figures, compare, from_agent_logs, from_result, mean, within
@@ -33,8 +34,12 @@ def test_a_case_is_one_scenario_for_the_simulator() -> None:
     assert net.links[0].spec.outages == ((60.0, 120.0),)
     assert [c.profile for c in net.clients] == ["paho-2", "paho-2"]
     assert net.brokers[0].profile == "mosquitto-2"
-    assert {c.tcp.header_bytes for c in net.clients if c.tcp} == {52}  # Linux's TCP, timestamps
-    assert all(c.tcp is not None and c.tcp.nagle for c in net.clients)  # paho sets no NODELAY
+    # No TCP override: each end runs its profile's, as a user's scenario does.
+    assert all(c.tcp is None for c in net.clients) and net.brokers[0].tcp is None
+    tcp = [client_profile(c.profile).tcp_config() for c in net.clients]
+    assert {t.header_bytes for t in tcp} == {52}  # Linux's TCP, timestamps
+    assert all(t.nagle for t in tcp)  # paho sets no NODELAY
+    assert broker_profile("mosquitto-2").tcp_config().nagle  # nor does mosquitto
 
 
 def test_the_simulated_figures_of_a_clean_case_are_the_link_s_arithmetic() -> None:
