@@ -27,23 +27,13 @@ from .real import available_stacks, run_real
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["emulate", "emulate_each", "simulate", "simulate_each", "validate"]
-
-
-def simulate(case: Case, *, seeds: int) -> Figures:
-    """The simulator's figures for ``case``: the mean over seeds 1..``seeds``."""
-    return mean(simulate_each(case, seeds=seeds))
+__all__ = ["emulate_each", "simulate_each", "validate"]
 
 
 def simulate_each(case: Case, *, seeds: int) -> list[Figures]:
     """The simulator's figures for ``case``, one per seed 1..``seeds``."""
     scenario = case.scenario()
     return [from_result(scenario.run(seed=seed)) for seed in range(1, seeds + 1)]
-
-
-def emulate(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> Figures:
-    """The real stack's figures for ``case``: the mean of :func:`emulate_each`'s runs."""
-    return mean(emulate_each(case, seeds=seeds, workdir=workdir, pcap=pcap))
 
 
 def emulate_each(case: Case, *, seeds: int, workdir: Path, pcap: bool = False) -> list[Figures]:
