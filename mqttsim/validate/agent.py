@@ -63,14 +63,17 @@ def _message_id(data: bytes) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-async def _start(args: argparse.Namespace) -> float:
-    """Wait for ``--start-at`` (a ``time.monotonic()`` reading); when connecting starts."""
+def _start(args: argparse.Namespace) -> float:
+    """Wait for ``--start-at`` (a ``time.monotonic()`` reading); when connecting starts.
+
+    A plain sleep, also in the asyncio agent: nothing else runs before it connects.
+    """
     if args.start_at is None:
         return time.monotonic()
     late = time.monotonic() - args.start_at
     if late > 0.1:  # both worlds must start this client at the same moment
         raise SystemExit(f"agent {args.id}: started {late:.2f} s after --start-at")
-    await asyncio.sleep(max(0.0, args.start_at - time.monotonic()))
+    time.sleep(max(0.0, args.start_at - time.monotonic()))
     return float(args.start_at)
 
 
@@ -90,7 +93,7 @@ async def _mqttsim(args: argparse.Namespace, log: _Log) -> None:
         keep_alive_s=args.keep_alive,
         clean_start=False,
     )
-    started = await _start(args)
+    started = _start(args)
     await client.connect()
     log("connected")
     if args.role == "subscribe":
@@ -156,7 +159,7 @@ def _paho(args: argparse.Namespace, log: _Log) -> None:
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
-    started = asyncio.run(_start(args))
+    started = _start(args)
     client.connect_async(args.host, args.port, keepalive=args.keep_alive)
     client.loop_start()
     try:
